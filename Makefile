@@ -1,0 +1,64 @@
+# msgsink developer targets. Tools are pinned in tools/go.mod and built into
+# ./bin through the Go module proxy, so a fresh machine needs only Go and make.
+
+GO       ?= go
+BIN      := $(CURDIR)/bin
+COUNT    ?= 10
+BENCH    ?= .
+FUZZTIME ?= 10m
+BENCHOUT ?= bench-$(shell date +%Y%m%d-%H%M%S).txt
+
+.PHONY: all test test-race test-allocs test-checked vet lint tools bench benchcmp fuzz clean
+
+all: lint test
+
+## test: vet, the race suite, the non-race allocation proofs and fuzz seeds, the checked build
+test: vet test-race test-allocs test-checked
+
+vet:
+	$(GO) vet ./...
+
+test-race:
+	$(GO) test -race -count=1 -timeout 10m ./...
+
+# Allocation proofs are built with !race (the race detector allocates), and
+# the fuzz targets run over their committed seed corpora.
+test-allocs:
+	$(GO) test -count=1 -run 'Alloc|^Fuzz|^Example' ./...
+
+# Misuse checks compiled in with the msgsink_checked tag.
+test-checked:
+	$(GO) test -count=1 -tags msgsink_checked ./...
+
+## lint: gofmt, vet, staticcheck, and go.mod tidiness for both modules
+lint: vet $(BIN)/staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(BIN)/staticcheck ./...
+	$(GO) mod tidy -diff
+	cd tools && $(GO) mod tidy -diff
+
+tools: $(BIN)/staticcheck $(BIN)/benchstat
+
+$(BIN)/staticcheck $(BIN)/benchstat: tools/go.mod tools/go.sum
+	cd tools && $(GO) build -o $(BIN)/ honnef.co/go/tools/cmd/staticcheck golang.org/x/perf/cmd/benchstat
+
+## bench: raw benchmark results (-count=$(COUNT)) into $(BENCHOUT), for benchstat
+bench:
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count=$(COUNT) ./... | tee $(BENCHOUT)
+	@echo "results in $(BENCHOUT); compare with: make benchcmp OLD=old.txt NEW=$(BENCHOUT)"
+
+## benchcmp: compare two bench result files, OLD=... NEW=...
+benchcmp: $(BIN)/benchstat
+	@test -n "$(OLD)" -a -n "$(NEW)" || { echo "usage: make benchcmp OLD=old.txt NEW=new.txt"; exit 2; }
+	$(BIN)/benchstat $(OLD) $(NEW)
+
+## fuzz: run every fuzz target in ./fuzz for FUZZTIME each (default 10m)
+fuzz:
+	@for t in $$($(GO) test -list '^Fuzz' ./fuzz | grep '^Fuzz'); do \
+	  echo "== $$t ($(FUZZTIME))"; \
+	  $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./fuzz || exit 1; \
+	done
+
+clean:
+	rm -rf $(BIN)
