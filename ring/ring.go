@@ -19,6 +19,16 @@ const MaxCapacity = 1 << 24
 // there: at one push per nanosecond that takes 292 years.
 const lockBit = 1 << 63
 
+// closedBit in the tail word means the producer side is closed: every push
+// fails from then on. Sitting in the tail itself makes a closed ring look full
+// to Push (the tail is suddenly far ahead of the head) and lets PushShared see
+// it in the same load that looks for the lock, so the push paths pay nothing
+// for it.
+const closedBit = 1 << 62
+
+// flagBits are the tail bits that are not part of the count.
+const flagBits = lockBit | closedBit
+
 // sharedSpins is how many times a PushShared caller re-reads a locked tail before
 // it starts yielding. The lock is held for a slot store and a counter store, so a
 // running holder lets go within a few re-reads; a holder that is still there after
@@ -82,7 +92,7 @@ func (r *Ring[T]) Len() int {
 	// head first: tail only grows, so a tail read afterwards is never behind it.
 	// The other order could see a head that passed the tail read earlier.
 	h := r.head.Load()
-	t := r.tail.Load() &^ lockBit
+	t := r.tail.Load() &^ flagBits
 	return int(min(t-h, uint64(len(r.slots))))
 }
 
@@ -121,8 +131,11 @@ func (r *Ring[T]) Push(v T) bool {
 // PushShared may be mixed with Push only as long as no Push overlaps it.
 func (r *Ring[T]) PushShared(v T) bool {
 	t := r.tail.Load()
-	if t&lockBit != 0 || !r.tail.CompareAndSwap(t, t|lockBit) {
-		t = r.lockSlow()
+	if t&flagBits != 0 || !r.tail.CompareAndSwap(t, t|lockBit) {
+		var ok bool
+		if t, ok = r.lockSlow(); !ok {
+			return false
+		}
 	}
 	r.chk.lockedShared()
 	if t-r.headCache > r.mask {
@@ -137,20 +150,56 @@ func (r *Ring[T]) PushShared(v T) bool {
 	return true
 }
 
-// lockSlow takes the tail lock under contention and returns the unlocked tail.
-// Re-reading before each CAS keeps waiters from stealing the line back from the
-// holder while it writes its slot. Yielding after sharedSpins matters most with
-// GOMAXPROCS=1, where a holder preempted inside its critical section cannot
-// finish until the waiters give up the processor.
-func (r *Ring[T]) lockSlow() uint64 {
+// lockSlow takes the tail lock under contention and returns the unlocked tail,
+// or false once the ring is closed. Re-reading before each CAS keeps waiters
+// from stealing the line back from the holder while it writes its slot.
+// Yielding after sharedSpins matters most with GOMAXPROCS=1, where a holder
+// preempted inside its critical section cannot finish until the waiters give
+// up the processor.
+func (r *Ring[T]) lockSlow() (uint64, bool) {
 	for i := 0; ; i++ {
-		if t := r.tail.Load(); t&lockBit == 0 && r.tail.CompareAndSwap(t, t|lockBit) {
-			return t
+		t := r.tail.Load()
+		if t&closedBit != 0 {
+			return 0, false
+		}
+		if t&lockBit == 0 && r.tail.CompareAndSwap(t, t|lockBit) {
+			return t, true
 		}
 		if i >= sharedSpins {
 			runtime.Gosched()
 		}
 	}
+}
+
+// Close closes the producer side: every Push and PushShared after it returns
+// false, and Closed reports true. Values already in the ring stay there for the
+// consumer, so a sink can close its ring, drain it, and know that nothing
+// arrives behind the drain. Close waits for a PushShared in progress to
+// publish its value; it must not overlap a Push (like another Push would not).
+// Closing twice is harmless.
+func (r *Ring[T]) Close() {
+	for i := 0; ; i++ {
+		t := r.tail.Load()
+		if t&closedBit != 0 || (t&lockBit == 0 && r.tail.CompareAndSwap(t, t|closedBit)) {
+			return
+		}
+		if i >= sharedSpins {
+			runtime.Gosched()
+		}
+	}
+}
+
+// Closed reports whether Close has been called. A push that failed on a ring
+// that is Closed failed because of Close, not because the ring was full.
+func (r *Ring[T]) Closed() bool { return r.tail.Load()&closedBit != 0 }
+
+// Counts returns how many values were ever pushed and how many ever removed by
+// the consumer, so pushed - removed values are in the ring. Like Len, it is a
+// snapshot from any goroutine; it is exact once both sides are quiet. A sink
+// derives its enqueued counter from it instead of paying an atomic per Send.
+func (r *Ring[T]) Counts() (pushed, removed uint64) {
+	removed = r.head.Load() // head first, as in Len
+	return r.tail.Load() &^ flagBits, removed
 }
 
 // Peek returns up to max of the oldest values without removing them, as two
@@ -192,7 +241,7 @@ func (r *Ring[T]) peek(max int) (a, b []T) {
 func (r *Ring[T]) available(h, want uint64) uint64 {
 	n := r.tailCache - h
 	if n < want {
-		r.tailCache = r.tail.Load() &^ lockBit
+		r.tailCache = r.tail.Load() &^ flagBits
 		n = r.tailCache - h
 	}
 	return min(n, want)

@@ -3,8 +3,11 @@ package ring
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -365,4 +368,69 @@ func mustPanic(t *testing.T, f func()) (msg string) {
 	}()
 	f()
 	return ""
+}
+
+func TestClose(t *testing.T) {
+	r := New[int](4)
+	r.Push(1)
+	r.PushShared(2)
+	r.Close()
+	r.Close() // harmless twice
+	if !r.Closed() {
+		t.Fatal("Closed is false after Close")
+	}
+	if r.Push(3) || r.PushShared(4) {
+		t.Fatal("a push succeeded on a closed ring")
+	}
+	if pushed, removed := r.Counts(); pushed != 2 || removed != 0 || r.Len() != 2 {
+		t.Fatalf("counts %d/%d len %d", pushed, removed, r.Len())
+	}
+	// What was pushed before Close is still there for the consumer.
+	for want := 1; want <= 2; want++ {
+		if v, ok := r.Pop(); !ok || v != want {
+			t.Fatalf("pop %v %v, want %d", v, ok, want)
+		}
+	}
+	if pushed, removed := r.Counts(); pushed != 2 || removed != 2 {
+		t.Fatalf("counts %d/%d", pushed, removed)
+	}
+}
+
+// Every PushShared that reports success before or during Close is drained,
+// and none after: the accounting a sink's Close relies on.
+func TestCloseRacesPushShared(t *testing.T) {
+	for range 20 {
+		r := New[int](1 << 12)
+		var accepted atomic.Int64
+		var wg sync.WaitGroup
+		for p := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 1000 {
+					if r.PushShared(p*1000 + i) {
+						accepted.Add(1)
+					} else if r.Closed() {
+						return
+					}
+				}
+			}()
+		}
+		runtime.Gosched()
+		r.Close()
+		wg.Wait()
+		drained := 0
+		for {
+			if _, ok := r.Pop(); !ok {
+				break
+			}
+			drained++
+		}
+		if int64(drained) != accepted.Load() {
+			t.Fatalf("accepted %d, drained %d", accepted.Load(), drained)
+		}
+		if pushed, removed := r.Counts(); pushed != removed || int64(pushed) != accepted.Load() {
+			t.Fatalf("counts %d/%d, accepted %d", pushed, removed, accepted.Load())
+		}
+	}
 }

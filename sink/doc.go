@@ -1,0 +1,31 @@
+// Package sink defines what every msgsink sink promises: the Sink interface,
+// the sentinel errors, and the Info snapshot with its exact counters (SPEC
+// section 3). Implementations live elsewhere (package lazy for Unix, TCP and
+// WebSocket endpoints); code that sends depends only on this package.
+//
+// # Ownership
+//
+// A *tlv.Message carries a reference count. A Send that returns nil takes the
+// caller's reference: the sink releases it once the bytes are written or the
+// message is dropped. A Send that returns an error leaves the reference with
+// the caller, who may retry, send elsewhere, or Release it.
+//
+// # Never blocking
+//
+// Send pushes onto the sink's ring and returns. It never dials, never waits for
+// the network, and reports a full ring as ErrBufferFull at once. These errors
+// are bare sentinels, because wrapping allocates and Send is the hot path;
+// slow paths (connect, Flush, Info.LastError) return typed errors that name the
+// sink and unwrap to a sentinel.
+//
+// # Accounting
+//
+// Every message handed to a sink is counted exactly once: refused (it never
+// entered; the caller keeps it), or enqueued and then written, dropped with a
+// reason, or still pending. At any quiet point
+//
+//	Enqueued == Written + Dropped.Total() + Pending
+//
+// and after Flush or Close returns, Pending is 0. Counters only grow; Info
+// never resets them.
+package sink

@@ -1,0 +1,66 @@
+package sink_test
+
+import (
+	"errors"
+	"fmt"
+	"syscall"
+	"testing"
+
+	"github.com/msgsink/msgsink/sink"
+	"github.com/msgsink/msgsink/tlv"
+)
+
+func TestErrorUnwrap(t *testing.T) {
+	err := error(&sink.Error{Sink: "md", Op: "connect", Err: syscall.ECONNREFUSED})
+	if !errors.Is(err, sink.ErrConnectFailed) || !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("connect error does not unwrap: %v", err)
+	}
+	if got := err.Error(); got != `msgsink: sink "md": connect: connection refused` {
+		t.Fatalf("message %q", got)
+	}
+	w := error(&sink.Error{Sink: "md", Op: "write", Err: syscall.EPIPE})
+	if errors.Is(w, sink.ErrConnectFailed) || !errors.Is(w, syscall.EPIPE) {
+		t.Fatalf("write error unwraps wrongly: %v", w)
+	}
+	if sink.ErrDomain != tlv.ErrDomain || sink.ErrMalformed != tlv.ErrMalformed {
+		t.Fatal("the sink and tlv sentinels must be the same values")
+	}
+}
+
+func TestInfoAccounting(t *testing.T) {
+	i := sink.Info{Enqueued: 10, Written: 6, Pending: 1,
+		Dropped: sink.Dropped{ConnectFailed: 1, Stale: 1, Closed: 1},
+		Refused: sink.Refused{BufferFull: 1, Closed: 2, Domain: 3, Precision: 4, Malformed: 5}}
+	if !i.Balanced() || i.Dropped.Total() != 3 || i.Refused.Total() != 15 {
+		t.Fatalf("%+v", i)
+	}
+	i.Written--
+	if i.Balanced() {
+		t.Fatal("a lost message went unnoticed")
+	}
+}
+
+func TestStateNames(t *testing.T) {
+	want := []string{"idle", "connecting", "connected", "backoff", "closed", "state(5)"}
+	for s, w := range want {
+		if got := sink.State(s).String(); got != w {
+			t.Errorf("State(%d) = %q, want %q", s, got, w)
+		}
+	}
+}
+
+func ExampleInfo_Balanced() {
+	i := sink.Info{Name: "market_data_relay", Enqueued: 5, Written: 3, Pending: 1,
+		Dropped: sink.Dropped{ConnectFailed: 1}}
+	fmt.Println(i.Balanced(), i.Dropped.Total())
+	// Output: true 1
+}
+
+func ExampleError() {
+	err := error(&sink.Error{Sink: "market_data_relay", Op: "connect", Err: syscall.ENOENT})
+	fmt.Println(errors.Is(err, sink.ErrConnectFailed), errors.Is(err, syscall.ENOENT))
+	fmt.Println(err)
+	// Output:
+	// true true
+	// msgsink: sink "market_data_relay": connect: no such file or directory
+}
