@@ -1,0 +1,37 @@
+// Package lazy is msgsink's sink for Unix, TCP and WebSocket endpoints: it
+// connects when the first message flows ("wake on data"), so services start
+// in any order, and it reconnects by itself after failures (SPEC section 4).
+//
+// # Shape
+//
+// Send validates a message, pushes its reference onto a lock-free ring and
+// returns; it never dials and never blocks. One writer goroutine per sink
+// drains the ring in batches and hands each batch to the transport, which
+// writes it with one writev (or one coalesced write). The writer exists only
+// while the sink is in use: a sink never sent to has no goroutine, socket or
+// file descriptor, and Disconnect ends it again.
+//
+// # State
+//
+// The connection state (idle, connecting, connected, backoff, closed) and
+// the writer's "parked" bit share one atomic word. The first Send moves idle
+// to connecting with one compare-and-swap and starts the writer, so any
+// number of concurrent first sends start exactly one dial. While the writer
+// is connected and awake, Send pays one load of that word beyond the ring
+// push; only a parked writer costs the Send that wakes it a CAS and a channel
+// send.
+//
+// # Failures
+//
+// Dials follow Config.Retry: exponential backoff with jitter, each dial
+// bounded by ConnectTimeout. When MaxAttempts are spent, the pending messages
+// are dropped as connect_failed, the error is kept in Info.LastError, and the
+// sink goes idle until the next Send. A write error on a live connection moves
+// to backoff and reconnects (counted in Reconnects); the message that was
+// being written when the connection broke is sent again whole on the next one,
+// so peers never see a torn frame. With Backlog = BacklogDrop, what was queued
+// before the reconnect is dropped as stale instead.
+//
+// Close refuses new sends, flushes for up to CloseTimeout, drops and counts
+// the rest, and waits for the writer. Every message is written or counted.
+package lazy

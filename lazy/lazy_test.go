@@ -1,0 +1,410 @@
+package lazy_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/msgsink/msgsink/lazy"
+	"github.com/msgsink/msgsink/sink"
+	"github.com/msgsink/msgsink/tlv"
+)
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd")
+	}
+	return len(ents)
+}
+
+func TestNeverSentHoldsNothing(t *testing.T) {
+	_, ep := unixPeer(t)
+	goroutines, fds := runtime.NumGoroutine(), openFDs(t)
+	s := newSink(t, lazy.Config{Endpoint: ep})
+	time.Sleep(10 * time.Millisecond)
+	if g, f := runtime.NumGoroutine(), openFDs(t); g != goroutines || f != fds {
+		t.Fatalf("idle sink holds %d goroutines and %d fds", g-goroutines, f-fds)
+	}
+	i := s.Info()
+	if i.State != sink.StateIdle || i.ConnectAttempts != 0 || i.BufferSize != lazy.DefaultBufferSize {
+		t.Fatalf("info %+v", i)
+	}
+}
+
+// Sixty-four goroutines send their first messages at once: one dial, one
+// connection, every message delivered, in order per goroutine.
+func TestFirstSendsStartOneDial(t *testing.T) {
+	p, ep := unixPeer(t)
+	s := newSink(t, lazy.Config{Endpoint: ep})
+	const producers, each = 64, 50
+	var start, wg sync.WaitGroup
+	start.Add(1)
+	for g := range producers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b := tlv.NewBuilder(tlv.DomainMarketData, uint8(g+1))
+			start.Wait()
+			for range each {
+				b.Append(5, []byte{byte(g)})
+				m, _ := b.FinishAt(1)
+				for {
+					err := s.Send(m)
+					if err == nil {
+						break
+					}
+					if !errors.Is(err, sink.ErrBufferFull) {
+						t.Error(err)
+						return
+					}
+					runtime.Gosched()
+				}
+			}
+		}()
+	}
+	start.Done()
+	wg.Wait()
+	flush(t, s)
+	waitFor(t, "all frames", func() bool { return p.total() == producers*each })
+	i := assertBalanced(t, s)
+	if p.accepts != 1 || i.ConnectAttempts != 1 || i.Written != producers*each {
+		t.Fatalf("accepts %d attempts %d written %d", p.accepts, i.ConnectAttempts, i.Written)
+	}
+}
+
+func TestOrderAndAccounting(t *testing.T) {
+	for _, idle := range []lazy.Idle{lazy.IdleBackoff, lazy.IdleSpin, lazy.IdlePark} {
+		t.Run("idle="+idle.String(), func(t *testing.T) {
+			p, ep := unixPeer(t)
+			s := newSink(t, lazy.Config{Endpoint: ep, Idle: idle, BufferSize: 256})
+			b := newBuilder(64)
+			const n = 20000
+			for sent := 0; sent < n; {
+				m := b.next()
+				if err := s.Send(m); err != nil {
+					if !errors.Is(err, sink.ErrBufferFull) {
+						t.Fatal(err)
+					}
+					m.Release()
+					b.b.SetSequence(b.b.Sequence() - 1) // reuse the number: no gap
+					runtime.Gosched()
+					continue
+				}
+				sent++
+				if sent%5000 == 0 {
+					time.Sleep(2 * time.Millisecond) // let the writer park now and then
+				}
+			}
+			flush(t, s)
+			waitFor(t, "all frames", func() bool { return p.total() == n })
+			for i, seq := range p.seqs()[0] {
+				if seq != uint64(i+1) {
+					t.Fatalf("frame %d has sequence %d", i, seq)
+				}
+			}
+			i := assertBalanced(t, s)
+			if i.Written != n || i.WrittenBytes != n*64 || i.Pending != 0 || i.State != sink.StateConnected {
+				t.Fatalf("info %+v", i)
+			}
+		})
+	}
+}
+
+// Messages sent before the endpoint exists wait in the ring, are written
+// after the connect, in order.
+func TestQueuedWhileConnecting(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "late.sock")
+	ep := mustEndpoint(t, "unix://"+path)
+	s := newSink(t, lazy.Config{Endpoint: ep, Retry: lazy.Retry{Initial: time.Millisecond, Max: 5 * time.Millisecond}})
+	b := newBuilder(100)
+	for range 10 {
+		if err := s.Send(b.next()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "failed dials", func() bool { return s.Info().ConnectAttempts >= 2 })
+	if st := s.Info().State; st != sink.StateBackoff && st != sink.StateConnecting {
+		t.Fatalf("state %v while the endpoint is missing", st)
+	}
+	p := listen(t, "unix", path)
+	flush(t, s)
+	waitFor(t, "frames", func() bool { return p.total() == 10 })
+	if got := p.seqs()[0]; got[0] != 1 || got[9] != 10 {
+		t.Fatalf("sequences %v", got)
+	}
+	assertBalanced(t, s)
+}
+
+func TestMaxAttemptsDropsAndWakesAgain(t *testing.T) {
+	ep := mustEndpoint(t, "unix://"+filepath.Join(t.TempDir(), "nobody.sock"))
+	s := newSink(t, lazy.Config{Endpoint: ep, Retry: lazy.Retry{Initial: time.Millisecond, MaxAttempts: 3}})
+	b := newBuilder(64)
+	for range 5 {
+		if err := s.Send(b.next()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := s.Flush(ctx)
+	if !errors.Is(err, sink.ErrConnectFailed) || !errors.Is(err, syscall.ENOENT) {
+		t.Fatalf("flush: %v", err)
+	}
+	waitFor(t, "idle", func() bool { return s.Info().State == sink.StateIdle })
+	i := assertBalanced(t, s)
+	if i.Dropped.ConnectFailed != 5 || i.ConnectAttempts != 3 || !errors.Is(i.LastError, sink.ErrConnectFailed) {
+		t.Fatalf("info %+v", i)
+	}
+	// The next Send wakes the sink again.
+	if err := s.Send(b.next()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "second round", func() bool { return s.Info().ConnectAttempts == 6 && s.Info().Dropped.ConnectFailed == 6 })
+}
+
+// A peer that stops reading: the ring fills and Send says so at once;
+// nothing is lost, and once the peer reads again everything arrives.
+func TestPeerStopsReading(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "slow.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c
+		}
+	}()
+	s := newSink(t, lazy.Config{Endpoint: mustEndpoint(t, "unix://"+path), BufferSize: 64})
+	b := newBuilder(1024)
+	sent, full := 0, 0
+	for full == 0 {
+		m := b.next()
+		start := time.Now()
+		err := s.Send(m)
+		if d := time.Since(start); d > 100*time.Millisecond {
+			t.Fatalf("Send blocked for %v", d)
+		}
+		switch {
+		case err == nil:
+			sent++
+		case errors.Is(err, sink.ErrBufferFull):
+			full++
+			m.Release()
+		default:
+			t.Fatal(err)
+		}
+	}
+	i := assertBalanced(t, s)
+	if i.Refused.BufferFull != 1 || i.Enqueued != uint64(sent) {
+		t.Fatalf("info %+v", i)
+	}
+	c := <-accepted
+	defer c.Close()
+	done := make(chan int64)
+	go func() {
+		var n int64
+		buf := make([]byte, 1<<16)
+		for n < int64(sent)*1024 {
+			k, err := c.Read(buf)
+			n += int64(k)
+			if err != nil {
+				break
+			}
+		}
+		done <- n
+	}()
+	flush(t, s)
+	if n := <-done; n != int64(sent)*1024 {
+		t.Fatalf("peer read %d bytes, want %d", n, sent*1024)
+	}
+	assertBalanced(t, s)
+}
+
+func TestSendAfterCloseAndCloseTwice(t *testing.T) {
+	p, ep := unixPeer(t)
+	s := newSink(t, lazy.Config{Endpoint: ep})
+	b := newBuilder(64)
+	for range 100 {
+		if err := s.Send(b.next()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	m := b.next()
+	if err := s.Send(m); !errors.Is(err, sink.ErrClosed) {
+		t.Fatalf("Send after Close: %v", err)
+	}
+	m.Release() // still ours: no panic, no double release
+	i := assertBalanced(t, s)
+	if i.Written != 100 || i.Refused.Closed != 1 || i.State != sink.StateClosed {
+		t.Fatalf("info %+v", i)
+	}
+	waitFor(t, "frames", func() bool { return p.total() == 100 })
+}
+
+// Close while the endpoint never answers: Close returns at its deadline and
+// counts what it dropped.
+func TestCloseWhileConnecting(t *testing.T) {
+	ep := mustEndpoint(t, "tcp://"+blackhole(t))
+	s := newSink(t, lazy.Config{Endpoint: ep, ConnectTimeout: 10 * time.Second, CloseTimeout: 100 * time.Millisecond})
+	b := newBuilder(64)
+	for range 7 {
+		if err := s.Send(b.next()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "dialing", func() bool { return s.Info().State == sink.StateConnecting })
+	start := time.Now()
+	err := s.Close()
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("Close took %v with a 100ms close timeout", d)
+	}
+	if err == nil {
+		t.Fatal("Close dropped messages without saying so")
+	}
+	i := assertBalanced(t, s)
+	if i.Dropped.Closed != 7 || i.State != sink.StateClosed {
+		t.Fatalf("info %+v", i)
+	}
+}
+
+// A dial to an endpoint that never answers fails at ConnectTimeout.
+func TestConnectTimeout(t *testing.T) {
+	ep := mustEndpoint(t, "tcp://"+blackhole(t))
+	s := newSink(t, lazy.Config{Endpoint: ep, ConnectTimeout: 50 * time.Millisecond,
+		Retry: lazy.Retry{Initial: time.Millisecond, MaxAttempts: 2}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	err := s.Connect(ctx)
+	// The dial's deadline surfaces as context.DeadlineExceeded or as the net
+	// package's i/o timeout, whichever fires first; both are net timeouts.
+	var timeout interface{ Timeout() bool }
+	if !errors.Is(err, sink.ErrConnectFailed) || !errors.As(err, &timeout) || !timeout.Timeout() {
+		t.Fatalf("Connect: %v", err)
+	}
+	if d := time.Since(start); d < 100*time.Millisecond || d > 5*time.Second {
+		t.Fatalf("two 50ms attempts took %v", d)
+	}
+	if i := s.Info(); i.ConnectAttempts != 2 || i.State != sink.StateIdle {
+		t.Fatalf("info %+v", i)
+	}
+}
+
+func TestConnectDisconnectWakeAgain(t *testing.T) {
+	p, ep := unixPeer(t)
+	s := newSink(t, lazy.Config{Endpoint: ep})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b := newBuilder(64)
+	for range 3 {
+		if err := s.Send(b.next()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Disconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Info().State; st != sink.StateIdle {
+		t.Fatalf("after Disconnect: %v", st)
+	}
+	if err := s.Send(b.next()); err != nil {
+		t.Fatal(err)
+	}
+	flush(t, s)
+	waitFor(t, "frames", func() bool { return p.total() == 4 })
+	got := p.seqs()
+	if p.accepts != 2 || len(got[0]) != 3 || got[1][0] != 4 {
+		t.Fatalf("accepts %d, frames %v", p.accepts, got)
+	}
+	assertBalanced(t, s)
+}
+
+func TestRefusals(t *testing.T) {
+	_, ep := unixPeer(t)
+	s := newSink(t, lazy.Config{Endpoint: ep, Validator: tlv.Validator{Domain: tlv.DomainMarketData, Precision: tlv.PrecisionDEX}})
+	sig := tlv.NewBuilder(tlv.DomainSignal, 20)
+	sig.AppendSignalIdentity(&tlv.SignalIdentity{})
+	m1, _ := sig.Finish()
+	if err := s.Send(m1); !errors.Is(err, sink.ErrDomain) || errors.Is(err, sink.ErrPrecision) {
+		t.Fatalf("signal into a market_data sink: %v", err)
+	}
+	md := tlv.NewBuilder(tlv.DomainMarketData, 1)
+	md.AppendTrade(&tlv.Trade{Price: 1})
+	m2, _ := md.Finish()
+	if err := s.Send(m2); !errors.Is(err, sink.ErrPrecision) {
+		t.Fatalf("trade into a dex sink: %v", err)
+	}
+	m1.Release()
+	m2.Release()
+	i := s.Info()
+	if i.Refused.Domain != 1 || i.Refused.Precision != 1 || i.Enqueued != 0 || i.State != sink.StateIdle {
+		t.Fatalf("info %+v", i)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, cfg := range []lazy.Config{
+		{BufferSize: -1}, {MaxBatch: 2000}, {Retry: lazy.Retry{Multiplier: 0.5}},
+		{Retry: lazy.Retry{Initial: time.Second, Max: time.Millisecond}}, {Retry: lazy.Retry{MaxAttempts: -1}},
+	} {
+		if _, err := lazy.New(cfg); !errors.Is(err, lazy.ErrConfig) {
+			t.Errorf("%+v: %v", cfg, err)
+		}
+	}
+}
+
+// A parked writer waits on a channel, not in a loop: a connected sink with
+// nothing to send leaves the process idle.
+func TestParkedWriterUsesNoCPU(t *testing.T) {
+	for _, idle := range []lazy.Idle{lazy.IdleBackoff, lazy.IdlePark} {
+		t.Run("idle="+idle.String(), func(t *testing.T) {
+			_, ep := unixPeer(t)
+			s := newSink(t, lazy.Config{Endpoint: ep, Idle: idle})
+			if err := s.Send(newBuilder(64).next()); err != nil {
+				t.Fatal(err)
+			}
+			flush(t, s)
+			time.Sleep(20 * time.Millisecond) // past the spin and yield rounds
+			before := cpuTime(t)
+			time.Sleep(300 * time.Millisecond)
+			// A spinning writer would burn the whole 300 ms; allow 10% for the
+			// test runtime, GC and the race detector.
+			if used := cpuTime(t) - before; used > 30*time.Millisecond {
+				t.Fatalf("the process used %v of CPU in 300ms with a parked writer", used)
+			}
+			if st := s.Info().State; st != sink.StateConnected {
+				t.Fatalf("state %v", st)
+			}
+		})
+	}
+}
+
+func cpuTime(t *testing.T) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

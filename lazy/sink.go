@@ -1,0 +1,654 @@
+package lazy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/msgsink/msgsink/ring"
+	"github.com/msgsink/msgsink/sink"
+	"github.com/msgsink/msgsink/tlv"
+	"github.com/msgsink/msgsink/transport"
+)
+
+// The word holds the sink.State in its low byte and parkedBit, so that Send
+// learns everything it needs (is the writer awake and connected?) from one
+// load. The fast path is word == StateConnected.
+const (
+	stateMask = 0xFF
+	parkedBit = 1 << 8
+)
+
+// Control requests to the writer, in ctl. Send never reads them.
+const (
+	ctlDisconnect = 1 << iota // flushed: drop the connection, go idle
+	ctlClose                  // drain, then close for good
+	ctlAbort                  // Close's deadline passed: drop what is left
+)
+
+// Idle tuning for IdleBackoff: spinning covers bursts a few µs apart, yielding
+// lets a producer on the same P run, parking costs a ~20 µs wake-up.
+const (
+	spinRounds  = 128
+	yieldRounds = 32
+)
+
+var errStop = errors.New("lazy: writer stopped")
+
+// Sink is a sink that connects on its first Send ("wake on data"), writes
+// through one writer goroutine, and reconnects after failures (SPEC sections
+// 3 and 4). It holds no goroutine, socket or file descriptor until it is
+// first used. All methods are safe for concurrent use.
+type Sink struct {
+	cfg       Config
+	validator tlv.Validator
+	ring      *ring.Ring[*tlv.Message]
+	word      atomic.Uint32
+	ctl       atomic.Uint32
+	wake      chan struct{} // kicks a parked or sleeping writer; capacity 1
+	progress  chan struct{} // tells a Flush that the writer moved on; capacity 1
+	flushing  atomic.Int32  // Flush calls waiting
+	ctx       context.Context
+	cancel    context.CancelFunc // aborts a dial in progress at Close's deadline
+	closeOnce sync.Once
+
+	written, writtenBytes, attempts, reconnects          atomic.Uint64
+	refFull, refClosed, refDomain, refPrec, refMalformed atomic.Uint64
+	dropConnect, dropStale, dropClosed                   atomic.Uint64
+
+	mu      sync.Mutex
+	conn    transport.Conn // the live connection, for Close to break a blocked write
+	exited  chan struct{}  // closed when the current writer goroutine ends
+	lastErr error
+}
+
+var _ sink.Sink = (*Sink)(nil)
+
+// New returns an idle sink: nothing is dialed and no goroutine starts until
+// the first Send (or Connect).
+func New(cfg Config) (*Sink, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Sink{
+		cfg:       cfg,
+		validator: cfg.Validator,
+		ring:      ring.New[*tlv.Message](cfg.BufferSize),
+		wake:      make(chan struct{}, 1),
+		progress:  make(chan struct{}, 1),
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s, nil
+}
+
+// Send validates m and enqueues it. On success the sink owns the caller's
+// reference. It never blocks and never dials.
+func (s *Sink) Send(m *tlv.Message) error {
+	if err := s.validator.Check(m); err != nil {
+		return s.refuse(err)
+	}
+	if !s.ring.PushShared(m) {
+		return s.refusePush()
+	}
+	if w := s.word.Load(); w != uint32(sink.StateConnected) {
+		s.wakeWriter(w)
+	}
+	return nil
+}
+
+// SendBatch sends ms in order; on error ms[n:] stay with the caller.
+func (s *Sink) SendBatch(ms []*tlv.Message) (int, error) {
+	for i, m := range ms {
+		if err := s.validator.Check(m); err != nil {
+			return i, s.refuse(err)
+		}
+		if !s.ring.PushShared(m) {
+			return i, s.refusePush()
+		}
+	}
+	if w := s.word.Load(); w != uint32(sink.StateConnected) {
+		s.wakeWriter(w)
+	}
+	return len(ms), nil
+}
+
+func (s *Sink) refuse(err error) error {
+	switch {
+	case errors.Is(err, tlv.ErrPrecision):
+		s.refPrec.Add(1)
+	case errors.Is(err, tlv.ErrDomain):
+		s.refDomain.Add(1)
+	default:
+		s.refMalformed.Add(1)
+	}
+	return err
+}
+
+func (s *Sink) refusePush() error {
+	if s.ring.Closed() {
+		s.refClosed.Add(1)
+		return sink.ErrClosed
+	}
+	s.refFull.Add(1)
+	return sink.ErrBufferFull
+}
+
+// wakeWriter is Send's slow path, after a push: unpark a parked writer, or
+// start one for an idle sink. Only one caller wins each transition, so any
+// number of concurrent first Sends start exactly one writer and one dial.
+func (s *Sink) wakeWriter(w uint32) {
+	for {
+		switch {
+		case w&parkedBit != 0:
+			if s.word.CompareAndSwap(w, w&^parkedBit) {
+				s.kick()
+				return
+			}
+		case sink.State(w&stateMask) == sink.StateIdle:
+			if s.startIfIdle(w) {
+				return
+			}
+		default: // connecting, backoff, connected and awake, closed
+			return
+		}
+		w = s.word.Load()
+	}
+}
+
+func (s *Sink) kick() {
+	select {
+	case s.wake <- struct{}{}:
+	default: // a wake-up is already pending
+	}
+}
+
+// startIfIdle moves the sink from idle (word w) to connecting and starts the
+// writer. The CAS and the new exited channel go together under mu, so that
+// whoever sees a non-idle state and then reads exited gets this writer's.
+func (s *Sink) startIfIdle(w uint32) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.word.CompareAndSwap(w, uint32(sink.StateConnecting)) {
+		return false
+	}
+	s.exited = make(chan struct{})
+	go s.run(s.exited)
+	return true
+}
+
+// ensureWriter starts a writer for an idle sink that has work (Flush,
+// Connect, Close with pending messages), as a Send would.
+func (s *Sink) ensureWriter() {
+	if w := s.word.Load(); sink.State(w&stateMask) == sink.StateIdle {
+		s.wakeWriter(w)
+	}
+}
+
+// setState moves to st, keeping the parked bit.
+func (s *Sink) setState(st sink.State) {
+	for {
+		w := s.word.Load()
+		if s.word.CompareAndSwap(w, w&^stateMask|uint32(st)) {
+			return
+		}
+	}
+}
+
+func (s *Sink) state() sink.State { return sink.State(s.word.Load() & stateMask) }
+
+// run is the writer goroutine: it connects, writes, reconnects, and ends when
+// the sink goes idle or closed.
+func (s *Sink) run(exited chan struct{}) {
+	defer close(exited)
+	reconnect := false
+	for {
+		conn, err := s.dial(reconnect)
+		if conn == nil {
+			if err != nil && !errors.Is(err, errStop) {
+				s.dropAll(&s.dropConnect) // retries exhausted
+			}
+			if s.finish() {
+				return
+			}
+			reconnect = false
+			continue
+		}
+		if reconnect && s.cfg.Backlog == BacklogDrop {
+			s.dropAll(&s.dropStale)
+		}
+		s.mu.Lock()
+		s.conn = conn
+		s.mu.Unlock()
+		s.setState(sink.StateConnected)
+		err = s.writeLoop(conn)
+		s.mu.Lock()
+		s.conn = nil
+		s.mu.Unlock()
+		_ = conn.Close()
+		if errors.Is(err, errStop) {
+			if s.finish() {
+				return
+			}
+			reconnect = false
+			continue
+		}
+		s.reconnects.Add(1)
+		s.setErr("write", err)
+		reconnect = true
+	}
+}
+
+// finish ends a writer's run: closed if Close asked, idle otherwise. It
+// reports whether the goroutine should exit; false means messages arrived
+// after all and this writer carries on.
+func (s *Sink) finish() bool {
+	s.ctl.And(^uint32(ctlDisconnect)) // served: the connection is down
+	if c := s.ctl.Load(); c&ctlAbort != 0 || (c&ctlClose != 0 && s.ring.Len() == 0) {
+		s.dropAll(&s.dropClosed)
+		s.setState(sink.StateClosed)
+		return true
+	}
+	if s.ctl.Load()&ctlClose != 0 {
+		return false // keep trying to flush until Close's deadline
+	}
+	s.setState(sink.StateIdle)
+	if s.ring.Len() == 0 {
+		return true
+	}
+	// A Send pushed after our last look but saw a running writer: take the
+	// sink back, unless that Send (or another) has already started a writer.
+	return !s.word.CompareAndSwap(uint32(sink.StateIdle), uint32(sink.StateConnecting))
+}
+
+// dial connects with the retry schedule. It returns a nil Conn with errStop
+// when asked to stop, or with the last dial error when attempts run out.
+func (s *Sink) dial(reconnect bool) (transport.Conn, error) {
+	attempt := 0
+	if reconnect {
+		s.setState(sink.StateBackoff)
+		if !s.sleep(s.delay(1)) {
+			return nil, errStop
+		}
+	}
+	for {
+		if s.stopping() {
+			return nil, errStop
+		}
+		s.setState(sink.StateConnecting)
+		s.attempts.Add(1)
+		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ConnectTimeout)
+		conn, err := s.cfg.Dial(ctx, s.cfg.Endpoint)
+		cancel()
+		if err == nil {
+			return conn, nil
+		}
+		s.setErr("connect", err)
+		attempt++
+		if s.cfg.Retry.MaxAttempts > 0 && attempt >= s.cfg.Retry.MaxAttempts {
+			return nil, err
+		}
+		s.setState(sink.StateBackoff)
+		if !s.sleep(s.delay(attempt)) {
+			return nil, errStop
+		}
+	}
+}
+
+// stopping reports whether a control request means the writer should stop
+// dialing: an abort or a disconnect, or a Close with nothing left to flush.
+func (s *Sink) stopping() bool {
+	c := s.ctl.Load()
+	return c&(ctlAbort|ctlDisconnect) != 0 || (c&ctlClose != 0 && s.ring.Len() == 0)
+}
+
+// delay is the wait after the n-th failed attempt (n ≥ 1): initial ×
+// multiplier^(n-1), capped at max, spread by ±jitter and capped again.
+func (s *Sink) delay(n int) time.Duration {
+	r := s.cfg.Retry
+	d := float64(r.Initial) * math.Pow(r.Multiplier, float64(n-1))
+	d = min(d, float64(r.Max))
+	if r.Jitter > 0 {
+		d *= 1 + r.Jitter*(2*rand.Float64()-1)
+	}
+	return time.Duration(min(d, float64(r.Max)))
+}
+
+// sleep waits d unless a stop is requested; it reports whether to go on.
+func (s *Sink) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			return true
+		case <-s.wake:
+			if s.stopping() {
+				return false
+			}
+		case <-s.ctx.Done():
+			return false
+		}
+	}
+}
+
+// writeLoop drains the ring into conn until a write fails, the peer goes
+// away, or a control request finds the ring empty (errStop).
+func (s *Sink) writeLoop(conn transport.Conn) error {
+	idle := 0
+	for {
+		a, b := s.ring.Peek(s.cfg.MaxBatch)
+		if len(a) == 0 {
+			if c := s.ctl.Load(); c&ctlAbort != 0 || (c != 0 && s.ring.Len() == 0) {
+				return errStop
+			}
+			if err := s.idle(conn, &idle); err != nil {
+				return err
+			}
+			continue
+		}
+		idle = 0
+		n, err := conn.WriteBatch(a, b)
+		s.consume(a, b, n, &s.written, &s.writtenBytes)
+		if err != nil {
+			return err
+		}
+		if s.ctl.Load()&ctlAbort != 0 {
+			return errStop
+		}
+	}
+}
+
+var errPeerGone = errors.New("lazy: connection closed by peer")
+
+// idle waits for work by the configured strategy. It returns an error when the
+// connection is found broken while waiting.
+func (s *Sink) idle(conn transport.Conn, rounds *int) error {
+	*rounds++
+	switch {
+	case s.cfg.Idle == IdleSpin || (s.cfg.Idle == IdleBackoff && *rounds <= spinRounds):
+		if *rounds%spinRounds == 0 {
+			select {
+			case <-conn.Done():
+				return errPeerGone
+			default:
+			}
+		}
+		return nil
+	case s.cfg.Idle == IdleBackoff && *rounds <= spinRounds+yieldRounds:
+		runtime.Gosched()
+		return nil
+	}
+	*rounds = 0
+	return s.park(conn)
+}
+
+// park sleeps until a Send, a control request, or the peer wakes it. The
+// parked bit is set before the last look at the ring, and a Send looks at the
+// bit after its push, so one of the two always sees the other.
+func (s *Sink) park(conn transport.Conn) error {
+	for {
+		w := s.word.Load()
+		if s.word.CompareAndSwap(w, w|parkedBit) {
+			break
+		}
+	}
+	defer s.unpark()
+	if s.ring.Len() > 0 || s.ctl.Load() != 0 {
+		return nil
+	}
+	select {
+	case <-s.wake:
+		return nil
+	case <-conn.Done():
+		return errPeerGone
+	}
+}
+
+func (s *Sink) unpark() {
+	for {
+		w := s.word.Load()
+		if w&parkedBit == 0 || s.word.CompareAndSwap(w, w&^parkedBit) {
+			return
+		}
+	}
+}
+
+// consume releases the first n messages of a then b and removes them from the
+// ring, counting them under counter (written, or a drop reason) and their
+// bytes under bytes when not nil. Counters move before the ring does, so that
+// whoever sees the messages gone (Flush) also sees them counted.
+func (s *Sink) consume(a, b []*tlv.Message, n int, counter, bytes *atomic.Uint64) {
+	var size uint64
+	for _, m := range a[:min(n, len(a))] {
+		size += uint64(m.Len())
+		m.Release()
+	}
+	for _, m := range b[:max(0, n-len(a))] {
+		size += uint64(m.Len())
+		m.Release()
+	}
+	if bytes != nil {
+		bytes.Add(size)
+	}
+	counter.Add(uint64(n))
+	s.ring.Discard(n)
+	if s.flushing.Load() != 0 {
+		select {
+		case s.progress <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// dropAll drops everything in the ring, counted under counter.
+func (s *Sink) dropAll(counter *atomic.Uint64) {
+	for {
+		a, b := s.ring.Peek(MaxBatchLimit)
+		if len(a) == 0 {
+			return
+		}
+		s.consume(a, b, len(a)+len(b), counter, nil)
+	}
+}
+
+func (s *Sink) setErr(op string, err error) {
+	e := &sink.Error{Sink: s.cfg.Name, Op: op, Err: err}
+	s.mu.Lock()
+	s.lastErr = e
+	s.mu.Unlock()
+}
+
+func (s *Sink) currentExited() chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.exited
+}
+
+// Connect dials now and waits until the sink is connected, gives up, or ctx
+// ends. Messages sent meanwhile are queued as usual.
+func (s *Sink) Connect(ctx context.Context) error {
+	if s.ring.Closed() {
+		return sink.ErrClosed
+	}
+	s.ensureWriter()
+	exited := s.currentExited()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for {
+		switch s.state() {
+		case sink.StateConnected:
+			return nil
+		case sink.StateClosed:
+			return sink.ErrClosed
+		}
+		select {
+		case <-exited:
+			if s.state() == sink.StateConnected {
+				return nil
+			}
+			return s.connectErr()
+		case <-tick.C:
+		case <-ctx.Done():
+			return &sink.Error{Sink: s.cfg.Name, Op: "connect", Err: ctx.Err()}
+		}
+	}
+}
+
+func (s *Sink) connectErr() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lastErr != nil {
+		return s.lastErr
+	}
+	return &sink.Error{Sink: s.cfg.Name, Op: "connect", Err: sink.ErrNotConnected}
+}
+
+// Flush waits until every message enqueued before the call is written or
+// dropped. It wakes an idle sink that still holds messages. It returns an
+// error wrapping ErrConnectFailed if messages were dropped because the
+// endpoint could not be reached meanwhile.
+func (s *Sink) Flush(ctx context.Context) error {
+	target, removed := s.ring.Counts()
+	if removed >= target {
+		return nil
+	}
+	failedBefore := s.dropConnect.Load()
+	s.flushing.Add(1)
+	defer s.flushing.Add(-1)
+	s.ensureWriter()
+	// The progress signal wakes one waiter per batch; the ticker covers the
+	// rest and the moments when no batch is written (reconnecting).
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for {
+		if _, removed = s.ring.Counts(); removed >= target {
+			break
+		}
+		s.ensureWriter() // the writer may have given up and gone idle
+		select {
+		case <-s.progress:
+		case <-tick.C:
+		case <-ctx.Done():
+			return &sink.Error{Sink: s.cfg.Name, Op: "flush", Err: ctx.Err()}
+		}
+	}
+	if s.dropConnect.Load() != failedBefore {
+		return s.connectErr()
+	}
+	return nil
+}
+
+// Disconnect flushes, then drops the connection and ends the writer; the
+// next Send wakes the sink again.
+func (s *Sink) Disconnect(ctx context.Context) error {
+	if err := s.Flush(ctx); err != nil {
+		return err
+	}
+	if st := s.state(); st == sink.StateIdle || st == sink.StateClosed {
+		return nil
+	}
+	exited := s.currentExited()
+	s.ctl.Or(ctlDisconnect)
+	s.kick()
+	select {
+	case <-exited:
+		return nil
+	case <-ctx.Done():
+		return &sink.Error{Sink: s.cfg.Name, Op: "disconnect", Err: ctx.Err()}
+	}
+}
+
+// Close stops new sends (they get ErrClosed), flushes for up to the close
+// timeout, then drops what is left (counted as closed), closes the
+// connection and ends the writer. It is idempotent; only the first call
+// waits. It returns an error if messages had to be dropped.
+func (s *Sink) Close() error {
+	first := false
+	s.closeOnce.Do(func() { first = true })
+	if !first {
+		return nil
+	}
+	s.ctl.Or(ctlClose)
+	s.ring.Close()
+	droppedBefore := s.dropClosed.Load()
+	deadline := time.NewTimer(s.cfg.CloseTimeout)
+	defer deadline.Stop()
+	for {
+		w := s.word.Load()
+		switch sink.State(w & stateMask) {
+		case sink.StateClosed:
+			s.cancel()
+			if n := s.dropClosed.Load() - droppedBefore; n > 0 {
+				return &sink.Error{Sink: s.cfg.Name, Op: "close",
+					Err: fmt.Errorf("dropped %d messages not written within the close timeout %v", n, s.cfg.CloseTimeout)}
+			}
+			return nil
+		case sink.StateIdle:
+			// Pending messages get a writer to flush them; none, and we are done.
+			if s.ring.Len() > 0 {
+				s.startIfIdle(w)
+			} else {
+				s.word.CompareAndSwap(w, uint32(sink.StateClosed))
+			}
+			continue
+		}
+		exited := s.currentExited()
+		s.kick()
+		select {
+		case <-exited:
+		case <-deadline.C:
+			s.abort()
+			<-exited
+		}
+	}
+}
+
+// abort makes the writer give up at once: no more dials, the blocked write
+// broken, what is left dropped.
+func (s *Sink) abort() {
+	s.ctl.Or(ctlAbort)
+	s.cancel()
+	s.mu.Lock()
+	if s.conn != nil {
+		_ = s.conn.Close()
+	}
+	s.mu.Unlock()
+	s.kick()
+}
+
+// Info returns a snapshot of the sink.
+func (s *Sink) Info() sink.Info {
+	pushed, removed := s.ring.Counts()
+	s.mu.Lock()
+	lastErr := s.lastErr
+	s.mu.Unlock()
+	return sink.Info{
+		Name:         s.cfg.Name,
+		Kind:         s.cfg.Kind,
+		Endpoint:     s.cfg.Endpoint.String(),
+		State:        s.state(),
+		BufferSize:   s.ring.Cap(),
+		Metadata:     s.cfg.Metadata,
+		Enqueued:     pushed,
+		Written:      s.written.Load(),
+		WrittenBytes: s.writtenBytes.Load(),
+		Pending:      pushed - removed,
+		Refused: sink.Refused{
+			BufferFull: s.refFull.Load(), Closed: s.refClosed.Load(), Domain: s.refDomain.Load(),
+			Precision: s.refPrec.Load(), Malformed: s.refMalformed.Load(),
+		},
+		Dropped: sink.Dropped{
+			ConnectFailed: s.dropConnect.Load(), Stale: s.dropStale.Load(), Closed: s.dropClosed.Load(),
+		},
+		ConnectAttempts: s.attempts.Load(),
+		Reconnects:      s.reconnects.Load(),
+		LastError:       lastErr,
+	}
+}

@@ -1,0 +1,39 @@
+//go:build !race
+
+package transport
+
+import "testing"
+
+// TestWriteBatchZeroAllocs holds the writer's steady state to zero allocations,
+// on a real socket with a peer draining it: small frames (coalesced), large
+// ones (iovecs), and batches over IOV_MAX and over the coalescing buffer, so
+// that every path of WriteBatch, including waits in the netpoller, is taken.
+func TestWriteBatchZeroAllocs(t *testing.T) {
+	batches := []struct {
+		name  string
+		sizes []int
+		split int
+	}{
+		{"small", repeat(64, 64), 20},
+		{"mixed", mixedSizes(300, 7), 150},
+		{"many-small", repeat(3000, 64), 1000},
+	}
+	for _, transport := range transports {
+		for _, bt := range batches {
+			t.Run(transport+"/"+bt.name, func(t *testing.T) {
+				c, peer := connPair(t, transport)
+				go drain(peer)
+				ms := newBatch(t, bt.sizes...)
+				a, b := ms[:bt.split], ms[bt.split:]
+				allocs := testing.AllocsPerRun(100, func() {
+					if n, err := c.WriteBatch(a, b); err != nil || n != len(ms) {
+						t.Fatalf("WriteBatch = %d, %v", n, err)
+					}
+				})
+				if allocs != 0 {
+					t.Errorf("WriteBatch allocates %v times per batch, want 0", allocs)
+				}
+			})
+		}
+	}
+}

@@ -1,0 +1,108 @@
+package transport
+
+import (
+	"net"
+	"strconv"
+	"testing"
+
+	"github.com/msgsink/msgsink/tlv"
+)
+
+// The strategies for writing a batch that were measured to choose
+// StreamConn's (see the package documentation for the numbers). Only "hybrid"
+// is production code; "writev" and "coalesce" are StreamConn with its
+// threshold at the extremes, and "buffers" is kept here, outside the package
+// proper, so that the comparison can be run again:
+//
+//	go test -run '^$' -bench 'WriteBatch|Coalesce' -count 5 ./transport
+var strategies = []struct {
+	name string
+	make func(c *StreamConn) batchWriter
+}{
+	// net.Buffers.WriteTo on the bare *net.UnixConn / *net.TCPConn: a real
+	// writev through internal/poll, one iovec per message.
+	{"buffers", func(c *StreamConn) batchWriter { return &buffersWriter{conn: c.conn} }},
+	// RawConn.Write with writev called directly, one iovec per message.
+	{"writev", func(c *StreamConn) batchWriter { c.coalesceMax = 0; return c }},
+	// Every frame copied into the 64 KiB writer buffer, one iovec per chunk.
+	{"coalesce", func(c *StreamConn) batchWriter { c.coalesceMax = coalesceBufSize; return c }},
+	// Production: frames up to defaultCoalesceMax copied, larger ones as iovecs.
+	{"hybrid", func(c *StreamConn) batchWriter { return c }},
+}
+
+type batchWriter interface {
+	WriteBatch(a, b []*tlv.Message) (int, error)
+}
+
+// buffersWriter keeps the net.Buffers and its backing array across batches,
+// because WriteTo consumes the slice and a fresh one would allocate.
+type buffersWriter struct {
+	conn net.Conn
+	bufs net.Buffers
+	back [][]byte
+}
+
+func (w *buffersWriter) WriteBatch(a, b []*tlv.Message) (int, error) {
+	w.bufs = w.back[:0]
+	for _, ms := range [...][]*tlv.Message{a, b} {
+		for _, m := range ms {
+			w.bufs = append(w.bufs, m.Bytes())
+		}
+	}
+	w.back = w.bufs[:0]
+	n, err := w.bufs.WriteTo(w.conn)
+	clear(w.back[:cap(w.back)])
+	if err != nil {
+		return wholeMessages(a, b, n), err
+	}
+	return len(a) + len(b), nil
+}
+
+// BenchmarkWriteBatch writes batches of equal messages to a peer that drains
+// the socket on another goroutine (so it competes for the CPUs, as a relay
+// on the same host would).
+func BenchmarkWriteBatch(b *testing.B) {
+	for _, st := range strategies {
+		for _, transport := range transports {
+			for _, size := range []int{64, 200, 1024} {
+				for _, batch := range []int{64, 512} {
+					name := "strategy=" + st.name + "/transport=" + transport +
+						"/size=" + strconv.Itoa(size) + "/batch=" + strconv.Itoa(batch)
+					b.Run(name, func(b *testing.B) { benchWrite(b, st.make, transport, size, batch) })
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkCoalesceThreshold finds the frame size above which an iovec of its
+// own beats copying: defaultCoalesceMax comes from here.
+func BenchmarkCoalesceThreshold(b *testing.B) {
+	for _, st := range strategies[1:3] {
+		for _, transport := range transports {
+			for _, size := range []int{256, 512, 1024, 2048, 4096} {
+				for _, batch := range []int{64, 512} {
+					name := "strategy=" + st.name + "/transport=" + transport +
+						"/size=" + strconv.Itoa(size) + "/batch=" + strconv.Itoa(batch)
+					b.Run(name, func(b *testing.B) { benchWrite(b, st.make, transport, size, batch) })
+				}
+			}
+		}
+	}
+}
+
+func benchWrite(b *testing.B, mk func(*StreamConn) batchWriter, transport string, size, batch int) {
+	c, peer := connPair(b, transport)
+	go drain(peer)
+	w := mk(c)
+	ms := newBatch(b, repeat(batch, size)...)
+	b.SetBytes(int64(size * batch))
+	b.ReportAllocs()
+	for b.Loop() {
+		if n, err := w.WriteBatch(ms, nil); err != nil || n != batch {
+			b.Fatalf("WriteBatch = %d, %v", n, err)
+		}
+	}
+	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "msgs/s")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/msg")
+}

@@ -1,0 +1,67 @@
+package transport
+
+import (
+	"context"
+	"net"
+
+	"github.com/msgsink/msgsink/tlv"
+)
+
+// Conn is one live connection that writes whole messages in batches. A sink's
+// writer goroutine owns it: it calls WriteBatch with what it drained from its
+// ring, releases the messages written, and watches Done to notice a dead peer
+// while it has nothing to write.
+type Conn interface {
+	// WriteBatch writes the messages of a, then b, in order, with as few
+	// syscalls as it can, and returns how many messages (from the start of a
+	// then b) were written whole. Its error is nil only when all were. Short
+	// writes and EAGAIN are handled inside, through Go's netpoller: no busy
+	// loop, no thread blocked. On an error the count excludes a message
+	// written in part: the peer may have received its start, the connection
+	// is dead, and the caller resends that message whole on its next
+	// connection. "Written" means handed to the kernel, not received (see the
+	// package documentation). An error ends the connection: later calls fail
+	// at once, and the caller closes it and dials again.
+	//
+	// WriteBatch reads the messages' bytes and never writes into them, and does
+	// not Release them: the caller does, once it returns. It does not allocate
+	// unless it fails.
+	WriteBatch(a, b []*tlv.Message) (int, error)
+	// Done is closed when the connection is known broken without writing: the
+	// peer closed it (EOF) or the read side failed. It is also closed after
+	// Close. Anything the peer sends is discarded.
+	Done() <-chan struct{}
+	// Close closes the connection and stops any goroutine it started. It may be
+	// called from any goroutine, also while WriteBatch is blocked, which then
+	// returns an error matching net.ErrClosed. Close is idempotent.
+	Close() error
+}
+
+// Dial connects to a unix or tcp endpoint; ctx bounds the connect (the
+// connect timeout) but not the connection's life. TCP connections have
+// TCP_NODELAY on. Errors are *OpError with Op "dial", unwrapping to the cause:
+// errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, context.DeadlineExceeded)
+// and so on. ws and wss endpoints fail with ErrUnsupportedScheme for now.
+//
+// The Conn returned is a *StreamConn.
+func Dial(ctx context.Context, e Endpoint) (Conn, error) {
+	switch e.Scheme {
+	case "unix", "tcp":
+	case "ws", "wss":
+		return nil, &OpError{Op: "dial", Endpoint: e.String(), Err: ErrUnsupportedScheme}
+	default:
+		return nil, &OpError{Op: "dial", Endpoint: e.String(), Err: &EndpointError{
+			Endpoint: e.String(), Reason: "not a parsed endpoint: make it with ParseEndpoint"}}
+	}
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, e.Scheme, e.Addr)
+	if err != nil {
+		return nil, &OpError{Op: "dial", Endpoint: e.String(), Err: unwrapNetOpError(err)}
+	}
+	c, err := newStreamConn(nc, e.String())
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return c, nil
+}

@@ -1,0 +1,124 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+var (
+	// ErrInvalidEndpoint: an endpoint string does not parse. The error is an
+	// *EndpointError that says what to change.
+	ErrInvalidEndpoint = errors.New("transport: invalid endpoint")
+	// ErrUnsupportedScheme: Dial does not support the endpoint's scheme yet
+	// (ws and wss for now).
+	ErrUnsupportedScheme = errors.New("transport: scheme not supported by Dial yet")
+)
+
+// EndpointError is returned by ParseEndpoint. It matches ErrInvalidEndpoint.
+type EndpointError struct {
+	Endpoint string // the string as given
+	Reason   string // what is wrong and what to write instead
+}
+
+func (e *EndpointError) Error() string {
+	return "transport: invalid endpoint " + strconv.Quote(e.Endpoint) + ": " + e.Reason
+}
+
+// Unwrap makes errors.Is(err, ErrInvalidEndpoint) true.
+func (e *EndpointError) Unwrap() error { return ErrInvalidEndpoint }
+
+// OpError is the error of a failed dial, write or read, like net.OpError: it
+// names the operation and the endpoint, says what to check, and unwraps to the
+// cause, so errors.Is(err, syscall.ECONNREFUSED) and errors.Is(err,
+// net.ErrClosed) work; a timeout matches both context.DeadlineExceeded and
+// os.ErrDeadlineExceeded.
+type OpError struct {
+	Op       string // "dial", "write" or "read"
+	Sink     string // the sink's name, set by the sink that reports the error; may be ""
+	Endpoint string // the endpoint in canonical form (Endpoint.String)
+	// Err is the cause: a *os.SyscallError (which unwraps to a syscall.Errno),
+	// context.DeadlineExceeded or context.Canceled for a dial, net.ErrClosed after
+	// Close, os.ErrDeadlineExceeded after a deadline, ErrUnsupportedScheme, or
+	// another net error.
+	Err error
+}
+
+func (e *OpError) Error() string {
+	var b strings.Builder
+	b.WriteString("transport: ")
+	if e.Sink != "" {
+		b.WriteString("sink ")
+		b.WriteString(strconv.Quote(e.Sink))
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Op)
+	b.WriteByte(' ')
+	b.WriteString(e.Endpoint)
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	if h := e.hint(); h != "" {
+		b.WriteString(" (")
+		b.WriteString(h)
+		b.WriteByte(')')
+	}
+	return b.String()
+}
+
+// Unwrap returns the cause.
+func (e *OpError) Unwrap() error { return e.Err }
+
+// Is makes a timeout match both context.DeadlineExceeded and
+// os.ErrDeadlineExceeded: a dial that times out fails with either, depending on
+// whether the context or the socket's deadline is seen first.
+func (e *OpError) Is(target error) bool {
+	return (target == context.DeadlineExceeded || target == os.ErrDeadlineExceeded) && e.timeout()
+}
+
+func (e *OpError) timeout() bool {
+	return errors.Is(e.Err, context.DeadlineExceeded) || errors.Is(e.Err, os.ErrDeadlineExceeded)
+}
+
+// hint tells the user what to check, for the causes that have a usual reason.
+func (e *OpError) hint() string {
+	err := e.Err
+	unixSock := strings.HasPrefix(e.Endpoint, "unix://")
+	var dnsErr *net.DNSError
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, ErrUnsupportedScheme):
+		return "use a unix:// or tcp:// endpoint"
+	case errors.Is(err, net.ErrClosed):
+		return "the connection was closed by Close"
+	case e.timeout():
+		if e.Op == "dial" {
+			return "the connect timed out: is the host reachable, and is the relay accepting connections?"
+		}
+		return "the deadline passed: is the peer reading?"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "is the relay running and listening there?"
+	case errors.Is(err, syscall.ENOENT) && unixSock:
+		return "no socket at that path: is the relay running, and is the path right?"
+	case errors.Is(err, syscall.EAGAIN) && unixSock && e.Op == "dial":
+		return "the relay's accept queue is full: is it accepting connections?"
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
+		if unixSock {
+			return "check the permissions of the socket and its directory"
+		}
+		return "a firewall or security policy refused the connection"
+	case errors.As(err, &dnsErr):
+		return "check the host name"
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return "check the address and the route to it"
+	case errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNRESET):
+		return "the peer closed the connection"
+	}
+	return ""
+}
