@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
+	"github.com/msgsink/msgsink/internal/enum"
 	"github.com/msgsink/msgsink/ring"
 	"github.com/msgsink/msgsink/tlv"
 	"github.com/msgsink/msgsink/transport"
@@ -40,10 +40,10 @@ const (
 
 var idleNames = [...]string{"backoff", "spin", "park"}
 
-func (i Idle) String() string { return name(idleNames[:], int(i), "idle") }
+func (i Idle) String() string { return enum.Name(idleNames[:], int(i), "idle") }
 
 // ParseIdle maps a services.toml idle name to its Idle.
-func ParseIdle(s string) (Idle, bool) { return parse[Idle](idleNames[:], s) }
+func ParseIdle(s string) (Idle, bool) { return enum.Parse[Idle](idleNames[:], s) }
 
 // Backlog is what happens to queued messages after a lost connection comes back.
 type Backlog uint8
@@ -57,26 +57,10 @@ const (
 
 var backlogNames = [...]string{"replay", "drop"}
 
-func (b Backlog) String() string { return name(backlogNames[:], int(b), "backlog") }
+func (b Backlog) String() string { return enum.Name(backlogNames[:], int(b), "backlog") }
 
 // ParseBacklog maps a services.toml backlog name to its Backlog.
-func ParseBacklog(s string) (Backlog, bool) { return parse[Backlog](backlogNames[:], s) }
-
-func name(names []string, i int, kind string) string {
-	if i < len(names) {
-		return names[i]
-	}
-	return kind + "(" + strconv.Itoa(i) + ")"
-}
-
-func parse[T ~uint8](names []string, s string) (T, bool) {
-	for i, n := range names {
-		if n == s {
-			return T(i), true
-		}
-	}
-	return 0, false
-}
+func ParseBacklog(s string) (Backlog, bool) { return enum.Parse[Backlog](backlogNames[:], s) }
 
 // Retry is the reconnect schedule: exponential backoff with jitter.
 type Retry struct {

@@ -7,32 +7,65 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/msgsink/msgsink/internal/testnet"
 	"github.com/msgsink/msgsink/lazy"
 	"github.com/msgsink/msgsink/sink"
 	"github.com/msgsink/msgsink/tlv"
 )
 
-func openFDs(t *testing.T) int {
+// lazyGoroutines counts goroutines running code of package lazy.
+func lazyGoroutines() int {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	n := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "msgsink/lazy.(*Sink)") {
+			n++
+		}
+	}
+	return n
+}
+
+// openFDs returns the process's open descriptors and what they point at.
+func openFDs(t *testing.T) map[string]string {
 	t.Helper()
 	ents, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
 		t.Skip("no /proc/self/fd")
 	}
-	return len(ents)
+	fds := make(map[string]string, len(ents))
+	for _, e := range ents {
+		target, _ := os.Readlink("/proc/self/fd/" + e.Name())
+		fds[e.Name()] = target
+	}
+	return fds
+}
+
+// newFDs lists descriptors open now that were not open (or pointed
+// elsewhere) before; descriptors closed meanwhile by other tests don't count.
+func newFDs(t *testing.T, before map[string]string) []string {
+	var added []string
+	for fd, target := range openFDs(t) {
+		if before[fd] != target && !strings.HasPrefix(target, "/proc/") {
+			added = append(added, fd+" -> "+target)
+		}
+	}
+	return added
 }
 
 func TestNeverSentHoldsNothing(t *testing.T) {
 	_, ep := unixPeer(t)
-	goroutines, fds := runtime.NumGoroutine(), openFDs(t)
+	fds := openFDs(t)
 	s := newSink(t, lazy.Config{Endpoint: ep})
 	time.Sleep(10 * time.Millisecond)
-	if g, f := runtime.NumGoroutine(), openFDs(t); g != goroutines || f != fds {
-		t.Fatalf("idle sink holds %d goroutines and %d fds", g-goroutines, f-fds)
+	if n, added := lazyGoroutines(), newFDs(t, fds); n != 0 || len(added) != 0 {
+		t.Fatalf("idle sink holds %d goroutines and descriptors %v", n, added)
 	}
 	i := s.Info()
 	if i.State != sink.StateIdle || i.ConnectAttempts != 0 || i.BufferSize != lazy.DefaultBufferSize {
@@ -114,6 +147,9 @@ func TestOrderAndAccounting(t *testing.T) {
 			i := assertBalanced(t, s)
 			if i.Written != n || i.WrittenBytes != n*64 || i.Pending != 0 || i.State != sink.StateConnected {
 				t.Fatalf("info %+v", i)
+			}
+			if g := lazyGoroutines(); g != 1 {
+				t.Fatalf("a connected sink runs %d writer goroutines, want 1", g)
 			}
 		})
 	}
@@ -263,7 +299,7 @@ func TestSendAfterCloseAndCloseTwice(t *testing.T) {
 // Close while the endpoint never answers: Close returns at its deadline and
 // counts what it dropped.
 func TestCloseWhileConnecting(t *testing.T) {
-	ep := mustEndpoint(t, "tcp://"+blackhole(t))
+	ep := mustEndpoint(t, "tcp://"+testnet.Blackhole(t))
 	s := newSink(t, lazy.Config{Endpoint: ep, ConnectTimeout: 10 * time.Second, CloseTimeout: 100 * time.Millisecond})
 	b := newBuilder(64)
 	for range 7 {
@@ -288,7 +324,7 @@ func TestCloseWhileConnecting(t *testing.T) {
 
 // A dial to an endpoint that never answers fails at ConnectTimeout.
 func TestConnectTimeout(t *testing.T) {
-	ep := mustEndpoint(t, "tcp://"+blackhole(t))
+	ep := mustEndpoint(t, "tcp://"+testnet.Blackhole(t))
 	s := newSink(t, lazy.Config{Endpoint: ep, ConnectTimeout: 50 * time.Millisecond,
 		Retry: lazy.Retry{Initial: time.Millisecond, MaxAttempts: 2}})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -328,6 +364,9 @@ func TestConnectDisconnectWakeAgain(t *testing.T) {
 	}
 	if st := s.Info().State; st != sink.StateIdle {
 		t.Fatalf("after Disconnect: %v", st)
+	}
+	if n := lazyGoroutines(); n != 0 {
+		t.Fatalf("%d writer goroutines after Disconnect", n)
 	}
 	if err := s.Send(b.next()); err != nil {
 		t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -14,7 +13,6 @@ import (
 	"github.com/msgsink/msgsink/sink"
 	"github.com/msgsink/msgsink/tlv"
 	"github.com/msgsink/msgsink/transport"
-	"golang.org/x/sys/unix"
 )
 
 // peer is a real listener that reads Protocol V2 frames the way a relay
@@ -235,35 +233,6 @@ func flush(t testing.TB, s sink.Sink) {
 	if err := s.Flush(ctx); err != nil {
 		t.Fatalf("flush: %v", err)
 	}
-}
-
-// blackhole returns a TCP address on loopback whose connects never complete:
-// a listener with backlog 0 that never accepts, its one queue slot taken, so
-// the kernel drops further SYNs and the dialer waits for its deadline.
-func blackhole(t testing.TB) string {
-	t.Helper()
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = unix.Close(fd) })
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Listen(fd, 0); err != nil {
-		t.Fatal(err)
-	}
-	sa, err := unix.Getsockname(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*unix.SockaddrInet4).Port))
-	filler, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		t.Fatalf("filling the accept queue: %v", err)
-	}
-	t.Cleanup(func() { _ = filler.Close() })
-	return addr
 }
 
 // drainPeer accepts connections and reads them into a fixed buffer, counting

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/msgsink/msgsink/internal/enum"
 	"github.com/msgsink/msgsink/tlv"
 )
 
@@ -81,12 +82,7 @@ const (
 
 var stateNames = [...]string{"idle", "connecting", "connected", "backoff", "closed"}
 
-func (s State) String() string {
-	if int(s) < len(stateNames) {
-		return stateNames[s]
-	}
-	return "state(" + strconv.Itoa(int(s)) + ")"
-}
+func (s State) String() string { return enum.Name(stateNames[:], int(s), "state") }
 
 // Info is a snapshot of a sink. Counters are monotonic and exact; a snapshot
 // taken while messages flow may see them at slightly different instants, so

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"hash/crc32"
 	"strconv"
+
+	"github.com/msgsink/msgsink/internal/enum"
 )
 
 // Level is how much a Validator checks (SPEC section 2). The zero value is
@@ -24,15 +26,10 @@ const (
 
 var levelNames = [...]string{"standard", "performance", "audit"}
 
-func (l Level) String() string {
-	if int(l) < len(levelNames) {
-		return levelNames[l]
-	}
-	return "level(" + strconv.Itoa(int(l)) + ")"
-}
+func (l Level) String() string { return enum.Name(levelNames[:], int(l), "level") }
 
 // ParseLevel maps a services.toml validation name to its Level.
-func ParseLevel(s string) (Level, bool) { return lookup[Level](levelNames[:], s) }
+func ParseLevel(s string) (Level, bool) { return enum.Parse[Level](levelNames[:], s) }
 
 // Precision selects which price representations a sink accepts (SPEC section 2).
 // The zero value is PrecisionMixed.
@@ -49,24 +46,10 @@ const (
 
 var precisionNames = [...]string{"mixed", "exchange", "dex"}
 
-func (p Precision) String() string {
-	if int(p) < len(precisionNames) {
-		return precisionNames[p]
-	}
-	return "precision(" + strconv.Itoa(int(p)) + ")"
-}
+func (p Precision) String() string { return enum.Name(precisionNames[:], int(p), "precision") }
 
 // ParsePrecision maps a services.toml precision name to its Precision.
-func ParsePrecision(s string) (Precision, bool) { return lookup[Precision](precisionNames[:], s) }
-
-func lookup[T ~uint8](names []string, s string) (T, bool) {
-	for i, n := range names {
-		if n == s {
-			return T(i), true
-		}
-	}
-	return 0, false
-}
+func ParsePrecision(s string) (Precision, bool) { return enum.Parse[Precision](precisionNames[:], s) }
 
 // Validator checks messages at a validation level. Its zero value validates at
 // LevelStandard, any domain, mixed precision, messages up to MaxMessageSize.
