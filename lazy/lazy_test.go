@@ -243,6 +243,8 @@ func TestPeerStopsReading(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The writer fills the socket buffers and then blocks: a quiet point.
+	waitFor(t, "the writer to block on the full socket", func() bool { return s.Info().Balanced() })
 	i := assertBalanced(t, s)
 	if i.Refused.BufferFull != 1 || i.Enqueued != uint64(sent) {
 		t.Fatalf("info %+v", i)
