@@ -623,6 +623,10 @@ func (s *Sink) abort() {
 	s.kick()
 }
 
+// State returns the connection state with one atomic load: cheap enough for a
+// failover composite to consult on every Send.
+func (s *Sink) State() sink.State { return s.state() }
+
 // Info returns a snapshot of the sink.
 func (s *Sink) Info() sink.Info {
 	pushed, removed := s.ring.Counts()
