@@ -22,7 +22,7 @@ type peer struct {
 	t       testing.TB
 	ln      net.Listener
 	mu      sync.Mutex
-	conns   [][]uint64 // sequences per accepted connection
+	conns   [][]frameID // frames per accepted connection, in arrival order
 	torn    int        // connections that ended inside a frame
 	bad     error      // a frame that did not parse
 	accepts int
@@ -110,7 +110,7 @@ func (p *peer) read(c net.Conn, idx int) {
 				return
 			}
 			p.mu.Lock()
-			p.conns[idx] = append(p.conns[idx], f.Header().Sequence())
+			p.conns[idx] = append(p.conns[idx], frameID{f.Header().Source(), f.Header().Sequence()})
 			p.mu.Unlock()
 			buf = buf[size:]
 			frames++
@@ -150,13 +150,32 @@ func (p *peer) close() {
 	p.wg.Wait()
 }
 
-// seqs returns everything received, per connection.
+// frameID names a frame: its producer (header source) and sequence.
+type frameID struct {
+	source uint8
+	seq    uint64
+}
+
+// seqs returns the sequences received, per connection.
 func (p *peer) seqs() [][]uint64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out := make([][]uint64, len(p.conns))
 	for i, c := range p.conns {
-		out[i] = append([]uint64(nil), c...)
+		for _, f := range c {
+			out[i] = append(out[i], f.seq)
+		}
+	}
+	return out
+}
+
+// seqsBySource returns the frames received, per connection.
+func (p *peer) seqsBySource() [][]frameID {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([][]frameID, len(p.conns))
+	for i, c := range p.conns {
+		out[i] = append([]frameID(nil), c...)
 	}
 	return out
 }

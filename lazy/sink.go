@@ -54,6 +54,10 @@ type Sink struct {
 	wake      chan struct{} // kicks a parked or sleeping writer; capacity 1
 	progress  chan struct{} // tells a Flush that the writer moved on; capacity 1
 	flushing  atomic.Int32  // Flush calls waiting
+	// disconnectAt is the ring count up to which a Disconnect wants
+	// everything written before the connection drops; disconnects counts the
+	// connections dropped on request, which Disconnect waits for.
+	disconnectAt, disconnects atomic.Uint64
 	ctx       context.Context
 	cancel    context.CancelFunc // aborts a dial in progress at Close's deadline
 	closeOnce sync.Once
@@ -249,7 +253,9 @@ func (s *Sink) run(exited chan struct{}) {
 // reports whether the goroutine should exit; false means messages arrived
 // after all and this writer carries on.
 func (s *Sink) finish() bool {
-	s.ctl.And(^uint32(ctlDisconnect)) // served: the connection is down
+	if s.ctl.And(^uint32(ctlDisconnect))&ctlDisconnect != 0 {
+		s.disconnects.Add(1) // served: the connection is down
+	}
 	if c := s.ctl.Load(); c&ctlAbort != 0 || (c&ctlClose != 0 && s.ring.Len() == 0) {
 		s.dropAll(&s.dropClosed)
 		s.setState(sink.StateClosed)
@@ -343,11 +349,11 @@ func (s *Sink) sleep(d time.Duration) bool {
 func (s *Sink) writeLoop(conn transport.Conn) error {
 	idle := 0
 	for {
+		if c := s.ctl.Load(); c != 0 && s.stopWriting(c) {
+			return errStop
+		}
 		a, b := s.ring.Peek(s.cfg.MaxBatch)
 		if len(a) == 0 {
-			if c := s.ctl.Load(); c&ctlAbort != 0 || (c != 0 && s.ring.Len() == 0) {
-				return errStop
-			}
 			if err := s.idle(conn, &idle); err != nil {
 				return err
 			}
@@ -359,10 +365,17 @@ func (s *Sink) writeLoop(conn transport.Conn) error {
 		if err != nil {
 			return err
 		}
-		if s.ctl.Load()&ctlAbort != 0 {
-			return errStop
-		}
 	}
+}
+
+// stopWriting reports whether the control requests in c end the connection
+// now: an abort at once, a disconnect once what was enqueued before it is
+// written, a close once the ring is empty.
+func (s *Sink) stopWriting(c uint32) bool {
+	_, removed := s.ring.Counts()
+	return c&ctlAbort != 0 ||
+		(c&ctlDisconnect != 0 && removed >= s.disconnectAt.Load()) ||
+		(c&ctlClose != 0 && s.ring.Len() == 0)
 }
 
 var errPeerGone = errors.New("lazy: connection closed by peer")
@@ -545,8 +558,10 @@ func (s *Sink) Flush(ctx context.Context) error {
 	return nil
 }
 
-// Disconnect flushes, then drops the connection and ends the writer; the
-// next Send wakes the sink again.
+// Disconnect writes everything enqueued before the call, then drops the
+// connection and, if nothing else is queued, ends the writer. The next Send
+// wakes the sink again; under continuous load that is at once, on a fresh
+// connection.
 func (s *Sink) Disconnect(ctx context.Context) error {
 	if err := s.Flush(ctx); err != nil {
 		return err
@@ -554,14 +569,25 @@ func (s *Sink) Disconnect(ctx context.Context) error {
 	if st := s.state(); st == sink.StateIdle || st == sink.StateClosed {
 		return nil
 	}
-	exited := s.currentExited()
+	served := s.disconnects.Load()
+	pushed, _ := s.ring.Counts()
+	s.disconnectAt.Store(pushed)
 	s.ctl.Or(ctlDisconnect)
 	s.kick()
-	select {
-	case <-exited:
-		return nil
-	case <-ctx.Done():
-		return &sink.Error{Sink: s.cfg.Name, Op: "disconnect", Err: ctx.Err()}
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for {
+		if s.disconnects.Load() != served {
+			return nil
+		}
+		if st := s.state(); st == sink.StateIdle || st == sink.StateClosed {
+			return nil
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return &sink.Error{Sink: s.cfg.Name, Op: "disconnect", Err: ctx.Err()}
+		}
 	}
 }
 
