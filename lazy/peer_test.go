@@ -23,8 +23,8 @@ type peer struct {
 	ln      net.Listener
 	mu      sync.Mutex
 	conns   [][]frameID // frames per accepted connection, in arrival order
-	torn    int        // connections that ended inside a frame
-	bad     error      // a frame that did not parse
+	torn    int         // connections that ended inside a frame
+	bad     error       // a frame that did not parse
 	accepts int
 	wg      sync.WaitGroup
 	open    []net.Conn

@@ -58,9 +58,9 @@ type Sink struct {
 	// everything written before the connection drops; disconnects counts the
 	// connections dropped on request, which Disconnect waits for.
 	disconnectAt, disconnects atomic.Uint64
-	ctx       context.Context
-	cancel    context.CancelFunc // aborts a dial in progress at Close's deadline
-	closeOnce sync.Once
+	ctx                       context.Context
+	cancel                    context.CancelFunc // aborts a dial in progress at Close's deadline
+	closeOnce                 sync.Once
 
 	written, writtenBytes, attempts, reconnects          atomic.Uint64
 	refFull, refClosed, refDomain, refPrec, refMalformed atomic.Uint64
