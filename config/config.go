@@ -1,0 +1,654 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/msgsink/msgsink/lazy"
+	"github.com/msgsink/msgsink/ring"
+	"github.com/msgsink/msgsink/tlv"
+	"github.com/msgsink/msgsink/transport"
+)
+
+// Kind is a service's type.
+type Kind = string
+
+// The service types.
+const (
+	KindRelay     Kind = "relay"
+	KindDirect    Kind = "direct"
+	KindComposite Kind = "composite"
+)
+
+// The composite patterns.
+const (
+	PatternFanout     = "fanout"
+	PatternRoundRobin = "round_robin"
+	PatternFailover   = "failover"
+)
+
+// Service is one validated [services.NAME] table.
+type Service struct {
+	Name string
+	Type Kind
+	Line int // the line of its table header
+
+	// Endpoint is the parsed endpoint of a relay or direct service.
+	Endpoint transport.Endpoint
+	// Sink holds the fully resolved settings of a relay or direct service:
+	// built-in defaults, then [defaults], then the service's own keys. Name,
+	// Kind, Endpoint, Metadata and Validator are filled; Dial is left nil.
+	Sink lazy.Config
+
+	Pattern string   // composite: fanout, round_robin or failover
+	Targets []string // composite: the names of its member services, in order
+
+	Metadata map[string]string
+}
+
+// File is a validated services.toml.
+type File struct {
+	Path     string
+	Services map[string]Service
+}
+
+// Names returns the service names in sorted order.
+func (f *File) Names() []string {
+	names := make([]string, 0, len(f.Services))
+	for n := range f.Services {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Load reads and validates a services.toml. A file that cannot be read gives
+// the os error, wrapped; a file with problems gives a *Error (one problem) or
+// Errors (several), both matching ErrInvalidConfig. Load never dials.
+func Load(path string) (*File, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("msgsink: config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse validates data as a services.toml named filename (used in messages
+// only). Its errors are those of Load.
+func Parse(filename string, data []byte) (*File, error) {
+	p := &parser{file: filename}
+	var root map[string]any
+	if _, err := toml.Decode(string(data), &root); err != nil {
+		p.syntax(err, data)
+		return nil, p.result()
+	}
+	p.lines = indexLines(string(data))
+	f := p.file0(root)
+	if err := p.result(); err != nil {
+		return nil, err
+	}
+	f.Path = filename
+	return f, nil
+}
+
+// The keys valid in each place.
+var (
+	topKeys      = []string{"defaults", "services"}
+	settingKeys  = []string{"buffer_size", "max_batch", "idle", "connect_timeout", "backlog", "validation", "precision", "retry"}
+	retryKeys    = []string{"initial", "max", "multiplier", "jitter", "max_attempts"}
+	sinkKeys     = append([]string{"type", "endpoint", "domain", "metadata"}, settingKeys...)
+	compKeys     = []string{"type", "pattern", "targets", "metadata"}
+	allSvcKeys   = append(slices.Clone(sinkKeys), "pattern", "targets")
+	typeNames    = []string{KindRelay, KindDirect, KindComposite}
+	patternNames = []string{PatternFanout, PatternRoundRobin, PatternFailover}
+	idleNames    = []string{"backoff", "spin", "park"}
+	backlogNames = []string{"replay", "drop"}
+	levelNames   = []string{"performance", "standard", "audit"}
+	precNames    = []string{"exchange", "dex", "mixed"}
+	domainNames  = []string{"market_data", "signal", "execution", "system"}
+)
+
+type parser struct {
+	file  string
+	lines lineIndex
+	errs  Errors
+}
+
+func (p *parser) syntax(err error, data []byte) {
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		line, col := pe.Position.Line, pe.Position.Col
+		// The decoder counts an error at a newline on the line after it;
+		// the byte offset puts it at the end of the line where it happened.
+		if s := pe.Position.Start; s >= 0 && s <= len(data) {
+			pre := data[:s]
+			line = bytes.Count(pre, []byte("\n")) + 1
+			col = s - bytes.LastIndexByte(pre, '\n')
+		}
+		p.errs = append(p.errs, &Error{File: p.file, Line: line, Column: col,
+			Msg: "malformed TOML: " + pe.Message, Hint: "fix the syntax at this position"})
+		return
+	}
+	p.errs = append(p.errs, &Error{File: p.file, Msg: "malformed TOML: " + err.Error()})
+}
+
+func (p *parser) result() error {
+	switch len(p.errs) {
+	case 0:
+		return nil
+	case 1:
+		return p.errs[0]
+	}
+	slices.SortStableFunc(p.errs, func(a, b *Error) int {
+		if a.Line != b.Line {
+			return a.Line - b.Line
+		}
+		return a.Column - b.Column
+	})
+	return p.errs
+}
+
+// scope is where a key lives: the path of its table from the top of the
+// file, and the service it belongs to.
+type scope struct {
+	path    []string // e.g. ["services", "x", "retry"]
+	service string
+	keyBase string // prefix of Error.Key: "" in a service, "defaults." in [defaults]
+}
+
+func (s scope) sub(name string) scope {
+	return scope{path: append(slices.Clone(s.path), name), service: s.service, keyBase: s.keyBase + name + "."}
+}
+
+func (p *parser) errorf(sc scope, key, hint, format string, args ...any) {
+	p.errs = append(p.errs, &Error{
+		File:    p.file,
+		Line:    p.lines.line(append(slices.Clone(sc.path), key)...),
+		Service: sc.service,
+		Key:     sc.keyBase + key,
+		Msg:     fmt.Sprintf(format, args...),
+		Hint:    hint,
+	})
+}
+
+// unknown reports a key that has no place here.
+func (p *parser) unknown(sc scope, key string, valid []string) {
+	p.errorf(sc, key, didYouMean(key, valid), "unknown key %q", key)
+}
+
+// sortedKeys returns the keys of m in order, so errors come out the same way
+// every run.
+func sortedKeys(m map[string]any) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}
+
+// tomlType names the TOML type of a decoded value.
+func tomlType(v any) string {
+	switch v := v.(type) {
+	case string:
+		return "string " + strconv.Quote(v)
+	case int64:
+		return "integer " + strconv.FormatInt(v, 10)
+	case float64:
+		return "float " + strconv.FormatFloat(v, 'g', -1, 64)
+	case bool:
+		return "boolean " + strconv.FormatBool(v)
+	case map[string]any:
+		return "table"
+	case []any, []map[string]any:
+		return "array"
+	case time.Time:
+		return "datetime"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+func (p *parser) file0(root map[string]any) *File {
+	f := &File{Services: map[string]Service{}}
+	top := scope{}
+	for _, k := range sortedKeys(root) {
+		if !slices.Contains(topKeys, k) {
+			p.errorf(top, k, hintOr(didYouMean(k, topKeys), "only [defaults] and [services.NAME] tables belong at the top level"),
+				"unknown key %q", k)
+		}
+	}
+	base := lazy.Config{
+		BufferSize:     lazy.DefaultBufferSize,
+		MaxBatch:       lazy.DefaultMaxBatch,
+		ConnectTimeout: lazy.DefaultConnectTimeout,
+		CloseTimeout:   lazy.DefaultCloseTimeout,
+		Retry: lazy.Retry{
+			Initial:    lazy.DefaultRetryInitial,
+			Max:        lazy.DefaultRetryMax,
+			Multiplier: lazy.DefaultMultiplier,
+			Jitter:     lazy.DefaultJitter,
+		},
+	}
+	if v, ok := root["defaults"]; ok {
+		dsc := scope{path: []string{"defaults"}, keyBase: "defaults."}
+		if m, ok := v.(map[string]any); ok {
+			for _, k := range sortedKeys(m) {
+				if !slices.Contains(settingKeys, k) {
+					hint := didYouMean(k, settingKeys)
+					if slices.Contains(allSvcKeys, k) {
+						hint = "set " + k + " on each service instead: [defaults] holds only " + oneOf(settingKeys)
+					}
+					p.errorf(dsc, k, hint, "unknown key %q", k)
+				}
+			}
+			p.settings(dsc, m, &base)
+			p.retryOrder(dsc, m, base.Retry)
+		} else {
+			p.errorf(top, "defaults", "write a [defaults] table", "defaults must be a table, not %s", tomlType(v))
+		}
+	}
+
+	svcs, ok := root["services"].(map[string]any)
+	if v, present := root["services"]; present && !ok {
+		p.errorf(top, "services", "write one [services.NAME] table per service", "services must be a table, not %s", tomlType(v))
+		return f
+	}
+	if len(svcs) == 0 {
+		p.errs = append(p.errs, &Error{File: p.file, Line: p.lines.line("services"), Key: "services",
+			Msg: "no services defined", Hint: `add a [services.NAME] table with type = "relay", "direct" or "composite"`})
+		return f
+	}
+	names := sortedKeys(svcs)
+	for _, name := range names {
+		sc := scope{path: []string{"services", name}, service: name}
+		m, ok := svcs[name].(map[string]any)
+		if !ok {
+			p.errorf(scope{path: []string{"services"}, service: name}, name, "write it as a [services."+quoteKey(name)+"] table",
+				"service must be a table, not %s", tomlType(svcs[name]))
+			continue
+		}
+		f.Services[name] = p.service(sc, name, m, base)
+	}
+	p.composites(f, names)
+	return f
+}
+
+func (p *parser) service(sc scope, name string, m map[string]any, base lazy.Config) Service {
+	s := Service{Name: name, Line: p.lines.line(sc.path...)}
+	typ, ok := m["type"]
+	switch {
+	case !ok:
+		p.errs = append(p.errs, &Error{File: p.file, Line: s.Line, Service: name, Key: "type",
+			Msg: `missing required key "type"`, Hint: "add type = " + oneOf(typeNames)})
+	default:
+		str, isStr := typ.(string)
+		switch {
+		case !isStr:
+			p.errorf(sc, "type", "write type = "+oneOf(typeNames), "type must be a string, not %s", tomlType(typ))
+		case !slices.Contains(typeNames, str):
+			p.errorf(sc, "type", hintOr(didYouMean(str, typeNames), "want "+oneOf(typeNames)), "unknown type %q", str)
+		default:
+			s.Type = str
+		}
+	}
+	valid := allSvcKeys
+	switch s.Type {
+	case KindRelay, KindDirect:
+		valid = sinkKeys
+	case KindComposite:
+		valid = compKeys
+	}
+	for _, k := range sortedKeys(m) {
+		switch {
+		case slices.Contains(valid, k):
+		case slices.Contains(allSvcKeys, k):
+			other := `type = "composite"`
+			if s.Type == KindComposite {
+				other = `type = "relay" or "direct"`
+			}
+			p.errorf(sc, k, "remove it, or set "+other, "key %q does not belong to a %s service", k, s.Type)
+		default:
+			p.unknown(sc, k, valid)
+		}
+	}
+	if v, ok := m["metadata"]; ok {
+		s.Metadata = p.metadata(sc, v)
+	}
+	switch s.Type {
+	case KindRelay, KindDirect:
+		s.Sink = base
+		p.settings(sc, m, &s.Sink)
+		if _, own := m["retry"]; own {
+			p.retryOrder(sc, m, s.Sink.Retry)
+		}
+		s.Endpoint = p.endpoint(sc, s.Type, m)
+		if v, ok := m["domain"]; ok {
+			if d, ok := p.enum(sc, "domain", v, domainNames); ok {
+				s.Sink.Validator.Domain, _ = tlv.ParseDomain(d)
+			}
+		}
+		s.Sink.Name, s.Sink.Kind, s.Sink.Endpoint, s.Sink.Metadata = name, s.Type, s.Endpoint, s.Metadata
+	case KindComposite:
+		s.Pattern, s.Targets = p.composite(sc, m)
+	}
+	return s
+}
+
+func hintOr(h, alt string) string {
+	if h != "" {
+		return h
+	}
+	return alt
+}
+
+func (p *parser) metadata(sc scope, v any) map[string]string {
+	m, ok := v.(map[string]any)
+	if !ok {
+		p.errorf(sc, "metadata", "write a [services."+quoteKey(sc.service)+".metadata] table of strings",
+			"metadata must be a table, not %s", tomlType(v))
+		return nil
+	}
+	md := make(map[string]string, len(m))
+	msc := sc.sub("metadata")
+	for _, k := range sortedKeys(m) {
+		s, ok := m[k].(string)
+		if !ok {
+			p.errorf(msc, k, "quote the value: metadata values are free-form strings",
+				"metadata %q must be a string, not %s", k, tomlType(m[k]))
+			continue
+		}
+		md[k] = s
+	}
+	return md
+}
+
+func (p *parser) endpoint(sc scope, typ Kind, m map[string]any) transport.Endpoint {
+	v, ok := m["endpoint"]
+	if !ok {
+		form := `"unix:///path.sock" or "tcp://host:port"`
+		if typ == KindDirect {
+			form = `"unix:///path.sock", "tcp://host:port", "ws://host:port/path" or "wss://host:port/path"`
+		}
+		p.errs = append(p.errs, &Error{File: p.file, Line: p.lines.line(sc.path...), Service: sc.service, Key: "endpoint",
+			Msg: `missing required key "endpoint"`, Hint: "add endpoint = " + form})
+		return transport.Endpoint{}
+	}
+	s, ok := v.(string)
+	if !ok {
+		p.errorf(sc, "endpoint", `write endpoint = "tcp://host:port" (a quoted string)`, "endpoint must be a string, not %s", tomlType(v))
+		return transport.Endpoint{}
+	}
+	e, err := transport.ParseEndpoint(s)
+	if err != nil {
+		reason := err.Error()
+		var ee *transport.EndpointError
+		if errors.As(err, &ee) {
+			reason = ee.Reason
+		}
+		p.errorf(sc, "endpoint", "", "bad endpoint %q: %s", s, reason)
+		return transport.Endpoint{}
+	}
+	if typ == KindRelay && e.Scheme != "unix" && e.Scheme != "tcp" {
+		p.errorf(sc, "endpoint", `use a unix:// or tcp:// endpoint, or set type = "direct" for a `+e.Scheme+" peer",
+			"a relay endpoint must be unix:// or tcp://, not %s://", e.Scheme)
+		return transport.Endpoint{}
+	}
+	return e
+}
+
+// settings applies the keys shared by [defaults] and relay/direct services.
+func (p *parser) settings(sc scope, m map[string]any, c *lazy.Config) {
+	if n, ok := p.intKey(sc, m, "buffer_size", 1, ring.MaxCapacity, "8192"); ok {
+		c.BufferSize = n
+	}
+	if n, ok := p.intKey(sc, m, "max_batch", 1, lazy.MaxBatchLimit, "1024"); ok {
+		c.MaxBatch = n
+	}
+	if d, ok := p.durKey(sc, m, "connect_timeout"); ok {
+		c.ConnectTimeout = d
+	}
+	if v, ok := m["idle"]; ok {
+		if s, ok := p.enum(sc, "idle", v, idleNames); ok {
+			c.Idle, _ = lazy.ParseIdle(s)
+		}
+	}
+	if v, ok := m["backlog"]; ok {
+		if s, ok := p.enum(sc, "backlog", v, backlogNames); ok {
+			c.Backlog, _ = lazy.ParseBacklog(s)
+		}
+	}
+	if v, ok := m["validation"]; ok {
+		if s, ok := p.enum(sc, "validation", v, levelNames); ok {
+			c.Validator.Level, _ = tlv.ParseLevel(s)
+		}
+	}
+	if v, ok := m["precision"]; ok {
+		if s, ok := p.enum(sc, "precision", v, precNames); ok {
+			c.Validator.Precision, _ = tlv.ParsePrecision(s)
+		}
+	}
+	v, ok := m["retry"]
+	if !ok {
+		return
+	}
+	r, ok := v.(map[string]any)
+	if !ok {
+		p.errorf(sc, "retry", "write a retry table: [<table>.retry] with initial, max, multiplier, jitter, max_attempts",
+			"retry must be a table, not %s", tomlType(v))
+		return
+	}
+	rsc := sc.sub("retry")
+	for _, k := range sortedKeys(r) {
+		if !slices.Contains(retryKeys, k) {
+			p.unknown(rsc, k, retryKeys)
+		}
+	}
+	if d, ok := p.durKey(rsc, r, "initial"); ok {
+		c.Retry.Initial = d
+	}
+	if d, ok := p.durKey(rsc, r, "max"); ok {
+		c.Retry.Max = d
+	}
+	if f, ok := p.floatKey(rsc, r, "multiplier", 1, math.MaxFloat64, "a growth factor of at least 1, e.g. multiplier = 2.0"); ok {
+		c.Retry.Multiplier = f
+	}
+	if f, ok := p.floatKey(rsc, r, "jitter", 0, 1, "a fraction from 0 (none) to 1, e.g. jitter = 0.2"); ok {
+		if f == 0 {
+			f = -1 // lazy reads 0 as "default" and a negative jitter as none
+		}
+		c.Retry.Jitter = f
+	}
+	if n, ok := p.intKey(rsc, r, "max_attempts", 0, math.MaxInt32, "0 (retry forever)"); ok {
+		c.Retry.MaxAttempts = n
+	}
+}
+
+// retryOrder checks initial <= max once both are resolved, against the table
+// that set one of them.
+func (p *parser) retryOrder(sc scope, m map[string]any, r lazy.Retry) {
+	if r.Initial <= r.Max {
+		return
+	}
+	key := "initial"
+	if rm, ok := m["retry"].(map[string]any); ok {
+		if _, ok := rm["max"]; ok {
+			key = "max"
+		}
+	}
+	p.errorf(sc.sub("retry"), key, fmt.Sprintf("make retry.initial (%v) no larger than retry.max (%v)", r.Initial, r.Max),
+		"retry initial %v is longer than max %v", r.Initial, r.Max)
+}
+
+func (p *parser) intKey(sc scope, m map[string]any, key string, lo, hi int64, example string) (int, bool) {
+	v, ok := m[key]
+	if !ok {
+		return 0, false
+	}
+	n, ok := v.(int64)
+	if !ok {
+		p.errorf(sc, key, "write "+key+" = "+example+" (an integer, no quotes)", "%s must be an integer, not %s", key, tomlType(v))
+		return 0, false
+	}
+	if n < lo || n > hi {
+		p.errorf(sc, key, fmt.Sprintf("use a value from %d to %d", lo, hi), "%s %d is out of range", key, n)
+		return 0, false
+	}
+	return int(n), true
+}
+
+func (p *parser) floatKey(sc scope, m map[string]any, key string, lo, hi float64, want string) (float64, bool) {
+	v, ok := m[key]
+	if !ok {
+		return 0, false
+	}
+	var f float64
+	switch v := v.(type) {
+	case float64:
+		f = v
+	case int64:
+		f = float64(v)
+	default:
+		p.errorf(sc, key, "want "+want, "%s must be a number, not %s", key, tomlType(v))
+		return 0, false
+	}
+	if math.IsNaN(f) || f < lo || f > hi {
+		p.errorf(sc, key, "want "+want, "%s %v is out of range", key, f)
+		return 0, false
+	}
+	return f, true
+}
+
+func (p *parser) durKey(sc scope, m map[string]any, key string) (time.Duration, bool) {
+	v, ok := m[key]
+	if !ok {
+		return 0, false
+	}
+	s, ok := v.(string)
+	if !ok {
+		p.errorf(sc, key, `write a quoted duration with a unit, e.g. `+key+` = "2s" or "10ms"`,
+			"%s must be a duration string, not %s", key, tomlType(v))
+		return 0, false
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		p.errorf(sc, key, `write a duration such as "10ms", "2s" or "1m30s"`, "%s %q is not a duration", key, s)
+		return 0, false
+	}
+	if d <= 0 {
+		p.errorf(sc, key, `write a positive duration such as "10ms" or "2s"`, "%s %q must be greater than zero", key, s)
+		return 0, false
+	}
+	return d, true
+}
+
+func (p *parser) enum(sc scope, key string, v any, names []string) (string, bool) {
+	s, ok := v.(string)
+	if !ok {
+		p.errorf(sc, key, "write "+key+" = "+oneOf(names), "%s must be a string, not %s", key, tomlType(v))
+		return "", false
+	}
+	if !slices.Contains(names, s) {
+		p.errorf(sc, key, hintOr(didYouMean(s, names), "want "+oneOf(names)), "unknown %s %q", key, s)
+		return "", false
+	}
+	return s, true
+}
+
+func (p *parser) composite(sc scope, m map[string]any) (string, []string) {
+	var pattern string
+	if v, ok := m["pattern"]; ok {
+		pattern, _ = p.enum(sc, "pattern", v, patternNames)
+	} else {
+		p.errs = append(p.errs, &Error{File: p.file, Line: p.lines.line(sc.path...), Service: sc.service, Key: "pattern",
+			Msg: `missing required key "pattern"`, Hint: "add pattern = " + oneOf(patternNames)})
+	}
+	v, ok := m["targets"]
+	if !ok {
+		p.errs = append(p.errs, &Error{File: p.file, Line: p.lines.line(sc.path...), Service: sc.service, Key: "targets",
+			Msg: `missing required key "targets"`, Hint: `add targets = ["service_a", "service_b"]`})
+		return pattern, nil
+	}
+	arr, ok := v.([]any)
+	if !ok {
+		p.errorf(sc, "targets", `write targets = ["service_a", "service_b"]`, "targets must be an array of service names, not %s", tomlType(v))
+		return pattern, nil
+	}
+	if len(arr) == 0 {
+		p.errorf(sc, "targets", "name at least one service", "targets is empty")
+		return pattern, nil
+	}
+	var targets []string
+	for _, t := range arr {
+		s, ok := t.(string)
+		if !ok {
+			p.errorf(sc, "targets", "quote each service name", "target %s is not a service name", tomlType(t))
+			continue
+		}
+		if slices.Contains(targets, s) {
+			p.errorf(sc, "targets", "list each service once", "duplicate target %q", s)
+			continue
+		}
+		targets = append(targets, s)
+	}
+	if pattern == PatternFailover && len(arr) > 0 && len(targets) < 2 {
+		p.errorf(sc, "targets", `add a second target, or use pattern = "fanout"`, "a failover needs at least two distinct targets, has %d", len(targets))
+	}
+	return pattern, targets
+}
+
+// composites checks what needs every service: that targets exist, and that
+// composites do not contain themselves.
+func (p *parser) composites(f *File, names []string) {
+	for _, n := range names {
+		s := f.Services[n]
+		for _, t := range s.Targets {
+			if _, ok := f.Services[t]; !ok {
+				p.errorf(scope{path: []string{"services", n}, service: n}, "targets",
+					didYouMean(t, names), "target %q is not a service in this file", t)
+			}
+		}
+	}
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := map[string]int{}
+	var stack []string
+	var visit func(n string)
+	visit = func(n string) {
+		color[n] = grey
+		stack = append(stack, n)
+		for _, t := range f.Services[n].Targets {
+			if _, ok := f.Services[t]; !ok {
+				continue
+			}
+			switch color[t] {
+			case white:
+				visit(t)
+			case grey:
+				i := slices.Index(stack, t)
+				path := append(slices.Clone(stack[i:]), t)
+				p.errorf(scope{path: []string{"services", n}, service: n}, "targets",
+					"remove "+strconv.Quote(t)+" from the targets of "+strconv.Quote(n)+" or break the loop elsewhere",
+					"composite cycle: %s", strings.Join(path, " -> "))
+			}
+		}
+		stack = stack[:len(stack)-1]
+		color[n] = black
+	}
+	for _, n := range names {
+		if color[n] == white && f.Services[n].Type == KindComposite {
+			visit(n)
+		}
+	}
+}

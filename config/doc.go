@@ -1,0 +1,33 @@
+// Package config loads and validates services.toml (SPEC section 6): the
+// [defaults] table, its [defaults.retry], and one [services.NAME] table per
+// relay, direct or composite service.
+//
+// Validation is strict and happens once, at load, because a typo found at
+// start-up costs a minute and one found on the first reconnect at 3 a.m. costs
+// a trading session. Every problem in a file is reported in one run, each as a
+// *Error carrying the file, line, service, key and what to change; several come
+// back together as Errors. Both match ErrInvalidConfig with errors.Is.
+//
+// The TOML decoder (github.com/BurntSushi/toml) matches struct fields without
+// regard to case, so BUFFER_SIZE would silently set buffer_size. This package
+// therefore decodes into plain maps and compares every key exactly against the
+// keys valid at that place, suggesting the nearest one ("did you mean"). Keys
+// that belong to another service type (pattern on a relay, endpoint on a
+// composite) are reported as such. The decoder records no positions for keys,
+// so line numbers come from a small scan of the text for table headers and
+// "key =" lines.
+//
+// What is checked: value types; durations (Go syntax, "10ms", "2s", greater
+// than zero); endpoints with transport.ParseEndpoint (relay: unix:// or tcp://,
+// direct: also ws:// and wss://; socket path length, ports, hosts); domain and
+// every enumeration; buffer_size 1..ring.MaxCapacity and max_batch
+// 1..lazy.MaxBatchLimit; retry multiplier >= 1, jitter 0..1, initial <= max;
+// composite targets that exist, are not empty or repeated, at least two for a
+// failover, and no cycles, reported with their whole path (a -> b -> a).
+//
+// A relay or direct Service carries a fully resolved lazy.Config: built-in
+// defaults, overridden by [defaults], overridden by the service's own keys
+// (a service's retry table overrides key by key). jitter = 0 means no jitter.
+//
+// Loading never dials: reachability is a separate, explicit probe.
+package config

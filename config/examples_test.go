@@ -1,0 +1,41 @@
+package config
+
+import (
+	"path/filepath"
+	"testing"
+)
+
+// The commented example in the repository must stay valid and keep covering
+// every key.
+func TestExamplesFile(t *testing.T) {
+	f, err := Load(filepath.Join("..", "examples", "services.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, s := range f.Services {
+		seen[s.Type] = true
+		if s.Type == KindComposite {
+			seen["pattern:"+s.Pattern] = true
+		} else {
+			seen["scheme:"+s.Endpoint.Scheme] = true
+		}
+	}
+	for _, want := range []string{KindRelay, KindDirect, KindComposite, "scheme:unix", "scheme:tcp", "scheme:ws", "scheme:wss",
+		"pattern:" + PatternFanout, "pattern:" + PatternRoundRobin, "pattern:" + PatternFailover} {
+		if !seen[want] {
+			t.Errorf("examples/services.toml has no %s", want)
+		}
+	}
+	idx := indexLines(readFile(t, filepath.Join("..", "examples", "services.toml")))
+	for _, k := range settingKeys {
+		if idx.line("defaults", k) == idx.line("defaults") {
+			t.Errorf("[defaults] lacks %s", k)
+		}
+	}
+	for _, k := range retryKeys {
+		if idx.line("defaults", "retry", k) == idx.line("defaults", "retry") {
+			t.Errorf("[defaults.retry] lacks %s", k)
+		}
+	}
+}

@@ -1,0 +1,568 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+
+	"github.com/msgsink/msgsink/tlv"
+)
+
+// Composite sinks (SPEC section 8) put several sinks behind one Sink:
+// Fanout (every message to every target), RoundRobin (each message to the
+// next target that takes it) and Failover (every message to the first usable
+// target). They nest: a target may itself be a composite.
+//
+// Ownership follows the Sink contract at every level. A composite's Send that
+// returns nil has consumed the caller's reference exactly once, either by
+// handing it to a target or by releasing it; one that returns an error has
+// left it with the caller and every reference it took meanwhile released. A
+// fanout adds one reference per extra target (Retain), never a copy.
+//
+// Accounting: a composite holds no queue, so Info.Enqueued counts the
+// messages it accepted, Written equals Enqueued (handed on), Pending is 0,
+// and Refused counts, by reason, the messages no target took. What each
+// target accepted and refused is in TargetStats and in Info.Metadata; what
+// the targets wrote or dropped is in their own Info.
+//
+// A composite never closes its targets: a target may be shared (the factory
+// hands out one sink per name) and belongs to whoever made it.
+
+// Composite patterns, shown as Info.Kind.
+const (
+	KindFanout     = "fanout"
+	KindRoundRobin = "round_robin"
+	KindFailover   = "failover"
+)
+
+// ErrInvalidComposite is returned by the composite constructors for a target
+// list they cannot use; the error names the composite.
+var ErrInvalidComposite = errors.New("msgsink: invalid composite")
+
+// Stater is implemented by sinks that can report their connection state
+// cheaply (lazy.Sink: one atomic load). Failover consults it on every Send; a
+// target without it always counts as available.
+type Stater interface {
+	State() State
+}
+
+// TargetStats counts what one target of a composite did with the messages
+// the composite offered it.
+type TargetStats struct {
+	Name     string
+	Accepted uint64 // messages the target took (its reference)
+	Refused  uint64 // messages the target refused; the composite handled the reference
+}
+
+// targetCounter is padded to a cache line: producers on several cores bump
+// the counters of different targets.
+type targetCounter struct {
+	accepted, refused atomic.Uint64
+	_                 [48]byte
+}
+
+// composite is what the three patterns share: targets, counters, lifecycle.
+// It owns no target: one target may serve several composites (the factory
+// hands out one sink per name), so Close leaves the targets open.
+type composite struct {
+	name    string
+	kind    string
+	targets []Sink
+	staters []Stater // staters[i] is targets[i] as a Stater, or nil
+	names   []string // per-target keys for Info.Metadata
+	counts  []targetCounter
+	closed  atomic.Bool
+
+	// Messages no target took, by reason; refSelf counts those refused
+	// because the composite itself was closed, which no target saw.
+	refFull, refClosed, refDomain, refPrec, refMalformed, refSelf atomic.Uint64
+}
+
+// init sets c up over targets, of which it needs at least the given number.
+func (c *composite) init(name, kind string, least int, targets []Sink) error {
+	bad := func(why string) error {
+		return &Error{Sink: name, Op: "new " + kind, Err: fmt.Errorf("%w: %s", ErrInvalidComposite, why)}
+	}
+	if len(targets) < least {
+		if least == 1 {
+			return bad("no targets: list at least one")
+		}
+		return bad("needs at least " + strconv.Itoa(least) + " targets, got " + strconv.Itoa(len(targets)))
+	}
+	c.name, c.kind = name, kind
+	c.targets = append([]Sink(nil), targets...)
+	c.staters = make([]Stater, len(targets))
+	c.names = make([]string, len(targets))
+	c.counts = make([]targetCounter, len(targets))
+	seen := make(map[string]bool, len(targets))
+	for i, t := range targets {
+		if t == nil {
+			return bad("target " + strconv.Itoa(i) + " is nil")
+		}
+		c.staters[i], _ = t.(Stater)
+		// Metadata keys by target name; an unnamed or repeated name falls
+		// back to the position so that no two targets share a key.
+		n := t.Info().Name
+		if n == "" || seen[n] {
+			n = strconv.Itoa(i)
+		}
+		seen[n] = true
+		c.names[i] = n
+	}
+	return nil
+}
+
+// refuseClosed counts and returns the refusal of a closed composite.
+func (c *composite) refuseClosed() error {
+	c.refSelf.Add(1)
+	return ErrClosed
+}
+
+// refuse counts a message no target took, by the reason returned.
+func (c *composite) refuse(err error) error {
+	switch reason(err) {
+	case ErrBufferFull:
+		c.refFull.Add(1)
+	case ErrClosed:
+		c.refClosed.Add(1)
+	case ErrPrecision:
+		c.refPrec.Add(1)
+	case ErrDomain:
+		c.refDomain.Add(1)
+	default:
+		c.refMalformed.Add(1)
+	}
+	return err
+}
+
+// reason maps a refusal to its sentinel. The precision check comes before
+// the domain one, as in lazy.Sink's accounting.
+func reason(err error) error {
+	for _, r := range [...]error{ErrBufferFull, ErrClosed, ErrPrecision, ErrDomain} {
+		if err == r || errors.Is(err, r) {
+			return r
+		}
+	}
+	return ErrMalformed
+}
+
+// common folds the refusals of several targets into the one error Send
+// returns: the first target's error when all refused for the same reason
+// (a malformed message stays malformed, whichever target says so),
+// ErrBufferFull otherwise, since a retry may find room.
+func common(acc, err error) error {
+	if acc == nil {
+		return err
+	}
+	if acc == err || reason(acc) == reason(err) {
+		return acc
+	}
+	return ErrBufferFull
+}
+
+// each applies op to every target, concurrently so that one slow target does
+// not use up ctx for the others, and joins the errors.
+func (c *composite) each(ctx context.Context, op func(Sink, context.Context) error) error {
+	errs := make([]error, len(c.targets))
+	done := make(chan struct{}, len(c.targets))
+	for i, t := range c.targets {
+		go func() {
+			errs[i] = op(t, ctx)
+			done <- struct{}{}
+		}()
+	}
+	for range c.targets {
+		<-done
+	}
+	return errors.Join(errs...)
+}
+
+// Connect connects every target and waits for all of them; the errors of
+// those that could not connect are joined. After Close it returns ErrClosed.
+func (c *composite) Connect(ctx context.Context) error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	return c.each(ctx, Sink.Connect)
+}
+
+// Flush flushes every target. A composite holds no queue of its own, so this
+// waits for what the targets hold, including messages other users of a
+// shared target sent.
+func (c *composite) Flush(ctx context.Context) error { return c.each(ctx, Sink.Flush) }
+
+// Disconnect disconnects every target; the next Send wakes them again.
+func (c *composite) Disconnect(ctx context.Context) error { return c.each(ctx, Sink.Disconnect) }
+
+// Close makes later Sends return ErrClosed. It does not close, and does not
+// flush, the targets: they may be shared with other composites or used
+// directly, and their owner (the factory) closes them, which flushes what
+// this composite handed them. It is idempotent and never blocks.
+func (c *composite) Close() error {
+	c.closed.Store(true)
+	return nil
+}
+
+// State is StateClosed after Close, otherwise the most useful state among the
+// targets (connected, connecting, backoff, idle in that order): whether the
+// composite can deliver now. A target without State counts as connected.
+func (c *composite) State() State {
+	if c.closed.Load() {
+		return StateClosed
+	}
+	best, rank := StateClosed, 0
+	for _, s := range c.staters {
+		st := StateConnected
+		if s != nil {
+			st = s.State()
+		}
+		if r := stateRank(st); r > rank {
+			best, rank = st, r
+		}
+	}
+	return best
+}
+
+func stateRank(s State) int {
+	switch s {
+	case StateConnected:
+		return 4
+	case StateConnecting:
+		return 3
+	case StateBackoff:
+		return 2
+	case StateIdle:
+		return 1
+	}
+	return 0
+}
+
+// TargetStats returns what each target, in order, accepted and refused.
+func (c *composite) TargetStats() []TargetStats {
+	out := make([]TargetStats, len(c.targets))
+	for i := range c.targets {
+		out[i] = TargetStats{Name: c.names[i], Accepted: c.counts[i].accepted.Load(), Refused: c.counts[i].refused.Load()}
+	}
+	return out
+}
+
+// info builds the composite's Info. A composite has no ring: a message it
+// accepts is in a target's hands when Send returns, so it counts as written
+// (handed on) at once, Pending is 0 and Balanced holds. What the targets
+// wrote or dropped is in their own Info. Metadata lists the targets and, per
+// target, "target.<name>.accepted" and "target.<name>.refused".
+func (c *composite) info(stats []TargetStats, enq uint64) Info {
+	md := make(map[string]string, 1+2*len(stats))
+	var names []byte
+	var lastErrs []error
+	for i, st := range stats {
+		if i > 0 {
+			names = append(names, ',')
+		}
+		names = append(names, st.Name...)
+		md["target."+st.Name+".accepted"] = strconv.FormatUint(st.Accepted, 10)
+		md["target."+st.Name+".refused"] = strconv.FormatUint(st.Refused, 10)
+		if err := c.targets[i].Info().LastError; err != nil {
+			lastErrs = append(lastErrs, err)
+		}
+	}
+	md["targets"] = string(names)
+	return Info{
+		Name:     c.name,
+		Kind:     c.kind,
+		Endpoint: string(names),
+		State:    c.State(),
+		Metadata: md,
+		Enqueued: enq,
+		Written:  enq,
+		Refused: Refused{
+			BufferFull: c.refFull.Load(), Closed: c.refClosed.Load() + c.refSelf.Load(), Domain: c.refDomain.Load(),
+			Precision: c.refPrec.Load(), Malformed: c.refMalformed.Load(),
+		},
+		LastError: errors.Join(lastErrs...),
+	}
+}
+
+// Fanout sends every message to every target (SPEC section 8). It shares the
+// message by reference count, never by copy: one reference per target. A
+// target that refuses (full ring, closed) is skipped and counted in its
+// TargetStats; it never holds back the others, since no target's Send blocks.
+type Fanout struct {
+	composite
+	enqueued atomic.Uint64
+}
+
+var _ Sink = (*Fanout)(nil)
+
+// NewFanout returns a fanout over targets, in the order they are sent to. It
+// needs at least one target and no nil one. The targets stay the caller's:
+// Close does not close them.
+func NewFanout(name string, targets ...Sink) (*Fanout, error) {
+	f := new(Fanout)
+	if err := f.init(name, KindFanout, 1, targets); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// Send offers m to every target. Each target but the last gets a reference
+// of its own (Retain); the last gets the caller's. A target that refuses has
+// its reference released back, and if the last one refuses while an earlier
+// one accepted, the caller's reference is released. So when Send returns nil
+// the caller's reference was consumed exactly once. Only when no target takes
+// m does Send return an error (the targets' common one, else ErrBufferFull),
+// and then the caller still owns m.
+func (f *Fanout) Send(m *tlv.Message) error {
+	if f.closed.Load() {
+		return f.refuseClosed()
+	}
+	ts := f.targets
+	last := len(ts) - 1
+	taken := false
+	var refused error
+	for i, t := range ts[:last] {
+		m.Retain()
+		if err := t.Send(m); err != nil {
+			m.Release() // never the last reference: the caller holds one
+			f.counts[i].refused.Add(1)
+			refused = common(refused, err)
+			continue
+		}
+		taken = true
+	}
+	err := ts[last].Send(m)
+	if err == nil {
+		f.enqueued.Add(1)
+		return nil
+	}
+	f.counts[last].refused.Add(1)
+	if taken {
+		m.Release()
+		f.enqueued.Add(1)
+		return nil
+	}
+	return f.refuse(common(refused, err))
+}
+
+// SendBatch sends ms in order, message by message; it stops at the first
+// message no target takes and leaves ms[n:] with the caller.
+func (f *Fanout) SendBatch(ms []*tlv.Message) (int, error) {
+	for i, m := range ms {
+		if err := f.Send(m); err != nil {
+			return i, err
+		}
+	}
+	return len(ms), nil
+}
+
+// TargetStats returns what each target accepted and refused. A fanout offers
+// every message to every target, so a target's Accepted is the messages
+// offered (Enqueued plus the ones all targets refused) less its Refused.
+func (f *Fanout) TargetStats() []TargetStats {
+	offered := f.enqueued.Load() + f.refFull.Load() + f.refClosed.Load() +
+		f.refDomain.Load() + f.refPrec.Load() + f.refMalformed.Load()
+	out := f.composite.TargetStats()
+	for i := range out {
+		// A Send between the loads may be counted as refused here and not
+		// yet as offered: never report a wrapped-around count.
+		out[i].Accepted = offered - min(offered, out[i].Refused)
+	}
+	return out
+}
+
+// Info returns the fanout's counters; see TargetStats for the per-target ones.
+func (f *Fanout) Info() Info { return f.info(f.TargetStats(), f.enqueued.Load()) }
+
+// RoundRobin sends each message to one target, taking turns (SPEC section
+// 8). A target that refuses is skipped for the next in turn; each is tried
+// at most once per Send. The accepting target gets the caller's reference,
+// so no reference count moves.
+type RoundRobin struct {
+	composite
+	next atomic.Uint32
+}
+
+var _ Sink = (*RoundRobin)(nil)
+
+// NewRoundRobin returns a round robin over targets, starting with the first.
+// It needs at least one target and no nil one. Close does not close them.
+func NewRoundRobin(name string, targets ...Sink) (*RoundRobin, error) {
+	r := new(RoundRobin)
+	if err := r.init(name, KindRoundRobin, 1, targets); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Send offers m to the target whose turn it is, then to the ones after it,
+// until one takes it. When none does, it returns their common error (else
+// ErrBufferFull) and the caller still owns m. Concurrent Sends each take
+// their own turn.
+func (r *RoundRobin) Send(m *tlv.Message) error {
+	if r.closed.Load() {
+		return r.refuseClosed()
+	}
+	n := uint32(len(r.targets))
+	start := (r.next.Add(1) - 1) % n
+	var refused error
+	for k := uint32(0); k < n; k++ {
+		i := start + k
+		if i >= n {
+			i -= n
+		}
+		err := r.targets[i].Send(m)
+		if err == nil {
+			r.counts[i].accepted.Add(1) // their sum is Enqueued
+			return nil
+		}
+		r.counts[i].refused.Add(1)
+		refused = common(refused, err)
+	}
+	return r.refuse(refused)
+}
+
+// SendBatch sends ms in order, message by message, each to the next target
+// in turn; it stops at the first message no target takes and leaves ms[n:]
+// with the caller.
+func (r *RoundRobin) SendBatch(ms []*tlv.Message) (int, error) {
+	for i, m := range ms {
+		if err := r.Send(m); err != nil {
+			return i, err
+		}
+	}
+	return len(ms), nil
+}
+
+// Info returns the round robin's counters; see TargetStats for the
+// per-target ones.
+func (r *RoundRobin) Info() Info { return r.infoSum() }
+
+// infoSum is Info for the patterns that give each message to one target:
+// Enqueued is the sum of the targets' Accepted, which saves Send a counter.
+func (c *composite) infoSum() Info {
+	stats := c.TargetStats()
+	var enq uint64
+	for _, st := range stats {
+		enq += st.Accepted
+	}
+	return c.info(stats, enq)
+}
+
+// Failover sends every message to one target: the first, in order, that is
+// connected or connecting (SPEC section 8). A target in backoff or closed,
+// or one that refuses the message, is passed over for the next; once passed
+// over it gets messages again only after it is connected, so a primary that
+// is still redialing does not collect the traffic meanwhile. The targets'
+// State (the Stater interface) is read on every Send; a target without it
+// is always tried.
+//
+// A lazy target whose retries ran out goes idle and dials again only when
+// sent to; once passed over it is not sent to, so it comes back only when
+// something connects it (Failover.Connect, or its owner).
+type Failover struct {
+	composite
+	active   atomic.Int32 // index of the target that took the last message
+	switches atomic.Uint64
+	// passed[i] is set while target i is passed over after a failure.
+	passed []atomic.Bool
+}
+
+var _ Sink = (*Failover)(nil)
+
+// NewFailover returns a failover over targets in order of preference. It
+// needs at least two targets and no nil one. Close does not close them.
+func NewFailover(name string, targets ...Sink) (*Failover, error) {
+	f := &Failover{passed: make([]atomic.Bool, len(targets))}
+	if err := f.init(name, KindFailover, 2, targets); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// usable reports whether target i should be offered the next message.
+func (f *Failover) usable(i int) bool {
+	s := f.staters[i]
+	if s == nil {
+		return true
+	}
+	switch s.State() {
+	case StateConnected:
+		return true
+	case StateConnecting, StateIdle:
+		// An idle target that has not failed is woken by the Send.
+		return !f.passed[i].Load()
+	}
+	return false
+}
+
+// pass marks target i as failed, storing only on a change so that the
+// steady state writes no shared cache line.
+func (f *Failover) pass(i int) {
+	if !f.passed[i].Load() {
+		f.passed[i].Store(true)
+	}
+}
+
+// Send offers m to the first usable target; when it refuses, to the next
+// usable one. The target that takes m gets the caller's reference. When no
+// target takes it, Send returns their common error (ErrBufferFull when none
+// was usable) and the caller still owns m. A change of the target that takes
+// the messages counts as a switch.
+func (f *Failover) Send(m *tlv.Message) error {
+	if f.closed.Load() {
+		return f.refuseClosed()
+	}
+	var refused error
+	for i, t := range f.targets {
+		if !f.usable(i) {
+			f.pass(i)
+			continue
+		}
+		err := t.Send(m)
+		if err == nil {
+			f.counts[i].accepted.Add(1) // their sum is Enqueued
+			if f.passed[i].Load() {
+				f.passed[i].Store(false)
+			}
+			if a := int32(i); f.active.Load() != a && f.active.Swap(a) != a {
+				f.switches.Add(1)
+			}
+			return nil
+		}
+		f.counts[i].refused.Add(1)
+		f.pass(i)
+		refused = common(refused, err)
+	}
+	if refused == nil {
+		refused = ErrBufferFull
+	}
+	return f.refuse(refused)
+}
+
+// SendBatch sends ms in order, message by message; it stops at the first
+// message no target takes and leaves ms[n:] with the caller.
+func (f *Failover) SendBatch(ms []*tlv.Message) (int, error) {
+	for i, m := range ms {
+		if err := f.Send(m); err != nil {
+			return i, err
+		}
+	}
+	return len(ms), nil
+}
+
+// Switches returns how many times the target taking the messages changed.
+func (f *Failover) Switches() uint64 { return f.switches.Load() }
+
+// Active returns the index of the target that took the last message.
+func (f *Failover) Active() int { return int(f.active.Load()) }
+
+// Info returns the failover's counters; Metadata adds "active" (the target
+// taking the messages) and "switches".
+func (f *Failover) Info() Info {
+	i := f.infoSum()
+	i.Metadata["active"] = f.names[f.Active()]
+	i.Metadata["switches"] = strconv.FormatUint(f.Switches(), 10)
+	return i
+}
