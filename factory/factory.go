@@ -1,0 +1,207 @@
+package factory
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/msgsink/msgsink/config"
+	"github.com/msgsink/msgsink/lazy"
+	"github.com/msgsink/msgsink/sink"
+)
+
+// Resolver tells the factory where a name leads. *config.File implements it;
+// a service-discovery runtime may too.
+//
+// Resolve returns the definition of the service called name, or an error
+// matching config.ErrUnknownService when there is none. For a relay or direct
+// service the factory uses Service.Type, Service.Sink (a lazy.Config; Name,
+// Kind, Endpoint and Metadata are filled from the Service where empty) and
+// Service.Endpoint; for a composite, Service.Pattern and Service.Targets.
+// Resolve is called once per name, under the factory's lock.
+type Resolver interface {
+	Resolve(name string) (config.Service, error)
+}
+
+// ErrUnknownService is matched by the error of Sink for a name the resolver
+// does not know.
+var ErrUnknownService = config.ErrUnknownService
+
+// Factory makes and keeps one sink per name. The zero value is not usable:
+// call New or FromFile.
+type Factory struct {
+	resolver Resolver
+
+	mu     sync.Mutex
+	sinks  map[string]sink.Sink
+	closed bool
+}
+
+// New returns a factory that resolves names through r.
+func New(r Resolver) *Factory {
+	return &Factory{resolver: r, sinks: make(map[string]sink.Sink)}
+}
+
+// FromFile loads and validates a services.toml (config.Load) and returns a
+// factory over it. It never dials. Its error is config.Load's: every problem
+// in the file, matching config.ErrInvalidConfig.
+func FromFile(path string) (*Factory, error) {
+	file, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	return New(file), nil
+}
+
+// Sink returns the sink for name, creating it on the first call; every later
+// call, from any goroutine, returns the same sink. Creating it never dials.
+// The error is a *sink.Error (Op "resolve") that matches ErrUnknownService for
+// an undefined name, config.ErrInvalidConfig for a definition the factory
+// cannot build (a composite cycle the resolver let through, a bad setting),
+// and sink.ErrClosed after Close.
+func (f *Factory) Sink(name string) (sink.Sink, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return nil, &sink.Error{Sink: name, Op: "resolve", Err: sink.ErrClosed}
+	}
+	return f.build(name, nil)
+}
+
+// build returns the sink for name, making it and its targets as needed.
+// path holds the composites being built above name, to refuse cycles that a
+// resolver other than config did not check. f.mu is held.
+func (f *Factory) build(name string, path []string) (sink.Sink, error) {
+	if s, ok := f.sinks[name]; ok {
+		return s, nil
+	}
+	if slices.Contains(path, name) {
+		cycle := strings.Join(append(path, name), " -> ")
+		return nil, resolveError(name, fmt.Errorf("%w: composite cycle %s; remove one of these targets", config.ErrInvalidConfig, cycle))
+	}
+	svc, err := f.resolver.Resolve(name)
+	if err != nil {
+		return nil, resolveError(name, err)
+	}
+	var s sink.Sink
+	switch svc.Type {
+	case config.KindRelay, config.KindDirect:
+		s, err = newLazy(name, svc)
+	case config.KindComposite:
+		s, err = f.composite(name, svc, append(path, name))
+	default:
+		err = fmt.Errorf("%w: service type %q; use %q, %q or %q", config.ErrInvalidConfig, svc.Type, config.KindRelay, config.KindDirect, config.KindComposite)
+	}
+	if err != nil {
+		return nil, resolveError(name, err)
+	}
+	f.sinks[name] = s
+	return s, nil
+}
+
+// resolveError names the sink in err unless err already does.
+func resolveError(name string, err error) error {
+	var se *sink.Error
+	if errors.As(err, &se) {
+		return err
+	}
+	return &sink.Error{Sink: name, Op: "resolve", Err: err}
+}
+
+// newLazy makes the lazy sink of a relay or direct service.
+func newLazy(name string, svc config.Service) (*lazy.Sink, error) {
+	cfg := svc.Sink
+	if cfg.Name == "" {
+		cfg.Name = name
+	}
+	if cfg.Kind == "" {
+		cfg.Kind = svc.Type
+	}
+	if cfg.Endpoint.Scheme == "" {
+		cfg.Endpoint = svc.Endpoint
+	}
+	if cfg.Metadata == nil {
+		cfg.Metadata = svc.Metadata
+	}
+	return lazy.New(cfg)
+}
+
+// composite makes a composite over the shared sinks of its targets.
+func (f *Factory) composite(name string, svc config.Service, path []string) (sink.Sink, error) {
+	targets := make([]sink.Sink, len(svc.Targets))
+	for i, t := range svc.Targets {
+		s, err := f.build(t, path)
+		if err != nil {
+			return nil, err
+		}
+		targets[i] = s
+	}
+	switch svc.Pattern {
+	case config.PatternFanout:
+		return sink.NewFanout(name, targets...)
+	case config.PatternRoundRobin:
+		return sink.NewRoundRobin(name, targets...)
+	case config.PatternFailover:
+		return sink.NewFailover(name, targets...)
+	}
+	return nil, fmt.Errorf("%w: composite pattern %q; use %q, %q or %q", config.ErrInvalidConfig, svc.Pattern,
+		config.PatternFanout, config.PatternRoundRobin, config.PatternFailover)
+}
+
+// Infos returns a snapshot of every sink made so far, sorted by name.
+func (f *Factory) Infos() []sink.Info {
+	f.mu.Lock()
+	names := make([]string, 0, len(f.sinks))
+	for n := range f.sinks {
+		names = append(names, n)
+	}
+	sinks := make([]sink.Sink, len(names))
+	slices.Sort(names)
+	for i, n := range names {
+		sinks[i] = f.sinks[n]
+	}
+	f.mu.Unlock()
+	infos := make([]sink.Info, len(sinks))
+	for i, s := range sinks {
+		infos[i] = s.Info()
+	}
+	return infos
+}
+
+// Close closes every sink the factory made and makes later calls to Sink
+// fail with sink.ErrClosed. Composites close first, so that none sends to a
+// target already closed; then every other sink closes at once, each flushing
+// within its own close timeout (so a dead peer costs one timeout, not one per
+// sink). What a sink could not flush is counted in its Info as dropped. The
+// errors of all sinks are joined. Close is idempotent: later calls return nil.
+func (f *Factory) Close() error {
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return nil
+	}
+	f.closed = true
+	var composites, leaves []sink.Sink
+	for _, s := range f.sinks {
+		if _, ok := s.(*lazy.Sink); ok {
+			leaves = append(leaves, s)
+		} else {
+			composites = append(composites, s)
+		}
+	}
+	f.mu.Unlock()
+
+	errs := make([]error, 0, len(composites)+len(leaves))
+	for _, s := range composites {
+		errs = append(errs, s.Close())
+	}
+	leafErrs := make([]error, len(leaves))
+	var wg sync.WaitGroup
+	for i, s := range leaves {
+		wg.Go(func() { leafErrs[i] = s.Close() })
+	}
+	wg.Wait()
+	return errors.Join(append(errs, leafErrs...)...)
+}
