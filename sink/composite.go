@@ -19,7 +19,8 @@ import (
 // returns nil has consumed the caller's reference exactly once, either by
 // handing it to a target or by releasing it; one that returns an error has
 // left it with the caller and every reference it took meanwhile released. A
-// fanout adds one reference per extra target (Retain), never a copy.
+// fanout adds one reference per extra target (RetainN, one atomic add for
+// them all), never a copy.
 //
 // Accounting: a composite holds no queue, so Info.Enqueued counts the
 // messages it accepted, Written equals Enqueued (handed on), Pending is 0,
@@ -307,43 +308,65 @@ func NewFanout(name string, targets ...Sink) (*Fanout, error) {
 	return f, nil
 }
 
-// Send offers m to every target. Each target but the last gets a reference
-// of its own (Retain); the last gets the caller's. A target that refuses has
-// its reference released back, and if the last one refuses while an earlier
-// one accepted, the caller's reference is released. So when Send returns nil
-// the caller's reference was consumed exactly once. Only when no target takes
-// m does Send return an error (the targets' common one, else ErrBufferFull),
-// and then the caller still owns m.
+// Send offers m to every target. It takes the references of all targets but
+// one up front, in one atomic add (RetainN); the caller's is the one left. A
+// target that refuses has its reference released back, so when Send returns
+// nil the caller's reference was consumed exactly once. Only when no target
+// takes m does Send return an error (the targets' common one, else
+// ErrBufferFull), and then the caller still owns m.
+//
+// When every target takes m, as in the steady state, Send costs the closed
+// check, one atomic add for the references, the targets' Sends and one
+// atomic add for the enqueued counter: per-target counters move only on
+// refusals (a target's Accepted is derived, see TargetStats), and the
+// refusal path is out of line (sendRefused).
 func (f *Fanout) Send(m *tlv.Message) error {
 	if f.closed.Load() {
 		return f.refuseClosed()
 	}
 	ts := f.targets
-	last := len(ts) - 1
-	taken := false
-	var refused error
-	for i, t := range ts[:last] {
-		m.Retain()
+	m.RetainN(len(ts) - 1)
+	for i, t := range ts {
 		if err := t.Send(m); err != nil {
-			m.Release() // never the last reference: the caller holds one
-			f.counts[i].refused.Add(1)
-			refused = common(refused, err)
-			continue
+			return f.sendRefused(m, i, err)
 		}
-		taken = true
 	}
-	err := ts[last].Send(m)
-	if err == nil {
-		f.enqueued.Add(1)
-		return nil
+	f.enqueued.Add(1)
+	return nil
+}
+
+// sendRefused finishes a Send whose target i refused m with err, after the
+// targets before it took m: it offers m to the rest and settles the
+// references. Each refusing target's reference is released, except the last
+// one when no target took m, which is the caller's to keep.
+func (f *Fanout) sendRefused(m *tlv.Message, i int, err error) error {
+	ts := f.targets
+	last := len(ts) - 1
+	taken := i > 0
+	var refusal error
+	for {
+		if err == nil {
+			taken = true
+		} else {
+			f.counts[i].refused.Add(1)
+			refusal = common(refusal, err)
+			// The last target's reference is the caller's: it stays
+			// with the caller when no target took m.
+			if i < last || taken {
+				m.Release()
+			}
+		}
+		if i == last {
+			break
+		}
+		i++
+		err = ts[i].Send(m)
 	}
-	f.counts[last].refused.Add(1)
-	if taken {
-		m.Release()
-		f.enqueued.Add(1)
-		return nil
+	if !taken {
+		return f.refuse(refusal)
 	}
-	return f.refuse(common(refused, err))
+	f.enqueued.Add(1)
+	return nil
 }
 
 // SendBatch sends ms in order, message by message; it stops at the first
@@ -452,11 +475,14 @@ func (c *composite) infoSum() Info {
 
 // Failover sends every message to one target: the first, in order, that is
 // connected or connecting (SPEC section 8). A target in backoff or closed,
-// or one that refuses the message, is passed over for the next; once passed
-// over it gets messages again only after it is connected, so a primary that
-// is still redialing does not collect the traffic meanwhile. The targets'
-// State (the Stater interface) is read on every Send; a target without it
-// is always tried.
+// or one that refuses a message for want of room or because it is closed,
+// is passed over for the next; once passed over it gets messages again only
+// after it is connected, so a primary that is still redialing does not
+// collect the traffic meanwhile. A refusal of the message itself (domain,
+// precision, malformed) says nothing about the target: the message is
+// offered to the next one, and the following messages still go to the
+// first. The targets' State (the Stater interface) is read on every Send; a
+// target without it is always tried.
 //
 // A lazy target whose retries ran out goes idle and dials again only when
 // sent to; once passed over it is not sent to, so it comes back only when
@@ -532,7 +558,9 @@ func (f *Failover) Send(m *tlv.Message) error {
 			return nil
 		}
 		f.counts[i].refused.Add(1)
-		f.pass(i)
+		if r := reason(err); r == ErrBufferFull || r == ErrClosed {
+			f.pass(i)
+		}
 		refused = common(refused, err)
 	}
 	if refused == nil {

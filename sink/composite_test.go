@@ -3,6 +3,7 @@ package sink_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"path/filepath"
 	"sync"
@@ -389,6 +390,65 @@ func TestFanoutRefusedMessageRecycled(t *testing.T) {
 	}
 }
 
+// Every pattern of three targets taking or refusing a message leaves exactly
+// one reference per taker and, when none took it, the caller's: releasing
+// those returns the message to its builder, with no panic and no leak.
+func TestFanoutReferencesEveryPattern(t *testing.T) {
+	for takers := range 8 {
+		t.Run(fmt.Sprintf("takers=%03b", takers), func(t *testing.T) {
+			var ts []sink.Sink
+			var hs []*holdSink
+			for i := range 3 {
+				h := &holdSink{take: takers&(1<<i) != 0}
+				hs, ts = append(hs, h), append(ts, h)
+			}
+			f, _ := sink.NewFanout("f", ts...)
+			b := tlv.NewBuilder(tlv.DomainMarketData, 1)
+			m := message(t, b)
+			err := f.Send(m)
+			if takers == 0 {
+				if !errors.Is(err, sink.ErrBufferFull) {
+					t.Fatalf("no taker: %v", err)
+				}
+				m.Release() // the caller's
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			for i, h := range hs {
+				if len(h.held) != takers>>i&1 {
+					t.Fatalf("target %d holds %d references", i, len(h.held))
+				}
+				for _, held := range h.held {
+					held.Release()
+				}
+				if st := f.TargetStats()[i]; st.Refused != uint64(1-takers>>i&1) {
+					t.Fatalf("target %d: %+v", i, st)
+				}
+			}
+			again := message(t, b)
+			defer again.Release()
+			if again != m {
+				t.Fatal("the message did not go back to its builder: a reference leaked")
+			}
+		})
+	}
+}
+
+// holdSink takes messages and keeps their references, or refuses them.
+type holdSink struct {
+	nopSink
+	take bool
+	held []*tlv.Message
+}
+
+func (h *holdSink) Send(m *tlv.Message) error {
+	if !h.take {
+		return sink.ErrBufferFull
+	}
+	h.held = append(h.held, m)
+	return nil
+}
+
 func TestRoundRobinTakesTurnsAndSkipsFull(t *testing.T) {
 	const n = 300
 	var peers []*peer
@@ -485,6 +545,50 @@ func TestFailoverSwitchesAndComesBack(t *testing.T) {
 	}
 	flushAll(t, f)
 	assertBalanced(t, primary, backup, f)
+}
+
+// A message refused for its domain is no sign of a failed target: the
+// failover must not pass its targets over for it. It did, and since a passed
+// over target that is idle is never sent to again, every later message was
+// refused with ErrBufferFull (found by sinktest's domain check).
+func TestFailoverDomainRefusalKeepsTargets(t *testing.T) {
+	var peers []*peer
+	var targets []sink.Sink
+	for _, name := range []string{"primary", "backup"} {
+		p := newPeer(t, false)
+		s, err := lazy.New(lazy.Config{Name: name, Endpoint: p.endpoint(),
+			Validator: tlv.Validator{Domain: tlv.DomainMarketData}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		peers, targets = append(peers, p), append(targets, s)
+	}
+	f, err := sink.NewFailover("fo", targets...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := tlv.NewBuilder(tlv.DomainSignal, 20)
+	sig.AppendSignalIdentity(&tlv.SignalIdentity{})
+	m, _ := sig.Finish()
+	if err := f.Send(m); !errors.Is(err, sink.ErrDomain) {
+		t.Fatalf("signal message into market_data targets: %v, want ErrDomain", err)
+	}
+	m.Release()
+	b := tlv.NewBuilder(tlv.DomainMarketData, 1)
+	for range 10 {
+		if err := f.Send(message(t, b)); err != nil {
+			t.Fatalf("after a domain refusal: %v", err)
+		}
+	}
+	flushAll(t, f)
+	waitFor(t, "frames at the primary", func() bool { return len(peers[0].received()) == 10 })
+	if f.Active() != 0 || f.Switches() != 0 || len(peers[1].received()) != 0 {
+		t.Fatalf("active %d switches %d", f.Active(), f.Switches())
+	}
+	if i := f.Info(); i.Refused.Domain != 1 || i.Enqueued != 10 {
+		t.Fatalf("%+v", i)
+	}
 }
 
 func TestFailoverTargetWithoutState(t *testing.T) {

@@ -28,4 +28,11 @@
 //
 // and after Flush or Close returns, Pending is 0. Counters only grow; Info
 // never resets them.
+//
+// # Conformance
+//
+// Package sinktest holds the behaviour suite that every implementation and
+// every composite runs against real peers: order, ownership of refused
+// messages, ErrBufferFull, ErrClosed, Flush, reconnect, no torn frames,
+// domain refusals, and these counters.
 package sink

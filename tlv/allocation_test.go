@@ -122,3 +122,20 @@ func TestAllocsCheckAndCopy(t *testing.T) {
 		c.Release()
 	})
 }
+
+// A fan-out's references: RetainN for the extra holders, one Release each,
+// and the last one recycles the message to its builder.
+func TestAllocsRetainN(t *testing.T) {
+	b := tlv.NewBuilder(tlv.DomainMarketData, 1)
+	assertNoAllocs(t, "build+RetainN+release", func() {
+		b.AppendTrade(&fxTrade)
+		m, err := b.FinishAt(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.RetainN(2)
+		for range 3 {
+			m.Release()
+		}
+	})
+}

@@ -286,6 +286,36 @@ func TestMessageReferences(t *testing.T) {
 	m2.Release()
 }
 
+// RetainN(k) is k Retains in one: the message survives every Release but the
+// last, and the last sends it back to its builder.
+func TestMessageRetainN(t *testing.T) {
+	b := tlv.NewBuilder(tlv.DomainMarketData, 1)
+	b.AppendTrade(&tlv.Trade{Price: 1})
+	m, _ := b.Finish()
+	m.RetainN(0)
+	m.RetainN(2)
+	for range 2 {
+		m.Release()
+		if _, err := tlv.Parse(m.Bytes()); err != nil {
+			t.Fatalf("message recycled while a reference was held: %v", err)
+		}
+	}
+	m.Release()
+	b.AppendTrade(&tlv.Trade{Price: 1})
+	m2, _ := b.Finish()
+	defer m2.Release()
+	if m2 != m {
+		t.Fatal("three references, three Releases, and the message did not go back to its builder")
+	}
+
+	defer func() {
+		if r := recover(); r == nil || !strings.Contains(r.(string), "negative") {
+			t.Fatalf("RetainN(-1): recovered %v", r)
+		}
+	}()
+	m2.RetainN(-1)
+}
+
 func TestValidatorCheckAndCopy(t *testing.T) {
 	b := tlv.NewBuilder(tlv.DomainMarketData, 1)
 	b.AppendTrade(&tlv.Trade{Price: 1, ExchangeTS: 1})

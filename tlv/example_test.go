@@ -112,6 +112,18 @@ func ExampleMessage_Retain() {
 	// Output: 32
 }
 
+func ExampleMessage_RetainN() {
+	b := tlv.NewBuilder(tlv.DomainMarketData, 1)
+	m, _ := b.FinishAt(1)
+	// Fan-out to three holders: two extra references in one atomic add.
+	m.RetainN(2)
+	m.Release()
+	m.Release()
+	fmt.Println(m.Len()) // the third reference still holds it
+	m.Release()          // last holder: the buffer goes back to the builder
+	// Output: 32
+}
+
 func ExampleAsOrderBook() {
 	b := tlv.NewBuilder(tlv.DomainMarketData, 1)
 	b.AppendOrderBook(&tlv.OrderBook{Instrument: 9, SnapshotTS: 1},

@@ -80,6 +80,19 @@ func (m *Message) Len() int { return len(m.buf.B) }
 // Retain adds a reference for one more holder.
 func (m *Message) Retain() { atomic.AddInt32(&m.refs, 1) }
 
+// RetainN adds n references at once, for n more holders: a fan-out to k
+// targets calls RetainN(k-1) and pays one atomic add instead of k-1. Each
+// holder still calls Release once. RetainN(0) does nothing; a negative n
+// panics, as releasing through it would bypass Release's checks.
+func (m *Message) RetainN(n int) {
+	if n < 0 {
+		panic("tlv: Message.RetainN with a negative count")
+	}
+	if n > 0 {
+		atomic.AddInt32(&m.refs, int32(n))
+	}
+}
+
 // Release drops the caller's reference; the last one recycles the message.
 // Releasing more often than retaining is a bug and panics when detected.
 func (m *Message) Release() {
