@@ -1,0 +1,193 @@
+package relay
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/msgsink/msgsink/ring"
+	"github.com/msgsink/msgsink/tlv"
+	"github.com/msgsink/msgsink/transport"
+)
+
+// Defaults of the Config fields left at zero.
+const (
+	// DefaultDir holds the default sockets; Listen creates it (mode 0700)
+	// when it is missing.
+	DefaultDir = "/tmp/torq"
+	// DefaultSocketMode is the permission of the Unix socket file: only the
+	// relay's user may connect.
+	DefaultSocketMode os.FileMode = 0o600
+	// DefaultConsumerQueue is how many frames may wait for one consumer: about
+	// 26 ms of a 5 M msgs/s feed. On the 2-core reference VM, 13 ms (1<<16)
+	// was not always enough to ride out a consumer descheduled by the
+	// hypervisor; 1<<17 was. Its queue reserves 4 MiB per consumer.
+	DefaultConsumerQueue = 1 << 17
+	// DefaultConsumerQueueBytes bounds the bytes waiting for one consumer,
+	// whatever the frame size: the memory a stalled consumer can pin.
+	DefaultConsumerQueueBytes = 64 << 20
+	// DefaultMaxLag is how old the oldest frame waiting for a consumer may get
+	// before the consumer is disconnected.
+	DefaultMaxLag = 2 * time.Second
+)
+
+const (
+	// minFrame is the smallest MaxFrame: a frame must at least hold a
+	// Subscribe record, or no consumer could ever subscribe.
+	minFrame = tlv.HeaderSize + 2 + tlv.SubscribeSize
+	// minQueueBytes is the smallest ConsumerQueueBytes: the largest run of
+	// frames one read can forward at once (the largest chunk), so that a
+	// consumer with an empty queue never loses a frame.
+	minQueueBytes = maxChunkSize
+)
+
+// Config configures a Relay. The zero value of every field but Endpoint and
+// Domain selects the documented default.
+type Config struct {
+	// Endpoint is where the relay listens: unix:///path.sock (see
+	// DefaultEndpoint) or tcp://host:port (port 0 picks a free one; see
+	// Relay.Addr).
+	Endpoint transport.Endpoint
+	// Domain is the only relay domain accepted from producers.
+	Domain tlv.Domain
+	// Validator sets the validation Level and Precision of every frame from
+	// a producer (SPEC section 2). Its Domain and MaxSize must be zero or
+	// agree with Domain and MaxFrame: they are set from those.
+	Validator tlv.Validator
+	// SocketMode is the permission of the Unix socket file, 0 meaning
+	// DefaultSocketMode; it is ignored for tcp. The mode is set before the
+	// socket accepts any connection.
+	SocketMode os.FileMode
+	// MaxFrame is the largest frame accepted, header included; 0 means
+	// tlv.MaxMessageSize (1 MiB), which is also the largest value allowed.
+	// A producer that announces a larger frame is disconnected (Oversize).
+	MaxFrame int
+	// ConsumerQueue is how many frames may wait for one consumer; 0 means
+	// DefaultConsumerQueue. Frames that would exceed it, or
+	// ConsumerQueueBytes, are dropped for that consumer and counted in
+	// Stats.ConsumerDrops. The queue reserves 32 bytes per frame of this
+	// limit when the consumer subscribes.
+	ConsumerQueue int
+	// ConsumerQueueBytes bounds the bytes of the frames waiting for one
+	// consumer; 0 means DefaultConsumerQueueBytes. It must be at least
+	// 1 MiB.
+	ConsumerQueueBytes int
+	// MaxLag is how long a frame may wait for a consumer: a consumer whose
+	// oldest queued frame arrived more than MaxLag ago, whether it is slow
+	// or has stopped reading, is disconnected and counted in
+	// Stats.ConsumersLagged. 0 means DefaultMaxLag.
+	MaxLag time.Duration
+	// Logger receives state changes: listening, connections, rejections,
+	// disconnections, the final counters. Never one line per message. Nil
+	// discards.
+	Logger *slog.Logger
+}
+
+// DefaultEndpoint returns the default socket of domain d's relay:
+// /tmp/torq/market_data.sock, /tmp/torq/signals.sock, /tmp/torq/execution.sock,
+// and /tmp/torq/system.sock for the system domain. It returns the zero
+// Endpoint, which Listen refuses, for an invalid domain.
+func DefaultEndpoint(d tlv.Domain) transport.Endpoint {
+	var name string
+	switch d {
+	case tlv.DomainMarketData:
+		name = "market_data.sock"
+	case tlv.DomainSignal:
+		name = "signals.sock"
+	case tlv.DomainExecution:
+		name = "execution.sock"
+	case tlv.DomainSystem:
+		name = "system.sock"
+	default:
+		return transport.Endpoint{}
+	}
+	return transport.Endpoint{Scheme: "unix", Addr: filepath.Join(DefaultDir, name)}
+}
+
+// settings is a Config with every default filled in and every field checked.
+type settings struct {
+	endpoint   transport.Endpoint
+	domain     tlv.Domain
+	validator  tlv.Validator
+	mode       os.FileMode
+	maxFrame   int
+	queue      int
+	queueBytes int
+	maxLag     time.Duration
+	log        *slog.Logger
+}
+
+func (c *Config) settings() (settings, error) {
+	s := settings{
+		endpoint:   c.Endpoint,
+		domain:     c.Domain,
+		validator:  c.Validator,
+		mode:       or(c.SocketMode, DefaultSocketMode),
+		maxFrame:   or(c.MaxFrame, tlv.MaxMessageSize),
+		queue:      or(c.ConsumerQueue, DefaultConsumerQueue),
+		queueBytes: or(c.ConsumerQueueBytes, DefaultConsumerQueueBytes),
+		maxLag:     or(c.MaxLag, DefaultMaxLag),
+		log:        c.Logger,
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	bad := func(field string, value any, reason string) (settings, error) {
+		return settings{}, &ConfigError{Field: field, Value: fmt.Sprint(value), Reason: reason}
+	}
+	switch e := c.Endpoint; e.Scheme {
+	case "unix":
+		if !filepath.IsAbs(e.Addr) {
+			return bad("Endpoint", strconv.Quote(e.String()), "the socket path must be absolute: unix:///path/to.sock")
+		}
+		if len(e.Addr) > transport.MaxUnixPathLen {
+			return bad("Endpoint", strconv.Quote(e.String()),
+				"the socket path is longer than the system's limit of "+strconv.Itoa(transport.MaxUnixPathLen)+" bytes: choose a shorter one")
+		}
+	case "tcp":
+	case "":
+		return bad("Endpoint", `""`, "set it, e.g. to DefaultEndpoint(domain), or parse one with transport.ParseEndpoint")
+	default:
+		return bad("Endpoint", strconv.Quote(e.String()), "a relay listens on unix:// or tcp:// only")
+	}
+	if !c.Domain.Valid() {
+		return bad("Domain", c.Domain, "use one of tlv.DomainMarketData, DomainSignal, DomainExecution or DomainSystem")
+	}
+	if d := c.Validator.Domain; d != 0 && d != c.Domain {
+		return bad("Validator.Domain", d, "leave it zero: the relay accepts only Config.Domain ("+c.Domain.String()+")")
+	}
+	if s.maxFrame < minFrame || s.maxFrame > tlv.MaxMessageSize {
+		return bad("MaxFrame", c.MaxFrame, "use 0 for the protocol's limit, or a size from "+
+			strconv.Itoa(minFrame)+" to "+strconv.Itoa(tlv.MaxMessageSize)+" bytes")
+	}
+	if m := c.Validator.MaxSize; m != 0 && m != s.maxFrame {
+		return bad("Validator.MaxSize", m, "leave it zero and set MaxFrame")
+	}
+	if c.SocketMode&^os.ModePerm != 0 {
+		return bad("SocketMode", fmt.Sprintf("%#o", uint32(c.SocketMode)), "only permission bits, like 0600 or 0660")
+	}
+	if s.queue < 1 || s.queue > ring.MaxCapacity {
+		return bad("ConsumerQueue", c.ConsumerQueue, "use 0 for the default, or from 1 to "+strconv.Itoa(ring.MaxCapacity)+" frames")
+	}
+	if s.queueBytes < minQueueBytes {
+		return bad("ConsumerQueueBytes", c.ConsumerQueueBytes, "use 0 for the default, or at least "+strconv.Itoa(minQueueBytes)+" bytes")
+	}
+	if c.MaxLag < 0 {
+		return bad("MaxLag", c.MaxLag, "use 0 for the default, or a positive duration")
+	}
+	s.validator.Domain = c.Domain
+	s.validator.MaxSize = s.maxFrame
+	return s, nil
+}
+
+// or returns v, or def when v is zero.
+func or[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}

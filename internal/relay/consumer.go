@@ -1,0 +1,449 @@
+package relay
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/msgsink/msgsink/ring"
+	"github.com/msgsink/msgsink/tlv"
+)
+
+const (
+	// maxIovecs is IOV_MAX: the most spans one writev takes.
+	maxIovecs = 1024
+	// idleSpins is how often an idle writer yields before it parks. Waking a
+	// parked goroutine costs about 20 µs on the reference machine, a yield
+	// well under one; a few yields catch the next read of a busy producer.
+	idleSpins = 4
+)
+
+// end is why a consumer's connection ended.
+type end uint8
+
+const (
+	endHangup      end = iota // the consumer closed its end
+	endLagged                 // its oldest queued frame got older than MaxLag
+	endProtocol               // it sent something after its Subscribe
+	endWriteFailed            // a write to it failed
+	endRelayClosed            // Close
+)
+
+var endNames = [...]string{"hung up", "lagged past max_lag", "sent data after subscribing", "write failed", "relay closed"}
+
+func (e end) String() string { return endNames[e] }
+
+// consumer is one subscribed connection and its queue. Producers offer it
+// spans (offer, under mu, which orders their pushes onto the single-producer
+// ring); its writer goroutine (run) drains the ring into the socket with
+// writev; the connection's own goroutine (watch) reads, to notice a hang-up.
+type consumer struct {
+	r  *Relay
+	id uint64
+	nc net.Conn
+	rc syscall.RawConn
+	q  *ring.Ring[span]
+
+	// Producer side.
+	mu     sync.Mutex
+	closed bool   // under mu: no more spans are queued
+	drops  uint64 // under mu: frames dropped for this consumer
+	// pendFrames and pendBytes are what the ring holds: raised by producers
+	// under mu before they push, lowered by the writer after it discards.
+	pendFrames, pendBytes atomic.Int64
+	parked                atomic.Bool   // the writer waits on wake
+	wake                  chan struct{} // capacity 1
+
+	stop chan struct{} // closed by shutdown
+	once sync.Once
+	why  end // set once, by shutdown
+
+	// Writer side, owned by run.
+	writevFn   func(fd uintptr) bool // k.writev bound once: a method value made per call allocates
+	iov        []unix.Iovec          // maxIovecs long; [next:niov] remain to be written
+	niov, next int
+	sent       int   // bytes the current write has put on the socket
+	werr       error // what stopped writev, if not the poller
+	written    uint64
+}
+
+// consume turns the connection into a consumer after its first frame, a
+// Subscribe of frameLen bytes at the start of s's unread bytes, and watches
+// it until it ends.
+func (r *Relay) consume(cn *conn, s *stream, frameLen int, role uint8) {
+	if role != tlv.RoleConsumer {
+		r.reject(cn, "consumer", reasonProtocol,
+			fmt.Errorf("subscribe role %d: only %d (consumer) is supported", role, tlv.RoleConsumer))
+		return
+	}
+	if extra := s.w - s.off - frameLen; extra > 0 {
+		r.reject(cn, "consumer", reasonProtocol,
+			fmt.Errorf("%d bytes after the Subscribe frame: a consumer sends nothing else", extra))
+		return
+	}
+	s.c.release()
+	s.c = nil
+	k := r.subscribe(cn)
+	if k == nil {
+		return // the relay is closing
+	}
+	if s.err == nil {
+		k.watch(cn)
+	}
+	k.shutdown(endHangup)
+}
+
+// subscribe registers cn as a consumer and starts its writer, or returns nil
+// when the relay is closing.
+func (r *Relay) subscribe(cn *conn) *consumer {
+	// Accepted Unix and TCP connections are syscall.Conns, whose
+	// SyscallConn fails only for a nil connection.
+	rc, _ := cn.nc.(syscall.Conn).SyscallConn()
+	k := &consumer{
+		r:    r,
+		id:   cn.id,
+		nc:   cn.nc,
+		rc:   rc,
+		q:    ring.New[span](r.cfg.queue),
+		wake: make(chan struct{}, 1),
+		stop: make(chan struct{}),
+		iov:  make([]unix.Iovec, maxIovecs),
+	}
+	k.writevFn = k.writev
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	cn.k = k
+	old := *r.subs.Load()
+	subs := make([]*consumer, len(old), len(old)+1)
+	copy(subs, old)
+	subs = append(subs, k)
+	r.subs.Store(&subs)
+	r.count.consumers.Add(1)
+	r.count.consumersTotal.Add(1)
+	r.wg.Add(1)
+	r.mu.Unlock()
+	go k.run()
+	r.log.Info("relay: consumer subscribed", "conn", k.id, "consumers", len(subs))
+	return k
+}
+
+// unsubscribe removes k from the list producers forward to.
+func (r *Relay) unsubscribe(k *consumer) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := *r.subs.Load()
+	subs := make([]*consumer, 0, len(old))
+	for _, o := range old {
+		if o != k {
+			subs = append(subs, o)
+		}
+	}
+	r.subs.Store(&subs)
+	r.count.consumers.Add(-1)
+}
+
+// watch reads the consumer's connection until it ends. A consumer sends
+// nothing after its Subscribe, so any byte is a protocol violation.
+func (k *consumer) watch(cn *conn) {
+	var b [64]byte
+	for {
+		n, err := k.nc.Read(b[:])
+		if n > 0 {
+			k.r.reject(cn, "consumer", reasonProtocol,
+				errors.New("data after the Subscribe frame: a consumer sends nothing else"))
+			k.shutdown(endProtocol)
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// shutdown ends the consumer, once: no span is queued after it returns, and
+// the writer, woken or failing on the closed socket, discards what is left.
+func (k *consumer) shutdown(why end) {
+	k.once.Do(func() {
+		k.why = why
+		k.r.unsubscribe(k)
+		k.mu.Lock()
+		k.closed = true
+		k.mu.Unlock()
+		close(k.stop)
+		_ = k.nc.Close()
+		if why == endLagged {
+			k.r.count.lagged.Add(1)
+		}
+	})
+}
+
+// offer queues sp for the consumer, or as much of it as the queue limits
+// allow, in whole frames; the rest is dropped and counted. It never waits for
+// the consumer. Called by producers.
+func (k *consumer) offer(sp span) {
+	c := &k.r.count
+	k.mu.Lock()
+	if k.closed {
+		k.mu.Unlock()
+		c.discards.Add(uint64(sp.frames))
+		return
+	}
+	take := sp
+	roomFrames := int64(k.r.cfg.queue) - k.pendFrames.Load()
+	roomBytes := int64(k.r.cfg.queueBytes) - k.pendBytes.Load()
+	if int64(sp.frames) > roomFrames || int64(sp.end-sp.off) > roomBytes {
+		take = sp.prefix(roomFrames, roomBytes)
+	}
+	if take.frames > 0 {
+		take.c.retain()
+		k.pendFrames.Add(int64(take.frames))
+		k.pendBytes.Add(int64(take.end - take.off))
+		if !k.q.Push(take) {
+			// Every queued span holds at least one of the ConsumerQueue
+			// frames the ring has room for.
+			panic("relay: consumer ring full below its frame limit")
+		}
+	}
+	dropped := sp.frames - take.frames
+	k.drops += uint64(dropped)
+	k.mu.Unlock()
+	if dropped > 0 {
+		c.drops.Add(uint64(dropped))
+	}
+	if take.frames > 0 && k.parked.Load() && k.parked.CompareAndSwap(true, false) {
+		select {
+		case k.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// prefix returns the longest run of whole frames from the start of s that
+// holds at most frames frames and bytes bytes.
+func (s span) prefix(frames, bytes int64) span {
+	p := s
+	p.end, p.frames = s.off, 0
+	for p.frames < s.frames && int64(p.frames) < frames {
+		n := int32(frameLen(s.c.buf[p.end:]))
+		if int64(p.end+n-s.off) > bytes {
+			break
+		}
+		p.end += n
+		p.frames++
+	}
+	return p
+}
+
+// run is the consumer's writer goroutine.
+func (k *consumer) run() {
+	defer k.r.wg.Done()
+	k.shutdown(k.pump())
+	k.drain()
+	k.mu.Lock()
+	drops := k.drops
+	k.mu.Unlock()
+	k.r.log.Info("relay: consumer disconnected", "conn", k.id, "reason", k.why.String(),
+		"frames_out", k.written, "drops", drops)
+}
+
+// pump writes what the queue holds until the consumer ends, and returns why
+// it did.
+func (k *consumer) pump() end {
+	maxLag := int64(k.r.cfg.maxLag)
+	for {
+		a, b := k.q.Peek(maxIovecs)
+		if len(a) == 0 {
+			if !k.idle() {
+				return endRelayClosed // shutdown came first and set the reason
+			}
+			continue
+		}
+		head := a[0].at
+		if k.r.now()-head > maxLag {
+			return endLagged
+		}
+		// A write still blocked when the oldest frame in it turns MaxLag old
+		// fails: a consumer that stopped reading is caught without a timer.
+		_ = k.nc.SetWriteDeadline(k.r.epoch.Add(time.Duration(head + maxLag)))
+		if err := k.write(a, b); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return endLagged
+			}
+			return endWriteFailed
+		}
+	}
+}
+
+// idle waits for the queue to hold something, and reports false when the
+// consumer was shut down instead. It yields a few times before it parks: a
+// producer wakes a parked writer, which costs the producer a channel send.
+func (k *consumer) idle() bool {
+	for range idleSpins {
+		runtime.Gosched()
+		if k.q.Len() > 0 {
+			return true
+		}
+	}
+	k.parked.Store(true)
+	if k.q.Len() > 0 {
+		k.parked.Store(false)
+		return true
+	}
+	select {
+	case <-k.wake:
+		return true
+	case <-k.stop:
+		return false
+	}
+}
+
+// write writes the spans of a then b with writev and removes them from the
+// queue, counting the frames the socket took whole as written and the rest as
+// discarded. It does not allocate unless it fails.
+func (k *consumer) write(a, b []span) error {
+	k.niov, k.next, k.sent = 0, 0, 0
+	frames, bytes := 0, 0
+	var last *span
+	for _, ss := range [2][]span{a, b} {
+		for i := range ss {
+			s := &ss[i]
+			frames += int(s.frames)
+			bytes += int(s.end - s.off)
+			// Spans of one producer's read that follow each other in the
+			// queue are one iovec.
+			if last != nil && last.c == s.c && last.end == s.off {
+				v := &k.iov[k.niov-1]
+				v.SetLen(int(v.Len) + int(s.end-s.off))
+			} else {
+				k.iov[k.niov].Base = &s.c.buf[s.off]
+				k.iov[k.niov].SetLen(int(s.end - s.off))
+				k.niov++
+			}
+			last = s
+		}
+	}
+	err := k.rc.Write(k.writevFn)
+	clear(k.iov[:k.niov]) // drop the pointers into chunks about to be released
+	if err == nil {
+		err = k.werr
+	}
+	k.werr = nil
+	outFrames, outBytes := frames, bytes
+	if err != nil {
+		outFrames, outBytes = wholeFrames(a, b, k.sent)
+	}
+	for _, ss := range [2][]span{a, b} {
+		for i := range ss {
+			ss[i].c.release()
+		}
+	}
+	k.q.Discard(len(a) + len(b))
+	k.pendFrames.Add(-int64(frames))
+	k.pendBytes.Add(-int64(bytes))
+	c := &k.r.count
+	c.framesOut.Add(uint64(outFrames))
+	c.bytesOut.Add(uint64(outBytes))
+	if frames > outFrames {
+		c.discards.Add(uint64(frames - outFrames))
+	}
+	k.written += uint64(outFrames)
+	return err
+}
+
+// writev is the RawConn.Write callback: false means EAGAIN, wait until the
+// socket is writable and call again; true means done, or failed (k.werr).
+func (k *consumer) writev(fd uintptr) bool {
+	for k.next < k.niov {
+		n, _, e := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&k.iov[k.next])), uintptr(k.niov-k.next))
+		switch e {
+		case 0:
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		default:
+			k.werr = os.NewSyscallError("writev", e)
+			return true
+		}
+		if n == 0 {
+			k.werr = io.ErrUnexpectedEOF
+			return true
+		}
+		k.sent += int(n)
+		k.advance(int(n))
+	}
+	return true
+}
+
+// advance drops the first n written bytes from iov[next:niov].
+func (k *consumer) advance(n int) {
+	for n > 0 {
+		v := &k.iov[k.next]
+		l := int(v.Len)
+		if n < l {
+			v.Base = (*byte)(unsafe.Add(unsafe.Pointer(v.Base), n))
+			v.SetLen(l - n)
+			return
+		}
+		n -= l
+		k.next++
+	}
+}
+
+// wholeFrames counts the frames of a then b, and their bytes, that end
+// within the first sent bytes.
+func wholeFrames(a, b []span, sent int) (frames, bytes int) {
+	for _, ss := range [2][]span{a, b} {
+		for i := range ss {
+			p := ss[i].bytes()
+			if bytes+len(p) <= sent {
+				frames += int(ss[i].frames)
+				bytes += len(p)
+				continue
+			}
+			for n := frameLen(p); bytes+n <= sent; n = frameLen(p) {
+				frames++
+				bytes += n
+				p = p[n:]
+			}
+			return frames, bytes
+		}
+	}
+	return frames, bytes
+}
+
+// drain discards what the queue still holds after shutdown, when no producer
+// pushes any more.
+func (k *consumer) drain() {
+	for {
+		a, b := k.q.Peek(k.q.Cap())
+		if len(a) == 0 {
+			return
+		}
+		frames, bytes := 0, 0
+		for _, ss := range [2][]span{a, b} {
+			for i := range ss {
+				frames += int(ss[i].frames)
+				bytes += int(ss[i].end - ss[i].off)
+				ss[i].c.release()
+			}
+		}
+		k.q.Discard(len(a) + len(b))
+		k.pendFrames.Add(-int64(frames))
+		k.pendBytes.Add(-int64(bytes))
+		k.r.count.discards.Add(uint64(frames))
+	}
+}

@@ -1,0 +1,117 @@
+// Package relay is the domain relay of SPEC section 9: it listens on a Unix
+// socket (or TCP), takes Protocol V2 frames from producers, validates them, and
+// forwards each one whole to every subscribed consumer, in order per producer.
+// It also holds Subscriber, the consumer side, for `msgsink tail`, the demo and
+// tests.
+//
+// # Roles
+//
+// The socket carries back-to-back frames and nothing else. A connection whose
+// first frame is a Subscribe (system domain, TLV 109, role tlv.RoleConsumer) is
+// a consumer: it receives every frame that arrives after that and must send
+// nothing more; the relay reads its end only to notice that it hung up, so a
+// consumer must not shut down its write side either. Any other connection is
+// a producer: its frames are checked at the relay's validation level and
+// precision and against its domain, and forwarded; nothing is ever sent back to it. A frame that fails, a wrong
+// domain, or a header announcing more than MaxFrame closes that connection
+// alone, counted in Stats.Rejected by reason; the valid frames that came
+// before it on the same connection are forwarded. A Subscribe later in a
+// stream is a frame like any other.
+//
+// # Why it is built this way
+//
+// A relay on a 2-core machine has to move several million 64-byte frames per
+// second to each consumer, and a syscall costs about a microsecond, so nothing
+// may happen per frame except validation. A producer's goroutine reads into a
+// 64 KiB chunk from a pool, validates every whole frame in what it read, and
+// queues the validated run as one span (chunk, offsets, frame count) on each
+// consumer's queue, taking one chunk reference per queue: no frame is copied
+// or wrapped on its own. Each consumer's writer goroutine turns up to 1024
+// queued spans into one writev (spans that follow each other in one chunk
+// merge into one iovec) and releases them. The producer keeps reading into
+// the rest of the chunk while consumers write out its start; only a partial
+// frame at the end of a chunk is copied, to the start of the next one. A
+// chunk that no consumer holds any more is read into again from its start
+// without going back to the pool. Frames over 64 KiB go in a chunk of the
+// pooled class (128 KiB to 1 MiB) that holds them whole.
+//
+// Frames from different producers interleave in a consumer's stream only
+// between spans, so only between whole frames; frames of one producer keep
+// their order because one goroutine reads them and queues them in order on
+// every queue.
+//
+// # Slow consumers
+//
+// A consumer never slows down a producer or another consumer: a producer only
+// appends to each consumer's queue, under a mutex that orders producers on
+// that queue and is never held across I/O. A queue holds at most
+// ConsumerQueue frames and ConsumerQueueBytes bytes; what does not fit is
+// dropped for that consumer in whole frames (the valid prefix of a span that
+// fits is kept) and counted in Stats.ConsumerDrops, and the consumer sees the
+// gap in the producers' sequence numbers.
+//
+// Lag is the age of the oldest frame waiting for a consumer: how far behind
+// the live stream it is. A consumer whose lag exceeds MaxLag is disconnected
+// and counted in Stats.ConsumersLagged. The writer checks the lag before each
+// write and puts the same bound on the write as a socket deadline, so a
+// consumer that stopped reading altogether (its socket buffer full, the
+// write parked in the netpoller) is caught too, without a timer goroutine.
+// Dropping alone would keep a stalled consumer connected forever, losing
+// everything; a limit on consecutive drops would spare a consumer that takes
+// one frame in ten; the age of what it is being sent is what a market-data
+// consumer cares about.
+//
+// # Concurrency contract
+//
+// Listen, Serve, Stats, Addr and Close are safe for concurrent use. Serve runs
+// the accept loop on the caller's goroutine; the relay starts one goroutine
+// per connection (the reader) and one more per consumer (the writer), and
+// Close waits for all of them. A Subscriber's Next belongs to one goroutine;
+// its Close may be called from any goroutine.
+//
+// # Who owns which buffer
+//
+// A chunk belongs to the producer goroutine that reads into it, and to every
+// consumer queue holding a span of it, by reference count; the last release
+// returns it to its pool. Bytes under a queued span are never written again
+// until the chunk has come back from the pool. Frames are never modified:
+// what leaves the relay is exactly what the producer sent. A Subscriber owns
+// its read buffer; the Frame that Next returns is a view into it, valid until
+// the next call to Next.
+//
+// # Accounting
+//
+// Stats counts frames and bytes in and out, deliveries owed (Offered: each
+// frame in, once per consumer subscribed when it arrived), drops by reason and
+// connections, and at any quiet point Offered == FramesOut + ConsumerDrops +
+// ConsumerDiscards + Pending. The counters are exact: producers add once per
+// read and writers once per batch, never per frame.
+//
+// # Sockets
+//
+// The Unix socket file gets its mode (0600 unless configured) before the
+// socket listens. A socket file that no one answers on, left by a relay that
+// died, is replaced; one that answers is refused with ErrInUse, so two relays
+// never share a path; a file that is not a socket is left alone
+// (ErrNotSocket). Close removes the file only while it is still the one this
+// relay created. The check and the bind are two steps: of two relays started
+// at the same instant on the same stale file, both may pass the check, and
+// the one that binds last takes the path while the other listens on a socket
+// no one can reach.
+//
+// # Use
+//
+//	r, err := relay.Listen(relay.Config{
+//		Endpoint: relay.DefaultEndpoint(tlv.DomainMarketData),
+//		Domain:   tlv.DomainMarketData,
+//	})
+//	...
+//	go r.Serve(ctx)
+//	defer r.Close()
+//
+//	sub, err := relay.Subscribe(ctx, relay.DefaultEndpoint(tlv.DomainMarketData))
+//	for {
+//		f, err := sub.Next() // valid until the next call
+//		...
+//	}
+package relay

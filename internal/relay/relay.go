@@ -1,0 +1,222 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Relay is one domain relay: a listener, a goroutine per connection, and a
+// writer goroutine per consumer. Make one with Listen, run it with Serve, and
+// stop it with Close. Its methods are safe for concurrent use.
+type Relay struct {
+	cfg      settings
+	log      *slog.Logger
+	ln       net.Listener
+	endpoint string      // canonical, with the port chosen for tcp://host:0
+	sock     *socketFile // nil for tcp
+	epoch    time.Time   // origin of the relay's clock, see now
+
+	// subs is the list of subscribed consumers, replaced whole (copy on
+	// write, under mu) when one comes or goes, so that a producer reads it
+	// with one atomic load per read.
+	subs  atomic.Pointer[[]*consumer]
+	count counters
+
+	mu     sync.Mutex
+	conns  map[*conn]struct{}
+	nextID uint64
+	closed bool
+	done   chan struct{} // closed by Close
+	wg     sync.WaitGroup
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// conn is one accepted connection, producer or consumer.
+type conn struct {
+	id uint64
+	nc net.Conn
+	k  *consumer // set under Relay.mu when the connection subscribes
+}
+
+// Listen checks cfg, binds its endpoint and returns the relay, which queues
+// connections in the listen backlog until Serve accepts them. For a unix
+// endpoint it creates the socket's directory (mode 0700) when missing,
+// replaces a stale socket file and refuses a live one (ErrInUse) or a file
+// that is not a socket (ErrNotSocket). Errors are *ConfigError or
+// *ListenError.
+func Listen(cfg Config) (*Relay, error) {
+	s, err := cfg.settings()
+	if err != nil {
+		return nil, err
+	}
+	r := &Relay{
+		cfg:      s,
+		log:      s.log,
+		endpoint: s.endpoint.String(),
+		epoch:    time.Now(),
+		conns:    make(map[*conn]struct{}),
+		done:     make(chan struct{}),
+	}
+	r.subs.Store(&[]*consumer{})
+	replaced := false
+	switch s.endpoint.Scheme {
+	case "unix":
+		r.ln, r.sock, replaced, err = listenUnix(s.endpoint.Addr, s.mode)
+	case "tcp":
+		if r.ln, err = net.Listen("tcp", s.endpoint.Addr); err == nil {
+			r.endpoint = "tcp://" + r.ln.Addr().String()
+		} else if errors.Is(err, syscall.EADDRINUSE) {
+			err = ErrInUse
+		}
+	}
+	if err != nil {
+		var oe *net.OpError
+		if errors.As(err, &oe) {
+			err = oe.Err
+		}
+		return nil, &ListenError{Endpoint: r.endpoint, Err: err}
+	}
+	if replaced {
+		r.log.Info("relay: replaced a stale socket file", "endpoint", r.endpoint)
+	}
+	r.log.Info("relay: listening", "endpoint", r.endpoint, "domain", s.domain.String(),
+		"validation", s.validator.Level.String(), "precision", s.validator.Precision.String(),
+		"max_frame", s.maxFrame, "consumer_queue", s.queue, "consumer_queue_bytes", s.queueBytes,
+		"max_lag", s.maxLag)
+	return r, nil
+}
+
+// Addr returns the listener's address: the socket path, or the TCP address
+// with the port the system chose for port 0.
+func (r *Relay) Addr() net.Addr { return r.ln.Addr() }
+
+// Serve accepts connections until ctx is done or Close is called, and then
+// returns nil; when ctx ends it, the relay is closed as by Close before Serve
+// returns. Temporary accept failures (out of file descriptors) are logged and
+// retried with a growing pause. Serve after Close returns ErrClosed.
+func (r *Relay) Serve(ctx context.Context) error {
+	select {
+	case <-r.done:
+		return ErrClosed
+	default:
+	}
+	stop := context.AfterFunc(ctx, func() { _ = r.Close() })
+	defer func() {
+		if !stop() {
+			_ = r.Close() // ctx's Close is running: wait for it
+		}
+	}()
+	var pause time.Duration
+	for {
+		nc, err := r.ln.Accept()
+		if err != nil {
+			select {
+			case <-r.done:
+				return nil
+			default:
+			}
+			if !temporary(err) {
+				return &ListenError{Endpoint: r.endpoint, Err: err}
+			}
+			pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+			r.log.Warn("relay: accept failed; retrying", "err", err, "pause", pause)
+			select {
+			case <-time.After(pause):
+			case <-r.done:
+				return nil
+			}
+			continue
+		}
+		pause = 0
+		r.start(nc)
+	}
+}
+
+// temporary reports accept errors that a pause may cure.
+func temporary(err error) bool {
+	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED, syscall.EINTR} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// start registers an accepted connection and starts its goroutine.
+func (r *Relay) start(nc net.Conn) {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		_ = nc.Close()
+		return
+	}
+	r.nextID++
+	cn := &conn{id: r.nextID, nc: nc}
+	r.conns[cn] = struct{}{}
+	r.wg.Add(1)
+	r.mu.Unlock()
+	go r.handle(cn)
+}
+
+// forget unregisters a connection whose goroutine is returning.
+func (r *Relay) forget(cn *conn) {
+	r.mu.Lock()
+	delete(r.conns, cn)
+	r.mu.Unlock()
+}
+
+// Close stops the relay at once: it closes the listener and every connection
+// (frames still queued for consumers are discarded and counted), waits for
+// every goroutine the relay started, removes the socket file if it is still
+// this relay's, and logs the final counters. It is idempotent: later calls
+// wait for the first to finish and return its result.
+func (r *Relay) Close() error {
+	r.closeOnce.Do(func() {
+		r.mu.Lock()
+		r.closed = true
+		var producers []net.Conn
+		var consumers []*consumer
+		for cn := range r.conns {
+			if cn.k != nil {
+				consumers = append(consumers, cn.k)
+			} else {
+				producers = append(producers, cn.nc)
+			}
+		}
+		r.mu.Unlock()
+		close(r.done)
+		if err := r.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			r.closeErr = err
+		}
+		for _, nc := range producers {
+			_ = nc.Close()
+		}
+		for _, k := range consumers {
+			k.shutdown(endRelayClosed)
+		}
+		r.wg.Wait()
+		if r.sock != nil {
+			r.sock.remove()
+		}
+		r.log.Info("relay: closed", "endpoint", r.endpoint, "stats", r.Stats().String())
+	})
+	return r.closeErr
+}
+
+// now is the relay's clock: monotonic nanoseconds since Listen, cheap enough
+// to read once per read syscall and once per consumer batch.
+func (r *Relay) now() int64 { return int64(time.Since(r.epoch)) }
+
+// reject counts and logs a connection closed for what it sent.
+func (r *Relay) reject(cn *conn, role string, why reason, err error) {
+	r.count.rejected[why].Add(1)
+	r.log.Warn("relay: "+role+" rejected; closing its connection", "conn", cn.id, "reason", why.String(), "err", err)
+}

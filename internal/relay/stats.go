@@ -1,0 +1,173 @@
+package relay
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"golang.org/x/sys/cpu"
+
+	"github.com/msgsink/msgsink/tlv"
+)
+
+// Stats is a snapshot of a relay's counters. Every counter is monotonic and
+// never reset by reading it; Producers, Consumers and Pending are gauges.
+// A snapshot taken while frames flow reads the counters at slightly
+// different instants; at a quiet point they are exact and
+//
+//	Offered == FramesOut + ConsumerDrops + ConsumerDiscards + Pending
+//
+// (see Balanced), and with consumers subscribed throughout, Offered is
+// FramesIn times their number.
+type Stats struct {
+	FramesIn uint64 // frames accepted from producers: validated and forwarded
+	BytesIn  uint64
+	// Offered counts deliveries owed: each frame in, once per consumer
+	// subscribed when it arrived.
+	Offered   uint64
+	FramesOut uint64 // frames written whole to consumers, over all consumers
+	BytesOut  uint64
+	Pending   uint64 // frames queued for consumers and not yet written
+	// ConsumerDrops counts frames dropped for a consumer whose queue was full
+	// (ConsumerQueue or ConsumerQueueBytes): it sees the gap in sequence.
+	ConsumerDrops uint64
+	// ConsumerDiscards counts frames that were queued for a consumer when it
+	// went away (it hung up, lagged, broke a rule, or the relay closed),
+	// including a frame it received only in part.
+	ConsumerDiscards uint64
+
+	Producers      int    // producer connections now
+	ProducersTotal uint64 // producer connections ever
+	Consumers      int    // subscribed consumers now
+	ConsumersTotal uint64 // consumers ever subscribed
+	// ConsumersLagged counts consumers disconnected for exceeding MaxLag.
+	ConsumersLagged uint64
+	// Rejected counts connections closed for a bad frame, by reason.
+	Rejected Rejected
+	// Truncated counts producers that hung up in the middle of a frame; the
+	// partial frame is dropped, as a torn frame must be. Not a rejection: it
+	// is what a sink's broken connection looks like.
+	Truncated uint64
+}
+
+// Rejected counts connections the relay closed for what they sent, by
+// reason. The frame that closed a connection is never forwarded; the frames
+// before it were.
+type Rejected struct {
+	Malformed uint64 // not a Protocol V2 frame (tlv.ErrMalformed)
+	Checksum  uint64 // a non-zero checksum that does not match (tlv.ErrChecksum)
+	Domain    uint64 // outside the relay's domain (tlv.ErrDomain), or a type the level refuses
+	Precision uint64 // a type refused by the precision setting (tlv.ErrPrecision)
+	Oversize  uint64 // a frame announced larger than MaxFrame
+	// Protocol: a consumer that sent anything after its Subscribe frame, or
+	// a Subscribe with a role other than tlv.RoleConsumer.
+	Protocol uint64
+}
+
+// Total is the sum of all reasons.
+func (r Rejected) Total() uint64 {
+	return r.Malformed + r.Checksum + r.Domain + r.Precision + r.Oversize + r.Protocol
+}
+
+// Balanced reports whether the delivery identity holds in this snapshot; it
+// does at every quiet point.
+func (s Stats) Balanced() bool {
+	return s.Offered == s.FramesOut+s.ConsumerDrops+s.ConsumerDiscards+s.Pending
+}
+
+// String formats the counters as key=value pairs on one line, for logs and
+// for scripts.
+func (s Stats) String() string {
+	return fmt.Sprintf("frames_in=%d bytes_in=%d offered=%d frames_out=%d bytes_out=%d pending=%d "+
+		"consumer_drops=%d consumer_discards=%d producers=%d producers_total=%d consumers=%d "+
+		"consumers_total=%d consumers_lagged=%d rejected=%d rejected_malformed=%d rejected_checksum=%d "+
+		"rejected_domain=%d rejected_precision=%d rejected_oversize=%d rejected_protocol=%d truncated=%d",
+		s.FramesIn, s.BytesIn, s.Offered, s.FramesOut, s.BytesOut, s.Pending,
+		s.ConsumerDrops, s.ConsumerDiscards, s.Producers, s.ProducersTotal, s.Consumers,
+		s.ConsumersTotal, s.ConsumersLagged, s.Rejected.Total(), s.Rejected.Malformed, s.Rejected.Checksum,
+		s.Rejected.Domain, s.Rejected.Precision, s.Rejected.Oversize, s.Rejected.Protocol, s.Truncated)
+}
+
+// reason is why the relay closed a connection it did not want to close.
+type reason uint8
+
+const (
+	reasonMalformed reason = iota
+	reasonChecksum
+	reasonDomain
+	reasonPrecision
+	reasonOversize
+	reasonProtocol
+	numReasons
+)
+
+var reasonNames = [numReasons]string{"malformed", "checksum", "domain", "precision", "oversize", "protocol"}
+
+func (r reason) String() string { return reasonNames[r] }
+
+// reasonOf classifies a validation error from tlv.
+func reasonOf(err error) reason {
+	var me *tlv.MalformedError
+	switch {
+	case errors.Is(err, tlv.ErrPrecision):
+		return reasonPrecision
+	case errors.Is(err, tlv.ErrDomain):
+		return reasonDomain
+	case errors.Is(err, tlv.ErrChecksum):
+		return reasonChecksum
+	// FrameSize checks payload_size only against the size limit.
+	case errors.As(err, &me) && me.Field == "payload_size":
+		return reasonOversize
+	}
+	return reasonMalformed
+}
+
+// counters are the relay's totals. Producers write the first group, consumer
+// writers the second, once per batch of frames, never per frame; the groups
+// sit on separate cache lines so the two sides do not slow each other down.
+type counters struct {
+	framesIn, bytesIn atomic.Uint64
+	offered, drops    atomic.Uint64
+	_                 cpu.CacheLinePad
+
+	framesOut, bytesOut, discards atomic.Uint64
+	_                             cpu.CacheLinePad
+
+	producers, consumers           atomic.Int64
+	producersTotal, consumersTotal atomic.Uint64
+	lagged, truncated              atomic.Uint64
+	rejected                       [numReasons]atomic.Uint64
+}
+
+// Stats returns a snapshot of the counters. It is safe from any goroutine at
+// any time, also after Close, and costs a few atomic loads per consumer.
+func (r *Relay) Stats() Stats {
+	c := &r.count
+	s := Stats{
+		FramesIn:         c.framesIn.Load(),
+		BytesIn:          c.bytesIn.Load(),
+		Offered:          c.offered.Load(),
+		FramesOut:        c.framesOut.Load(),
+		BytesOut:         c.bytesOut.Load(),
+		ConsumerDrops:    c.drops.Load(),
+		ConsumerDiscards: c.discards.Load(),
+		Producers:        int(c.producers.Load()),
+		ProducersTotal:   c.producersTotal.Load(),
+		Consumers:        int(c.consumers.Load()),
+		ConsumersTotal:   c.consumersTotal.Load(),
+		ConsumersLagged:  c.lagged.Load(),
+		Truncated:        c.truncated.Load(),
+		Rejected: Rejected{
+			Malformed: c.rejected[reasonMalformed].Load(),
+			Checksum:  c.rejected[reasonChecksum].Load(),
+			Domain:    c.rejected[reasonDomain].Load(),
+			Precision: c.rejected[reasonPrecision].Load(),
+			Oversize:  c.rejected[reasonOversize].Load(),
+			Protocol:  c.rejected[reasonProtocol].Load(),
+		},
+	}
+	for _, k := range *r.subs.Load() {
+		s.Pending += uint64(k.pendFrames.Load())
+	}
+	return s
+}
