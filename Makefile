@@ -8,9 +8,15 @@ BENCH    ?= .
 FUZZTIME ?= 10m
 BENCHOUT ?= bench-$(shell date +%Y%m%d-%H%M%S).txt
 
-.PHONY: all test test-race test-allocs test-checked vet lint tools bench benchcmp fuzz clean
+DEMOFLAGS ?=
+
+.PHONY: all demo test test-race test-allocs test-checked vet lint tools bench benchcmp fuzz clean
 
 all: lint test
+
+## demo: the main job on embedded defaults: relay, adapter and consumer for 10 s
+demo:
+	$(GO) run ./cmd/msgsink demo $(DEMOFLAGS)
 
 ## test: vet, the race suite, the non-race allocation proofs and fuzz seeds, the checked build
 test: vet test-race test-allocs test-checked

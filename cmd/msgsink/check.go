@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/msgsink/msgsink/config"
+	"github.com/msgsink/msgsink/transport"
+)
+
+func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flags("check", "FILE [-probe]",
+		"Check validates a services.toml and prints every problem in it, each with its\n"+
+			"file, line, service and what to change. It exits 0 when the file is valid\n"+
+			"(and, with -probe, every endpoint answered), 1 otherwise. Loading never\n"+
+			"dials; -probe connects to each relay and direct endpoint once and hangs up.", stderr)
+	probe := fs.Bool("probe", false, "also connect to every relay and direct endpoint, each within its connect_timeout")
+	pos, code := parse(fs, args)
+	if code >= 0 {
+		return code
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return 2
+	}
+	file, err := config.Load(pos[0])
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		var es config.Errors
+		if errors.As(err, &es) {
+			fmt.Fprintf(stderr, "%s: %d problems\n", pos[0], len(es))
+		}
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: valid, %d services\n", file.Path, len(file.Services))
+	for _, name := range file.Names() {
+		s := file.Services[name]
+		where := s.Endpoint.String()
+		if s.Type == config.KindComposite {
+			where = s.Pattern + " -> " + strings.Join(s.Targets, ", ")
+		}
+		fmt.Fprintf(stdout, "  %-24s %-9s %s\n", name, s.Type, where)
+	}
+	if !*probe {
+		return 0
+	}
+	return probeAll(ctx, file, stdout)
+}
+
+// probeAll dials every relay and direct endpoint at once, so that the probe
+// takes one connect_timeout however many are down, and reports them in name
+// order. Its status is 1 when any did not answer.
+func probeAll(ctx context.Context, file *config.File, stdout io.Writer) int {
+	names := file.Names()
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		s := file.Services[name]
+		if s.Type == config.KindComposite {
+			continue
+		}
+		wg.Go(func() { errs[i] = probeOne(ctx, s) })
+	}
+	wg.Wait()
+	status := 0
+	fmt.Fprintln(stdout, "probe:")
+	for i, name := range names {
+		s := file.Services[name]
+		switch {
+		case s.Type == config.KindComposite:
+			continue
+		case errs[i] != nil:
+			status = 1
+			fmt.Fprintf(stdout, "  %-24s unreachable: %v\n", name, errs[i])
+		default:
+			fmt.Fprintf(stdout, "  %-24s reachable\n", name)
+		}
+	}
+	return status
+}
+
+func probeOne(ctx context.Context, s config.Service) error {
+	dial := s.Sink.Dial
+	if dial == nil {
+		dial = transport.Dial
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.Sink.ConnectTimeout)
+	defer cancel()
+	c, err := dial(ctx, s.Endpoint)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
