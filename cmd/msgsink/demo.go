@@ -182,7 +182,7 @@ func demo(ctx context.Context, o demoOptions, out io.Writer) error {
 	if err := s.Flush(flushCtx); err != nil {
 		return fmt.Errorf("flushing %s: %w", o.sinkName, err)
 	}
-	for flushCtx.Err() == nil && !c.caughtUp(r.Stats()) {
+	for flushCtx.Err() == nil && !c.caughtUp(s.Info().Written, r.Stats()) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	end := sample(a, c, r, f)
@@ -401,10 +401,11 @@ func (c *consumer) run(ctx context.Context) {
 	}
 }
 
-// caughtUp reports whether the consumer has read every frame the relay
-// took: none is queued for it and it has received all the relay wrote.
-func (c *consumer) caughtUp(rs relay.Stats) bool {
-	return rs.Pending == 0 && c.received.Load() >= rs.FramesOut
+// caughtUp reports whether the stream has drained: the relay has read every
+// frame the sink wrote (they may still sit in the socket after Flush), none
+// is queued for the consumer, and the consumer has read all the relay wrote.
+func (c *consumer) caughtUp(written uint64, rs relay.Stats) bool {
+	return rs.FramesIn >= written && rs.Pending == 0 && c.received.Load() >= rs.FramesOut
 }
 
 func (c *consumer) close() {
