@@ -2,14 +2,17 @@ package factory_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/msgsink/msgsink/config"
 	"github.com/msgsink/msgsink/factory"
+	"github.com/msgsink/msgsink/sink"
 	"github.com/msgsink/msgsink/tlv"
 	"github.com/msgsink/msgsink/transport"
 )
@@ -95,4 +98,41 @@ func ExampleNew() {
 	// Output:
 	// market_data_relay tcp://127.0.0.1:9000 idle <nil>
 	// msgsink: sink "signals": resolve: msgsink: unknown service "signals"
+}
+
+// An operator watches every sink's connection life through one observer,
+// called off the sinks' writer goroutines.
+func ExampleWithStateChange() {
+	dir, _ := os.MkdirTemp("", "msgsink-example")
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "services.toml")
+	_ = os.WriteFile(path, []byte(`
+[services.market_data_relay]
+type = "relay"
+endpoint = "unix://`+filepath.Join(dir, "nobody-listens.sock")+`"
+retry = { max_attempts = 1 }
+`), 0o600)
+
+	f, err := factory.FromFile(path, factory.WithStateChange(func(c sink.StateChange) {
+		fmt.Println(c.Sink+":", c.From, "->", c.To, errors.Is(c.Err, syscall.ENOENT))
+	}))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	md, _ := f.Sink("market_data_relay")
+	b := tlv.NewBuilder(tlv.DomainMarketData, 1)
+	b.AppendTrade(&tlv.Trade{Instrument: 42, Price: 65_123 * tlv.PriceScale, Volume: tlv.PriceScale})
+	m, _ := b.Finish()
+	if err := md.Send(m); err != nil {
+		m.Release()
+	}
+	err = md.Flush(context.Background()) // the one dial fails: the message is dropped, counted
+	_ = f.Close()                        // returns once the observer has seen every change
+	fmt.Println(errors.Is(err, syscall.ENOENT), md.Info().Dropped.ConnectFailed)
+	// Output:
+	// market_data_relay: idle -> connecting false
+	// market_data_relay: connecting -> idle true
+	// market_data_relay: idle -> closed false
+	// true 1
 }

@@ -3,6 +3,7 @@ package factory
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -33,26 +34,46 @@ var ErrUnknownService = config.ErrUnknownService
 // call New or FromFile.
 type Factory struct {
 	resolver Resolver
+	logger   *slog.Logger
+	onChange func(sink.StateChange)
 
 	mu     sync.Mutex
 	sinks  map[string]sink.Sink
 	closed bool
 }
 
+// Option configures a Factory.
+type Option func(*Factory)
+
+// WithLogger makes every relay and direct sink log its state changes to l
+// (lazy.Config.Logger), unless its resolved configuration has a logger.
+func WithLogger(l *slog.Logger) Option { return func(f *Factory) { f.logger = l } }
+
+// WithStateChange makes every relay and direct sink report its state
+// changes to fn (lazy.Config.OnStateChange), unless its resolved
+// configuration has a callback. fn is called off the sinks' writer
+// goroutines, one sink's changes in order; it must be safe for concurrent
+// use when several sinks change state at once.
+func WithStateChange(fn func(sink.StateChange)) Option { return func(f *Factory) { f.onChange = fn } }
+
 // New returns a factory that resolves names through r.
-func New(r Resolver) *Factory {
-	return &Factory{resolver: r, sinks: make(map[string]sink.Sink)}
+func New(r Resolver, opts ...Option) *Factory {
+	f := &Factory{resolver: r, sinks: make(map[string]sink.Sink)}
+	for _, o := range opts {
+		o(f)
+	}
+	return f
 }
 
 // FromFile loads and validates a services.toml (config.Load) and returns a
 // factory over it. It never dials. Its error is config.Load's: every problem
 // in the file, matching config.ErrInvalidConfig.
-func FromFile(path string) (*Factory, error) {
+func FromFile(path string, opts ...Option) (*Factory, error) {
 	file, err := config.Load(path)
 	if err != nil {
 		return nil, err
 	}
-	return New(file), nil
+	return New(file, opts...), nil
 }
 
 // Sink returns the sink for name, creating it on the first call; every later
@@ -88,7 +109,7 @@ func (f *Factory) build(name string, path []string) (sink.Sink, error) {
 	var s sink.Sink
 	switch svc.Type {
 	case config.KindRelay, config.KindDirect:
-		s, err = newLazy(name, svc)
+		s, err = f.newLazy(name, svc)
 	case config.KindComposite:
 		s, err = f.composite(name, svc, append(path, name))
 	default:
@@ -111,8 +132,14 @@ func resolveError(name string, err error) error {
 }
 
 // newLazy makes the lazy sink of a relay or direct service.
-func newLazy(name string, svc config.Service) (*lazy.Sink, error) {
+func (f *Factory) newLazy(name string, svc config.Service) (*lazy.Sink, error) {
 	cfg := svc.Sink
+	if cfg.Logger == nil {
+		cfg.Logger = f.logger
+	}
+	if cfg.OnStateChange == nil {
+		cfg.OnStateChange = f.onChange
+	}
 	if cfg.Name == "" {
 		cfg.Name = name
 	}

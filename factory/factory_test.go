@@ -498,3 +498,41 @@ func TestResolverCycleAndBadDefinitions(t *testing.T) {
 		t.Fatalf("%d sinks made, want 1 (leaf)", got)
 	}
 }
+
+// WithStateChange reaches every leaf sink the factory makes: the changes of
+// a relay sink that wakes on data, waits for its relay and connects.
+func TestWithStateChange(t *testing.T) {
+	path, relaySock, _ := writeConfig(t)
+	var mu sync.Mutex
+	seen := map[string][]string{}
+	f, err := factory.FromFile(path, factory.WithStateChange(func(c sink.StateChange) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen[c.Sink] = append(seen[c.Sink], c.To.String())
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	s, err := f.Sink("market_data_relay")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Send(trade(t)); err != nil {
+		t.Fatal(err)
+	}
+	relay := listenUnix(t, relaySock)
+	waitFor(t, "the frame after the relay started", func() bool { n, _, _ := relay.counts(); return n == 1 })
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	got := strings.Join(seen["market_data_relay"], " ")
+	if !strings.HasPrefix(got, "connecting") || !strings.Contains(got, "connected") || !strings.HasSuffix(got, "closed") {
+		t.Fatalf("market_data_relay went through %q: want connecting ... connected ... closed", got)
+	}
+	if len(seen) != 1 {
+		t.Fatalf("changes from sinks never used: %v", seen)
+	}
+}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/msgsink/msgsink/internal/enum"
 	"github.com/msgsink/msgsink/ring"
+	"github.com/msgsink/msgsink/sink"
 	"github.com/msgsink/msgsink/tlv"
 	"github.com/msgsink/msgsink/transport"
 )
@@ -97,6 +99,16 @@ type Config struct {
 
 	// Dial connects to the endpoint; nil means transport.Dial.
 	Dial func(ctx context.Context, e transport.Endpoint) (transport.Conn, error)
+
+	// Logger gets one line per state change (connecting, connected,
+	// backoff with the error behind it, idle, closed), never one per
+	// message. Nil logs nothing.
+	Logger *slog.Logger
+	// OnStateChange is called with every state change, in order, from a
+	// goroutine that runs only while changes wait for it: never the
+	// writer's, so a slow callback cannot delay a write. Close returns
+	// after the last call. Nil means none.
+	OnStateChange func(sink.StateChange)
 }
 
 // ErrConfig is returned by New for a Config it cannot use.

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/msgsink/msgsink/internal/notify"
 	"github.com/msgsink/msgsink/ring"
 	"github.com/msgsink/msgsink/sink"
 	"github.com/msgsink/msgsink/tlv"
@@ -66,6 +67,8 @@ type Sink struct {
 	refFull, refClosed, refDomain, refPrec, refMalformed atomic.Uint64
 	dropConnect, dropStale, dropClosed                   atomic.Uint64
 
+	notify *notify.Notifier // nil without a Logger or OnStateChange
+
 	mu      sync.Mutex
 	conn    transport.Conn // the live connection, for Close to break a blocked write
 	exited  chan struct{}  // closed when the current writer goroutine ends
@@ -87,6 +90,7 @@ func New(cfg Config) (*Sink, error) {
 		ring:      ring.New[*tlv.Message](cfg.BufferSize),
 		wake:      make(chan struct{}, 1),
 		progress:  make(chan struct{}, 1),
+		notify:    notify.New(cfg.Logger, cfg.OnStateChange),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
@@ -195,13 +199,26 @@ func (s *Sink) ensureWriter() {
 	}
 }
 
-// setState moves to st, keeping the parked bit.
-func (s *Sink) setState(st sink.State) {
+// setState moves to st, keeping the parked bit, and reports the change.
+func (s *Sink) setState(st sink.State) { s.setStateErr(st, nil) }
+
+// setStateErr is setState for a move to backoff caused by err.
+func (s *Sink) setStateErr(st sink.State, err error) {
 	for {
 		w := s.word.Load()
 		if s.word.CompareAndSwap(w, w&^stateMask|uint32(st)) {
+			s.changed(sink.State(w&stateMask), st, err)
 			return
 		}
+	}
+}
+
+// changed reports a state change to the observers, if any. Moves made by a
+// CAS outside setState (Send waking an idle sink, Close closing one) report
+// through it too.
+func (s *Sink) changed(from, to sink.State, err error) {
+	if s.notify != nil {
+		s.notify.Notify(sink.StateChange{Sink: s.cfg.Name, From: from, To: to, Err: err, At: time.Now()})
 	}
 }
 
@@ -211,20 +228,23 @@ func (s *Sink) state() sink.State { return sink.State(s.word.Load() & stateMask)
 // the sink goes idle or closed.
 func (s *Sink) run(exited chan struct{}) {
 	defer close(exited)
-	reconnect := false
+	s.changed(sink.StateIdle, sink.StateConnecting, nil) // made by whoever started us
+	var lost error                                       // why the last connection ended; nil on a first connect
 	for {
-		conn, err := s.dial(reconnect)
+		conn, err := s.dial(lost)
 		if conn == nil {
+			var exhausted error
 			if err != nil && !errors.Is(err, errStop) {
 				s.dropAll(&s.dropConnect) // retries exhausted
+				exhausted = s.lastError()
 			}
-			if s.finish() {
+			if s.finish(exhausted) {
 				return
 			}
-			reconnect = false
+			lost = nil
 			continue
 		}
-		if reconnect && s.cfg.Backlog == BacklogDrop {
+		if lost != nil && s.cfg.Backlog == BacklogDrop {
 			s.dropAll(&s.dropStale)
 		}
 		s.mu.Lock()
@@ -237,22 +257,22 @@ func (s *Sink) run(exited chan struct{}) {
 		s.mu.Unlock()
 		_ = conn.Close()
 		if errors.Is(err, errStop) {
-			if s.finish() {
+			if s.finish(nil) {
 				return
 			}
-			reconnect = false
+			lost = nil
 			continue
 		}
 		s.reconnects.Add(1)
-		s.setErr("write", err)
-		reconnect = true
+		lost = s.setErr("write", err)
 	}
 }
 
-// finish ends a writer's run: closed if Close asked, idle otherwise. It
-// reports whether the goroutine should exit; false means messages arrived
-// after all and this writer carries on.
-func (s *Sink) finish() bool {
+// finish ends a writer's run: closed if Close asked, idle otherwise; cause
+// is why, when the dial attempts ran out. It reports whether the goroutine
+// should exit; false means messages arrived after all and this writer
+// carries on.
+func (s *Sink) finish(cause error) bool {
 	if s.ctl.And(^uint32(ctlDisconnect))&ctlDisconnect != 0 {
 		s.disconnects.Add(1) // served: the connection is down
 	}
@@ -264,21 +284,27 @@ func (s *Sink) finish() bool {
 	if s.ctl.Load()&ctlClose != 0 {
 		return false // keep trying to flush until Close's deadline
 	}
-	s.setState(sink.StateIdle)
+	s.setStateErr(sink.StateIdle, cause)
 	if s.ring.Len() == 0 {
 		return true
 	}
 	// A Send pushed after our last look but saw a running writer: take the
 	// sink back, unless that Send (or another) has already started a writer.
-	return !s.word.CompareAndSwap(uint32(sink.StateIdle), uint32(sink.StateConnecting))
+	if s.word.CompareAndSwap(uint32(sink.StateIdle), uint32(sink.StateConnecting)) {
+		s.changed(sink.StateIdle, sink.StateConnecting, nil)
+		return false
+	}
+	return true
 }
 
-// dial connects with the retry schedule. It returns a nil Conn with errStop
-// when asked to stop, or with the last dial error when attempts run out.
-func (s *Sink) dial(reconnect bool) (transport.Conn, error) {
+// dial connects with the retry schedule, after a first delay when lost, the
+// error that ended the previous connection, is set. It returns a nil Conn
+// with errStop when asked to stop, or with the last dial error when attempts
+// run out.
+func (s *Sink) dial(lost error) (transport.Conn, error) {
 	attempt := 0
-	if reconnect {
-		s.setState(sink.StateBackoff)
+	if lost != nil {
+		s.setStateErr(sink.StateBackoff, lost)
 		if !s.sleep(s.delay(1)) {
 			return nil, errStop
 		}
@@ -295,12 +321,12 @@ func (s *Sink) dial(reconnect bool) (transport.Conn, error) {
 		if err == nil {
 			return conn, nil
 		}
-		s.setErr("connect", err)
+		failed := s.setErr("connect", err)
 		attempt++
 		if s.cfg.Retry.MaxAttempts > 0 && attempt >= s.cfg.Retry.MaxAttempts {
 			return nil, err
 		}
-		s.setState(sink.StateBackoff)
+		s.setStateErr(sink.StateBackoff, failed)
 		if !s.sleep(s.delay(attempt)) {
 			return nil, errStop
 		}
@@ -471,11 +497,19 @@ func (s *Sink) dropAll(counter *atomic.Uint64) {
 	}
 }
 
-func (s *Sink) setErr(op string, err error) {
+// setErr records err as the sink's last error and returns it as reported.
+func (s *Sink) setErr(op string, err error) error {
 	e := &sink.Error{Sink: s.cfg.Name, Op: op, Err: err}
 	s.mu.Lock()
 	s.lastErr = e
 	s.mu.Unlock()
+	return e
+}
+
+func (s *Sink) lastError() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastErr
 }
 
 func (s *Sink) currentExited() chan struct{} {
@@ -611,6 +645,7 @@ func (s *Sink) Close() error {
 		switch sink.State(w & stateMask) {
 		case sink.StateClosed:
 			s.cancel()
+			s.notify.Wait() // the observers have seen every change, Closed included
 			if n := s.dropClosed.Load() - droppedBefore; n > 0 {
 				return &sink.Error{Sink: s.cfg.Name, Op: "close",
 					Err: fmt.Errorf("dropped %d messages not written within the close timeout %v", n, s.cfg.CloseTimeout)}
@@ -620,8 +655,8 @@ func (s *Sink) Close() error {
 			// Pending messages get a writer to flush them; none, and we are done.
 			if s.ring.Len() > 0 {
 				s.startIfIdle(w)
-			} else {
-				s.word.CompareAndSwap(w, uint32(sink.StateClosed))
+			} else if s.word.CompareAndSwap(w, uint32(sink.StateClosed)) {
+				s.changed(sink.StateIdle, sink.StateClosed, nil)
 			}
 			continue
 		}
