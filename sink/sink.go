@@ -2,6 +2,7 @@ package sink
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -84,38 +85,83 @@ var stateNames = [...]string{"idle", "connecting", "connected", "backoff", "clos
 
 func (s State) String() string { return enum.Name(stateNames[:], int(s), "state") }
 
+// MarshalText writes the state's name, for JSON and text encodings.
+func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
 // Info is a snapshot of a sink. Counters are monotonic and exact; a snapshot
 // taken while messages flow may see them at slightly different instants, so
-// the accounting identity holds at quiet points (see the package doc).
+// the accounting identity holds at quiet points (see the package doc). It
+// marshals to JSON with snake_case keys, the state as its name and the last
+// error as its message, for expvar and logs.
 type Info struct {
-	Name     string
-	Kind     string // "relay", "direct", or a composite pattern
-	Endpoint string
-	State    State
-	// BufferSize is the ring's capacity after rounding up to a power of two.
-	BufferSize int
-	Metadata   map[string]string
+	// Name is the sink's service name (services.toml's [services.NAME]).
+	Name string `json:"name"`
+	// Kind is "relay" or "direct" for a connection, or the pattern of a
+	// composite: "fanout", "round_robin", "failover".
+	Kind string `json:"kind"`
+	// Endpoint is where a connection leads, as configured; for a composite,
+	// its targets' names.
+	Endpoint string `json:"endpoint"`
+	// State is the connection state now (for a composite, the best of its
+	// targets').
+	State State `json:"state"`
+	// BufferSize is the ring's capacity after rounding up to a power of two;
+	// 0 for a composite, which has no ring of its own.
+	BufferSize int `json:"buffer_size"`
+	// Metadata holds the free-form strings of [services.NAME.metadata]; a
+	// composite lists its targets and, per target, the messages it accepted
+	// and refused ("target.NAME.accepted", "target.NAME.refused").
+	Metadata map[string]string `json:"metadata,omitempty"`
 
-	Enqueued     uint64 // messages accepted by Send
-	Written      uint64 // messages written whole to a connection
-	WrittenBytes uint64
-	Pending      uint64 // messages enqueued and neither written nor dropped
-	Refused      Refused
-	Dropped      Dropped
+	// Enqueued counts messages Send accepted: the sink owns them.
+	Enqueued uint64 `json:"enqueued"`
+	// Written counts messages handed whole to the kernel on a connection
+	// (on TCP, the peer may still lose what it had not read when it died).
+	// A composite counts the messages its targets took; what they wrote or
+	// dropped is in their own Info, and per target in Metadata.
+	Written uint64 `json:"written"`
+	// WrittenBytes is the size of the Written messages.
+	WrittenBytes uint64 `json:"written_bytes"`
+	// Pending counts messages enqueued and neither written nor dropped yet:
+	// in the ring, or in the batch being written.
+	Pending uint64 `json:"pending"`
+	// Refused counts messages Send did not take, by reason; the caller kept
+	// them. They are not in Enqueued.
+	Refused Refused `json:"refused"`
+	// Dropped counts messages enqueued and then abandoned, by reason.
+	Dropped Dropped `json:"dropped"`
 
-	ConnectAttempts uint64 // dials started
-	Reconnects      uint64 // connections lost while connected
+	// ConnectAttempts counts dials started, first connects and reconnects.
+	ConnectAttempts uint64 `json:"connect_attempts"`
+	// Reconnects counts connections lost while connected (a write failed or
+	// the peer went away), each followed by a new connect.
+	Reconnects uint64 `json:"reconnects"`
 	// LastError is the most recent connect or write failure, nil if none.
-	LastError error
+	// It stays after the sink recovers: compare State to know if it is
+	// current.
+	LastError error `json:"-"`
+}
+
+// MarshalJSON writes i as described on Info.
+func (i Info) MarshalJSON() ([]byte, error) {
+	type plain Info // without this method
+	out := struct {
+		plain
+		LastError string `json:"last_error,omitempty"`
+	}{plain: plain(i)}
+	if i.LastError != nil {
+		out.LastError = i.LastError.Error()
+	}
+	return json.Marshal(out)
 }
 
 // Refused counts messages Send did not take, by reason; the caller kept them.
 type Refused struct {
-	BufferFull uint64
-	Closed     uint64
-	Domain     uint64 // outside the sink's domain or the message's own
-	Precision  uint64
-	Malformed  uint64
+	BufferFull uint64 `json:"buffer_full"` // the ring was full (ErrBufferFull)
+	Closed     uint64 `json:"closed"`      // Send after Close (ErrClosed)
+	Domain     uint64 `json:"domain"`      // outside the sink's domain or the message's own (ErrDomain)
+	Precision  uint64 `json:"precision"`   // a price type the precision setting refuses (ErrPrecision)
+	Malformed  uint64 `json:"malformed"`   // not a valid frame at the sink's validation level (ErrMalformed)
 }
 
 // Total is the sum of all reasons.
@@ -125,9 +171,9 @@ func (r Refused) Total() uint64 {
 
 // Dropped counts messages that were enqueued and then abandoned, by reason.
 type Dropped struct {
-	ConnectFailed uint64 // retry attempts exhausted
-	Stale         uint64 // backlog = "drop": queued before a reconnect
-	Closed        uint64 // Close gave up at its deadline
+	ConnectFailed uint64 `json:"connect_failed"` // retry attempts exhausted
+	Stale         uint64 `json:"stale"`          // backlog = "drop": queued before a reconnect
+	Closed        uint64 `json:"closed"`         // Close gave up at its deadline
 }
 
 // Total is the sum of all reasons.

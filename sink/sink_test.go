@@ -1,8 +1,10 @@
 package sink_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -63,4 +65,29 @@ func ExampleError() {
 	// Output:
 	// true true
 	// msgsink: sink "market_data_relay": connect: no such file or directory
+}
+
+// Info marshals to JSON with snake_case keys, the state by name and the
+// last error as its message.
+func TestInfoJSON(t *testing.T) {
+	in := sink.Info{Name: "md", Kind: "relay", Endpoint: "unix:///tmp/md.sock", State: sink.StateBackoff, BufferSize: 8,
+		Enqueued: 5, Written: 3, WrittenBytes: 222, Pending: 1, Refused: sink.Refused{BufferFull: 2},
+		Dropped: sink.Dropped{Stale: 1}, ConnectAttempts: 4, Reconnects: 1,
+		LastError: &sink.Error{Sink: "md", Op: "write", Err: errors.New("broken pipe")}}
+	b, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"name":"md","kind":"relay","endpoint":"unix:///tmp/md.sock","state":"backoff","buffer_size":8,` +
+		`"enqueued":5,"written":3,"written_bytes":222,"pending":1,` +
+		`"refused":{"buffer_full":2,"closed":0,"domain":0,"precision":0,"malformed":0},` +
+		`"dropped":{"connect_failed":0,"stale":1,"closed":0},"connect_attempts":4,"reconnects":1,` +
+		`"last_error":"msgsink: sink \"md\": write: broken pipe"}`
+	if string(b) != want {
+		t.Fatalf("got  %s\nwant %s", b, want)
+	}
+	in.LastError = nil
+	if b, _ := json.Marshal(in); strings.Contains(string(b), "last_error") {
+		t.Fatalf("no error, yet %s", b)
+	}
 }
