@@ -10,7 +10,7 @@ BENCHOUT ?= bench-$(shell date +%Y%m%d-%H%M%S).txt
 
 DEMOFLAGS ?=
 
-.PHONY: all demo test test-race test-allocs test-checked vet lint tools bench benchcmp fuzz clean
+.PHONY: all demo test test-race test-allocs test-checked test-contrib vet lint tools bench benchcmp fuzz clean
 
 all: lint test
 
@@ -19,10 +19,14 @@ demo:
 	$(GO) run ./cmd/msgsink demo $(DEMOFLAGS)
 
 ## test: vet, the race suite, the non-race allocation proofs and fuzz seeds, the checked build
-test: vet test-race test-allocs test-checked
+test: vet test-race test-allocs test-checked test-contrib
+
+# Modules of their own under contrib/, so that the library's go.mod stays lean.
+CONTRIB := contrib/prometheus
 
 vet:
 	$(GO) vet ./...
+	for m in $(CONTRIB); do (cd $$m && $(GO) vet ./...) || exit 1; done
 
 test-race:
 	$(GO) test -race -count=1 -timeout 10m ./...
@@ -36,11 +40,15 @@ test-allocs:
 test-checked:
 	$(GO) test -count=1 -tags msgsink_checked ./...
 
-## lint: gofmt, vet, staticcheck, and go.mod tidiness for both modules
+test-contrib:
+	for m in $(CONTRIB); do (cd $$m && $(GO) test -race -count=1 ./...) || exit 1; done
+
+## lint: gofmt, vet, staticcheck, and go.mod tidiness for every module
 lint: vet $(BIN)/staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(BIN)/staticcheck ./...
+	for m in $(CONTRIB); do (cd $$m && $(BIN)/staticcheck ./... && $(GO) mod tidy -diff) || exit 1; done
 	$(GO) mod tidy -diff
 	cd tools && $(GO) mod tidy -diff
 
