@@ -67,11 +67,17 @@ benchcmp: $(BIN)/benchstat
 	@test -n "$(OLD)" -a -n "$(NEW)" || { echo "usage: make benchcmp OLD=old.txt NEW=new.txt"; exit 2; }
 	$(BIN)/benchstat $(OLD) $(NEW)
 
-## fuzz: run every fuzz target in ./fuzz for FUZZTIME each (default 10m)
+# Packages with fuzz targets: the parsers and validators in ./fuzz, and the
+# relay's frame intake over a real socket (it needs the relay's test helpers).
+FUZZPKGS := ./fuzz ./internal/relay
+
+## fuzz: run every fuzz target for FUZZTIME each (default 10m)
 fuzz:
-	@for t in $$($(GO) test -list '^Fuzz' ./fuzz | grep '^Fuzz'); do \
-	  echo "== $$t ($(FUZZTIME))"; \
-	  $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./fuzz || exit 1; \
+	@for p in $(FUZZPKGS); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$p | grep '^Fuzz'); do \
+	    echo "== $$p $$t ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$p || exit 1; \
+	  done; \
 	done
 
 clean:

@@ -1,0 +1,120 @@
+package relay_test
+
+import (
+	"bytes"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/msgsink/msgsink/internal/relay"
+	"github.com/msgsink/msgsink/tlv"
+)
+
+// intake is what the relay must make of one producer connection that sends
+// data and hangs up: forward the whole valid frames up to the first bad one,
+// then close the connection as rejected (a bad frame) or truncated (a frame
+// cut short), or neither when data ends on a frame boundary.
+type intake struct {
+	frames              [][]byte
+	rejected, truncated bool
+}
+
+// expect computes the intake independently of the relay's chunked reader,
+// frame by frame with the relay's validator.
+func expect(v tlv.Validator, data []byte) intake {
+	var in intake
+	for len(data) > 0 {
+		if len(data) < tlv.HeaderSize {
+			in.truncated = true
+			return in
+		}
+		n, err := v.FrameSize(data)
+		if err != nil {
+			in.rejected = true
+			return in
+		}
+		if n > len(data) {
+			in.truncated = true
+			return in
+		}
+		if _, err := v.Parse(data[:n]); err != nil {
+			in.rejected = true
+			return in
+		}
+		in.frames = append(in.frames, data[:n])
+		data = data[n:]
+	}
+	return in
+}
+
+// FuzzIntake sends arbitrary bytes as a producer to a real relay over a
+// Unix socket and checks, against an independent frame-by-frame reading,
+// that exactly the valid prefix reaches a consumer whole and in order, and
+// that the connection's end is counted under the right heading.
+func FuzzIntake(f *testing.F) {
+	b := tlv.NewBuilder(tlv.DomainMarketData, 9)
+	one, two := frameOf(f, b, 64), frameOf(f, b, 300)
+	f.Add(append(append([]byte(nil), one...), two...))
+	f.Add(append(append([]byte(nil), one...), two[:100]...))                      // cut short
+	f.Add(append(append([]byte(nil), one...), bytes.Repeat([]byte{0xA5}, 64)...)) // garbage after a frame
+	f.Add(one[:20])
+	bad := append([]byte(nil), one...)
+	bad[tlv.HeaderSize] = 0xEE // an unknown TLV type
+	f.Add(append(bad, one...))
+	f.Add([]byte{})
+
+	r := serve(f, relay.Config{})
+	sub := subscribe(f, r, 1)
+	v := tlv.Validator{Domain: tlv.DomainMarketData}
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) == 0 {
+			return // a connection that sends nothing is neither producer nor consumer
+		}
+		if len(data) >= tlv.HeaderSize && tlv.Header(data[:tlv.HeaderSize]).Domain() == tlv.DomainSystem {
+			t.Skip("a system-domain first frame may be a Subscribe, which makes a consumer")
+		}
+		want := expect(v, data)
+		before := r.Stats()
+
+		a := r.Addr()
+		c, err := net.Dial(a.Network(), a.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, werr := c.Write(data)
+		c.Close()
+		if werr != nil && !want.rejected {
+			t.Fatalf("write: %v", werr) // only a rejection may cut our write short
+		}
+
+		var after relay.Stats
+		deadline := time.Now().Add(10 * time.Second)
+		for after = r.Stats(); after.ProducersTotal == before.ProducersTotal || after.Producers != 0; after = r.Stats() {
+			if time.Now().After(deadline) {
+				t.Fatalf("the relay did not finish with the connection: %v", after)
+			}
+			time.Sleep(50 * time.Microsecond)
+		}
+		if got := after.FramesIn - before.FramesIn; got != uint64(len(want.frames)) {
+			t.Fatalf("relay took %d frames, want %d (rejected %v, truncated %v)", got, len(want.frames), want.rejected, want.truncated)
+		}
+		rejected := after.Rejected.Total() - before.Rejected.Total()
+		truncated := after.Truncated - before.Truncated
+		if (rejected == 1) != want.rejected || (truncated == 1) != want.truncated || rejected+truncated > 1 {
+			t.Fatalf("rejected %d, truncated %d; want rejected %v, truncated %v", rejected, truncated, want.rejected, want.truncated)
+		}
+		for i, w := range want.frames {
+			got, err := sub.Next()
+			if err != nil {
+				t.Fatalf("frame %d: %v", i, err)
+			}
+			if !bytes.Equal(got, w) {
+				t.Fatalf("frame %d differs:\n got %x\nwant %x", i, []byte(got), w)
+			}
+		}
+		if n := sub.Buffered(); n != 0 {
+			t.Fatalf("%d more bytes reached the consumer", n)
+		}
+	})
+}
