@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 
 	"github.com/valyala/bytebufferpool"
+
+	"github.com/msgsink/msgsink/internal/checked"
 )
 
 // maxPooledCap bounds the buffers returned to the pool: one 1 MiB message must
@@ -65,20 +67,45 @@ func (l *freeList) push(m *Message) {
 
 func (l *freeList) takeAll() *Message { return l.head.Swap(nil) }
 
+// live panics, in the checked build, when m has been released: it waits for
+// its Builder to reuse it, and its bytes will soon be another message's. A
+// use after the reuse cannot be told from a use by the new holder.
+func (m *Message) live(op string) {
+	if checked.On && atomic.LoadInt32(&m.refs) <= 0 {
+		panic("tlv: Message." + op + " after the last Release (use after release)")
+	}
+}
+
 // Bytes returns the encoded message: header and payload.
-func (m *Message) Bytes() []byte { return m.buf.B }
+func (m *Message) Bytes() []byte {
+	m.live("Bytes")
+	return m.buf.B
+}
 
 // Frame returns the message as a Frame view.
-func (m *Message) Frame() Frame { return Frame(m.buf.B) }
+func (m *Message) Frame() Frame {
+	m.live("Frame")
+	return Frame(m.buf.B)
+}
 
 // Header returns the header view.
-func (m *Message) Header() Header { return Header(m.buf.B[:HeaderSize:HeaderSize]) }
+func (m *Message) Header() Header {
+	m.live("Header")
+	return Header(m.buf.B[:HeaderSize:HeaderSize])
+}
 
 // Len returns the encoded size in bytes.
-func (m *Message) Len() int { return len(m.buf.B) }
+func (m *Message) Len() int {
+	m.live("Len")
+	return len(m.buf.B)
+}
 
 // Retain adds a reference for one more holder.
-func (m *Message) Retain() { atomic.AddInt32(&m.refs, 1) }
+func (m *Message) Retain() {
+	if n := atomic.AddInt32(&m.refs, 1); checked.On && n <= 1 {
+		panic("tlv: Message.Retain after the last Release (use after release)")
+	}
+}
 
 // RetainN adds n references at once, for n more holders: a fan-out to k
 // targets calls RetainN(k-1) and pays one atomic add instead of k-1. Each
@@ -89,12 +116,15 @@ func (m *Message) RetainN(n int) {
 		panic("tlv: Message.RetainN with a negative count")
 	}
 	if n > 0 {
-		atomic.AddInt32(&m.refs, int32(n))
+		if r := atomic.AddInt32(&m.refs, int32(n)); checked.On && r <= int32(n) {
+			panic("tlv: Message.RetainN after the last Release (use after release)")
+		}
 	}
 }
 
 // Release drops the caller's reference; the last one recycles the message.
-// Releasing more often than retaining is a bug and panics when detected.
+// Releasing more often than retaining is a bug and panics when detected:
+// while the message waits for reuse, in every build.
 func (m *Message) Release() {
 	// A sole holder needs no locked decrement: with one reference, held by
 	// the caller, nobody else can Retain concurrently.
