@@ -180,7 +180,7 @@ func TestQueuedWhileConnecting(t *testing.T) {
 	assertBalanced(t, s)
 }
 
-func TestMaxAttemptsDropsAndWakesAgain(t *testing.T) {
+func TestFaultConnectionRefused(t *testing.T) {
 	ep := mustEndpoint(t, "unix://"+filepath.Join(t.TempDir(), "nobody.sock"))
 	s := newSink(t, lazy.Config{Endpoint: ep, Retry: lazy.Retry{Initial: time.Millisecond, MaxAttempts: 3}})
 	b := newBuilder(64)
@@ -209,7 +209,7 @@ func TestMaxAttemptsDropsAndWakesAgain(t *testing.T) {
 
 // A peer that stops reading: the ring fills and Send says so at once;
 // nothing is lost, and once the peer reads again everything arrives.
-func TestPeerStopsReading(t *testing.T) {
+func TestFaultPeerStopsReading(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "slow.sock")
 	ln, err := net.Listen("unix", path)
 	if err != nil {
@@ -300,7 +300,7 @@ func TestSendAfterCloseAndCloseTwice(t *testing.T) {
 
 // Close while the endpoint never answers: Close returns at its deadline and
 // counts what it dropped.
-func TestCloseWhileConnecting(t *testing.T) {
+func TestFaultCloseWhileConnecting(t *testing.T) {
 	ep := mustEndpoint(t, "tcp://"+testnet.Blackhole(t))
 	s := newSink(t, lazy.Config{Endpoint: ep, ConnectTimeout: 10 * time.Second, CloseTimeout: 100 * time.Millisecond})
 	b := newBuilder(64)
@@ -325,7 +325,7 @@ func TestCloseWhileConnecting(t *testing.T) {
 }
 
 // A dial to an endpoint that never answers fails at ConnectTimeout.
-func TestConnectTimeout(t *testing.T) {
+func TestFaultConnectTimeout(t *testing.T) {
 	ep := mustEndpoint(t, "tcp://"+testnet.Blackhole(t))
 	s := newSink(t, lazy.Config{Endpoint: ep, ConnectTimeout: 50 * time.Millisecond,
 		Retry: lazy.Retry{Initial: time.Millisecond, MaxAttempts: 2}})

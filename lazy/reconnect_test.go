@@ -15,7 +15,7 @@ import (
 // same address. The new peer sees only whole frames, a gap-free run of
 // sequences, and the gap between the peers is exactly what was written into
 // the dead connection: nothing is lost without the counters saying so.
-func TestReconnectNoTornFrames(t *testing.T) {
+func TestFaultPeerHangsUpMidStream(t *testing.T) {
 	for _, network := range []string{"unix", "tcp"} {
 		for _, backlog := range []lazy.Backlog{lazy.BacklogReplay, lazy.BacklogDrop} {
 			t.Run("transport="+network+"/backlog="+backlog.String(), func(t *testing.T) {
