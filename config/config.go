@@ -2,10 +2,15 @@ package config
 
 import (
 	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -46,7 +51,9 @@ type Service struct {
 	Endpoint transport.Endpoint
 	// Sink holds the fully resolved settings of a relay or direct service:
 	// built-in defaults, then [defaults], then the service's own keys. Name,
-	// Kind, Endpoint, Metadata and Validator are filled; Dial is left nil.
+	// Kind, Endpoint, Metadata and Validator are filled; Dial is set for a
+	// wss:// service with tls_ca_file or insecure_skip_verify, nil otherwise
+	// (transport.Dial).
 	Sink lazy.Config
 
 	Pattern string   // composite: fanout, round_robin or failover
@@ -106,8 +113,10 @@ var (
 	settingKeys  = []string{"buffer_size", "max_batch", "idle", "connect_timeout", "backlog", "validation", "precision", "retry"}
 	retryKeys    = []string{"initial", "max", "multiplier", "jitter", "max_attempts"}
 	sinkKeys     = append([]string{"type", "endpoint", "domain", "metadata"}, settingKeys...)
+	tlsKeys      = []string{"tls_ca_file", "insecure_skip_verify"}
+	directKeys   = append(slices.Clone(sinkKeys), tlsKeys...)
 	compKeys     = []string{"type", "pattern", "targets", "metadata"}
-	allSvcKeys   = append(slices.Clone(sinkKeys), "pattern", "targets")
+	allSvcKeys   = append(slices.Clone(directKeys), "pattern", "targets")
 	typeNames    = []string{KindRelay, KindDirect, KindComposite}
 	patternNames = []string{PatternFanout, PatternRoundRobin, PatternFailover}
 	idleNames    = []string{"backoff", "spin", "park"}
@@ -302,14 +311,19 @@ func (p *parser) service(sc scope, name string, m map[string]any, base lazy.Conf
 	}
 	valid := allSvcKeys
 	switch s.Type {
-	case KindRelay, KindDirect:
+	case KindRelay:
 		valid = sinkKeys
+	case KindDirect:
+		valid = directKeys
 	case KindComposite:
 		valid = compKeys
 	}
 	for _, k := range sortedKeys(m) {
 		switch {
 		case slices.Contains(valid, k):
+		case slices.Contains(tlsKeys, k):
+			p.errorf(sc, k, `remove it: TLS settings belong to a type = "direct" service with a wss:// endpoint`,
+				"key %q does not belong to a %s service", k, s.Type)
 		case slices.Contains(allSvcKeys, k):
 			other := `type = "composite"`
 			if s.Type == KindComposite {
@@ -337,6 +351,9 @@ func (p *parser) service(sc scope, name string, m map[string]any, base lazy.Conf
 			}
 		}
 		s.Sink.Name, s.Sink.Kind, s.Sink.Endpoint, s.Sink.Metadata = name, s.Type, s.Endpoint, s.Metadata
+		if s.Type == KindDirect {
+			p.tls(sc, m, &s)
+		}
 	case KindComposite:
 		s.Pattern, s.Targets = p.composite(sc, m)
 	}
@@ -403,6 +420,96 @@ func (p *parser) endpoint(sc scope, typ Kind, m map[string]any) transport.Endpoi
 		return transport.Endpoint{}
 	}
 	return e
+}
+
+// tls applies tls_ca_file and insecure_skip_verify, which only a wss://
+// endpoint takes: the CA file is read and parsed now, so that a bad one is
+// reported at load, and the service's sink dials with that TLS config.
+func (p *parser) tls(sc scope, m map[string]any, s *Service) {
+	caVal, hasCA := m["tls_ca_file"]
+	skipVal, hasSkip := m["insecure_skip_verify"]
+	if !hasCA && !hasSkip {
+		return
+	}
+	if s.Endpoint.Scheme != "wss" {
+		for _, k := range tlsKeys {
+			if _, ok := m[k]; ok && s.Endpoint.Scheme != "" {
+				p.errorf(sc, k, "remove it, or use a wss:// endpoint",
+					"key %q applies only to a wss:// endpoint, not %s://", k, s.Endpoint.Scheme)
+			}
+		}
+		return
+	}
+	cfg := &tls.Config{}
+	ok := true
+	if hasCA {
+		path, isStr := caVal.(string)
+		switch {
+		case !isStr:
+			p.errorf(sc, "tls_ca_file", `write tls_ca_file = "/path/to/ca.pem"`, "tls_ca_file must be a string, not %s", tomlType(caVal))
+			ok = false
+		default:
+			if !filepath.IsAbs(path) {
+				path = filepath.Join(filepath.Dir(p.file), path)
+			}
+			pem, err := readCAFile(path)
+			pool := x509.NewCertPool()
+			switch {
+			case err != nil:
+				p.errorf(sc, "tls_ca_file", "check the path; a relative one is read from the directory of this file",
+					"cannot read tls_ca_file: %v", err)
+				ok = false
+			case !pool.AppendCertsFromPEM(pem):
+				p.errorf(sc, "tls_ca_file", "give a file of PEM certificates (-----BEGIN CERTIFICATE-----)",
+					"no PEM certificate in tls_ca_file %q", path)
+				ok = false
+			default:
+				cfg.RootCAs = pool
+			}
+		}
+	}
+	if hasSkip {
+		skip, isBool := skipVal.(bool)
+		if !isBool {
+			p.errorf(sc, "insecure_skip_verify", "write insecure_skip_verify = true or false (no quotes)",
+				"insecure_skip_verify must be a boolean, not %s", tomlType(skipVal))
+			ok = false
+		}
+		cfg.InsecureSkipVerify = skip
+	}
+	if !ok {
+		return
+	}
+	s.Sink.Dial = func(ctx context.Context, e transport.Endpoint) (transport.Conn, error) {
+		c, err := transport.DialWebSocket(ctx, e, transport.WebSocketOptions{TLS: cfg})
+		if err != nil {
+			return nil, err // not a typed nil in the interface
+		}
+		return c, nil
+	}
+}
+
+// maxCAFile bounds a tls_ca_file: a bundle of every public root is ~200 KB.
+const maxCAFile = 4 << 20
+
+// readCAFile reads a CA bundle, refusing what is not a regular file (a
+// device or a pipe could block loading forever) or is too large to be one.
+func readCAFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	switch {
+	case err != nil:
+		return nil, err
+	case !st.Mode().IsRegular():
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	case st.Size() > maxCAFile:
+		return nil, fmt.Errorf("%s is %d bytes, more than a CA bundle's %d", path, st.Size(), maxCAFile)
+	}
+	return io.ReadAll(io.LimitReader(f, maxCAFile))
 }
 
 // settings applies the keys shared by [defaults] and relay/direct services.

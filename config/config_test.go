@@ -109,6 +109,16 @@ type = "relay"
 endpoint = "unix:///tmp/r.sock"
 `
 
+const okWS = `[services.d]
+type = "direct"
+endpoint = "ws://127.0.0.1:8080/feed"
+`
+
+const okWSS = `[services.d]
+type = "direct"
+endpoint = "wss://dash.example.com/feed"
+`
+
 func TestBadInput(t *testing.T) {
 	long := "unix:///tmp/" + strings.Repeat("x", transport.MaxUnixPathLen) + ".sock"
 	tests := []struct {
@@ -172,6 +182,13 @@ func TestBadInput(t *testing.T) {
 		{"service-only key in defaults", "[defaults]\ndomain = \"signal\"\n" + okRelay, 2, 0, "", "defaults.domain", "set domain on each service instead"},
 		{"retry not table", okRelay + "retry = 3\n", 4, 0, "r", "retry", "retry must be a table"},
 		{"metadata not table", okRelay + "metadata = \"x\"\n", 4, 0, "r", "metadata", "must be a table"},
+		{"tls on relay", okRelay + "insecure_skip_verify = true\n", 4, 0, "r", "insecure_skip_verify", "TLS settings belong to a type = \"direct\" service"},
+		{"tls on ws", okWS + "tls_ca_file = \"/etc/hosts\"\n", 4, 0, "d", "tls_ca_file", "applies only to a wss:// endpoint, not ws://"},
+		{"tls skip string", okWSS + "insecure_skip_verify = \"yes\"\n", 4, 0, "d", "insecure_skip_verify", "must be a boolean"},
+		{"tls ca missing", okWSS + "tls_ca_file = \"no-such-ca.pem\"\n", 4, 0, "d", "tls_ca_file", "cannot read tls_ca_file"},
+		{"tls ca not pem", okWSS + "tls_ca_file = \"/etc/passwd\"\n", 4, 0, "d", "tls_ca_file", "no PEM certificate"},
+		{"tls ca device", okWSS + "tls_ca_file = \"/dev/zero\"\n", 4, 0, "d", "tls_ca_file", "not a regular file"},
+		{"tls misspelt", okWSS + "insecure_skip_verfy = true\n", 4, 0, "d", "insecure_skip_verfy", `did you mean "insecure_skip_verify"?`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

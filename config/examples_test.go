@@ -2,6 +2,7 @@ package config
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -27,7 +28,13 @@ func TestExamplesFile(t *testing.T) {
 			t.Errorf("examples/services.toml has no %s", want)
 		}
 	}
-	idx := indexLines(readFile(t, filepath.Join("..", "examples", "services.toml")))
+	text := readFile(t, filepath.Join("..", "examples", "services.toml"))
+	for _, k := range tlsKeys { // tls_ca_file is shown commented out: it names a file
+		if !strings.Contains(text, k+" = ") {
+			t.Errorf("examples/services.toml does not show %s", k)
+		}
+	}
+	idx := indexLines(text)
 	for _, k := range settingKeys {
 		if idx.line("defaults", k) == idx.line("defaults") {
 			t.Errorf("[defaults] lacks %s", k)

@@ -9,12 +9,17 @@ import (
 	"github.com/msgsink/msgsink/tlv"
 )
 
-// The lazy sink over each stream transport passes the conformance suite.
+// The lazy sink over each transport passes the conformance suite.
 func TestSuite(t *testing.T) {
-	for _, network := range []string{"unix", "tcp"} {
+	for _, network := range []string{"unix", "tcp", "ws"} {
 		t.Run("transport="+network, func(t *testing.T) {
 			sinktest.Run(t, sinktest.Harness{New: func(t *testing.T, o sinktest.Options) sinktest.Setup {
-				p := sinktest.ListenStream(t, network)
+				var p *sinktest.StreamPeer
+				if network == "ws" {
+					p = sinktest.ListenWebSocket(t)
+				} else {
+					p = sinktest.ListenStream(t, network)
+				}
 				s := newSink(t, lazy.Config{Endpoint: p.Endpoint(), BufferSize: o.BufferSize,
 					Validator:    tlv.Validator{Domain: o.Domain},
 					CloseTimeout: time.Second,

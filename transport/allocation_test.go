@@ -2,7 +2,12 @@
 
 package transport
 
-import "testing"
+import (
+	"bufio"
+	"net"
+	"sync/atomic"
+	"testing"
+)
 
 // TestWriteBatchZeroAllocs holds the writer's steady state to zero allocations,
 // on a real socket with a peer draining it: small frames (coalesced), large
@@ -35,5 +40,26 @@ func TestWriteBatchZeroAllocs(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestWebSocketWriteBatchZeroAllocs: masking into the writer's buffer and
+// the one write per batch allocate nothing, for small and large frames.
+func TestWebSocketWriteBatchZeroAllocs(t *testing.T) {
+	for name, sizes := range map[string][]int{"small": repeat(1024, 64), "mixed": mixedSizes(300, 7)} {
+		t.Run(name, func(t *testing.T) {
+			var got atomic.Int64
+			e := wsServer(t, func(c net.Conn, r *bufio.Reader) { countFrames(r, &got) })
+			c := dialWS(t, e, WebSocketOptions{})
+			ms := newBatch(t, sizes...)
+			allocs := testing.AllocsPerRun(100, func() {
+				if n, err := c.WriteBatch(ms[:len(ms)/2], ms[len(ms)/2:]); err != nil || n != len(ms) {
+					t.Fatalf("WriteBatch = %d, %v", n, err)
+				}
+			})
+			if allocs != 0 {
+				t.Errorf("WriteBatch allocates %v times per batch, want 0", allocs)
+			}
+		})
 	}
 }

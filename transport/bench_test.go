@@ -1,9 +1,16 @@
 package transport
 
 import (
+	"bufio"
+	"encoding/binary"
+	"io"
 	"net"
+	"runtime"
 	"strconv"
+	"sync/atomic"
 	"testing"
+
+	"github.com/gobwas/ws"
 
 	"github.com/msgsink/msgsink/tlv"
 )
@@ -105,4 +112,84 @@ func benchWrite(b *testing.B, mk func(*StreamConn) batchWriter, transport string
 	}
 	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "msgs/s")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/msg")
+}
+
+// BenchmarkWebSocket is WebSocket end to end on loopback: batches of masked
+// binary frames through WebSocketConn to a gobwas/ws-upgraded server that
+// parses and unmasks every frame; the clock stops when it has them all.
+//
+//	go test -run '^$' -bench WebSocket -benchmem ./transport
+func BenchmarkWebSocket(b *testing.B) {
+	for _, size := range []int{64, 200, 1024} {
+		b.Run("size="+strconv.Itoa(size)+"/batch=1024", func(b *testing.B) {
+			var got atomic.Int64
+			e := wsServer(b, func(c net.Conn, r *bufio.Reader) { countFrames(r, &got) })
+			c := dialWS(b, e, WebSocketOptions{})
+			const batch = 1024
+			ms := newBatch(b, repeat(batch, size)...)
+			// One batch first: the writer's buffer grows to the batch once,
+			// and the steady state is what is measured.
+			if n, err := c.WriteBatch(ms, nil); err != nil || n != batch {
+				b.Fatalf("WriteBatch = %d, %v", n, err)
+			}
+			b.SetBytes(int64(size * batch))
+			b.ReportAllocs()
+			sent := int64(batch)
+			for b.Loop() {
+				if n, err := c.WriteBatch(ms, nil); err != nil || n != batch {
+					b.Fatalf("WriteBatch = %d, %v", n, err)
+				}
+				sent += batch
+			}
+			for got.Load() < sent {
+				runtime.Gosched()
+			}
+			b.ReportMetric(float64(sent)/b.Elapsed().Seconds(), "msgs/s")
+		})
+	}
+}
+
+// countFrames reads client frames from r as a server would, unmasking each
+// payload, and counts them until the stream ends.
+func countFrames(r io.Reader, got *atomic.Int64) {
+	buf := make([]byte, 256<<10)
+	have := 0
+	for {
+		n, err := r.Read(buf[have:])
+		have += n
+		off := 0
+		for {
+			p := buf[off:have]
+			if len(p) < 2 {
+				break
+			}
+			hlen, plen := 2, int(p[1]&0x7F)
+			switch plen {
+			case 126:
+				hlen += 2
+			case 127:
+				hlen += 8
+			}
+			hlen += 4 // the mask
+			if len(p) < hlen {
+				break
+			}
+			switch plen {
+			case 126:
+				plen = int(binary.BigEndian.Uint16(p[2:]))
+			case 127:
+				plen = int(binary.BigEndian.Uint64(p[2:]))
+			}
+			if len(p) < hlen+plen {
+				break
+			}
+			ws.Cipher(p[hlen:hlen+plen], [4]byte(p[hlen-4:hlen]), 0)
+			off += hlen + plen
+			got.Add(1)
+		}
+		have = copy(buf, buf[off:have])
+		if err != nil {
+			return
+		}
+	}
 }

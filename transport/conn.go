@@ -37,18 +37,21 @@ type Conn interface {
 	Close() error
 }
 
-// Dial connects to a unix or tcp endpoint; ctx bounds the connect (the
-// connect timeout) but not the connection's life. TCP connections have
-// TCP_NODELAY on. Errors are *OpError with Op "dial", unwrapping to the cause:
-// errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, context.DeadlineExceeded)
-// and so on. ws and wss endpoints fail with ErrUnsupportedScheme for now.
+// Dial connects to an endpoint; ctx bounds the connect and, for ws and wss,
+// the handshake (the connect timeout) but not the connection's life. TCP
+// connections have TCP_NODELAY on. Errors are *OpError with Op "dial",
+// unwrapping to the cause: errors.Is(err, syscall.ECONNREFUSED),
+// errors.Is(err, context.DeadlineExceeded), errors.As(err, &*HandshakeError)
+// and so on.
 //
-// The Conn returned is a *StreamConn.
+// The Conn returned is a *StreamConn for unix and tcp, a *WebSocketConn
+// (DialWebSocket with default options: the system's roots for wss) for ws
+// and wss.
 func Dial(ctx context.Context, e Endpoint) (Conn, error) {
 	switch e.Scheme {
 	case "unix", "tcp":
 	case "ws", "wss":
-		return nil, &OpError{Op: "dial", Endpoint: e.String(), Err: ErrUnsupportedScheme}
+		return DialWebSocket(ctx, e, WebSocketOptions{})
 	default:
 		return nil, &OpError{Op: "dial", Endpoint: e.String(), Err: &EndpointError{
 			Endpoint: e.String(), Reason: "not a parsed endpoint: make it with ParseEndpoint"}}

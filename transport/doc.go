@@ -26,6 +26,22 @@
 // (BenchmarkCoalesceThreshold: it ties at 1 KiB, loses from 2 KiB). The
 // hybrid keeps the better of the two on each side of 512 bytes.
 //
+// WebSocketConn, the Conn for ws:// and wss://, speaks RFC 6455 as a client
+// (the handshake by gobwas/ws, within the connect timeout). A client must
+// mask every frame, and masking in place would change a message that other
+// sinks may be writing at the same moment, so each message is copied into a
+// writer-owned buffer as one binary frame (header encoded by hand, a mask key
+// per frame from a ChaCha8 stream seeded by crypto/rand) and the batch goes
+// out in one write: the copy that masking needs anyway makes writev pointless,
+// and under TLS one coalesced write is one record run. 64-byte messages reach
+// 15-20 M msgs/s end to end on loopback (BenchmarkWebSocket). A reader
+// goroutine answers Ping with Pong and Close with Close (under the writer's
+// lock, so between frames), drops data frames, and ends the connection with a
+// *CloseError or a *ProtocolError (oversized or fragmented control frames,
+// masked server frames, reserved bits, unknown opcodes). A refused upgrade is
+// a *HandshakeError with the HTTP status; a certificate that does not verify
+// is the tls error, unless WebSocketOptions says otherwise.
+//
 // # Written means accepted by the kernel
 //
 // WriteBatch counts a message as written when the kernel took all its bytes.
@@ -47,10 +63,10 @@
 // must not be called concurrently with each other. Done, Err, BytesDiscarded
 // and Close may be called from any goroutine at any time; Close makes a
 // WriteBatch blocked on a full socket return at once with an error matching
-// net.ErrClosed and the exact count of messages written. Each StreamConn runs
-// one goroutine, which reads the socket to notice that the peer has gone
-// (peers of a sink never send anything; what they send is counted and
-// dropped) and closes Done; Close stops it before returning.
+// net.ErrClosed and the exact count of messages written. Each Conn runs one
+// goroutine, which reads the socket to notice that the peer has gone (peers
+// of a sink send nothing but control frames; data is counted and dropped)
+// and closes Done; Close stops it before returning.
 //
 // # Buffers
 //

@@ -14,9 +14,9 @@ var (
 	// ErrInvalidEndpoint: an endpoint string does not parse. The error is an
 	// *EndpointError that says what to change.
 	ErrInvalidEndpoint = errors.New("transport: invalid endpoint")
-	// ErrUnsupportedScheme: Dial does not support the endpoint's scheme yet
-	// (ws and wss for now).
-	ErrUnsupportedScheme = errors.New("transport: scheme not supported by Dial yet")
+	// ErrUnsupportedScheme: the operation does not support the endpoint's
+	// scheme, as a relay, which speaks unix and tcp only, refuses ws.
+	ErrUnsupportedScheme = errors.New("transport: scheme not supported here")
 )
 
 // EndpointError is returned by ParseEndpoint. It matches ErrInvalidEndpoint.

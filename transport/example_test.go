@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gobwas/ws"
+
 	"github.com/msgsink/msgsink/tlv"
 	"github.com/msgsink/msgsink/transport"
 )
@@ -150,4 +152,53 @@ func ExampleNewStreamConn() {
 	f, err := tlv.Parse(data)
 	fmt.Println(f.Header().Source(), len(data), err)
 	// Output: 80 42 <nil>
+}
+
+// A dashboard behind a WebSocket server: each message is one binary frame.
+func ExampleDialWebSocket() {
+	// A stand-in for the dashboard: a gobwas/ws server that prints the first
+	// frame's type and the message it carries.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		if _, err := ws.Upgrade(c); err != nil {
+			return
+		}
+		h, _ := ws.ReadHeader(c)
+		p := make([]byte, h.Length)
+		_, _ = io.ReadFull(c, p)
+		ws.Cipher(p, h.Mask, 0) // clients mask every frame
+		f, err := tlv.Parse(p)
+		fmt.Println(h.OpCode == ws.OpBinary, h.Masked, f.Header().Source(), err)
+	}()
+
+	e, _ := transport.ParseEndpoint("ws://" + l.Addr().String() + "/feed")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	c, err := transport.DialWebSocket(ctx, e, transport.WebSocketOptions{}) // wss: set TLS for a private CA
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+	b := tlv.NewBuilder(tlv.DomainMarketData, 7)
+	b.AppendTrade(&tlv.Trade{Instrument: 1, Price: tlv.PriceScale, Volume: tlv.PriceScale})
+	m, _ := b.Finish()
+	defer m.Release()
+	n, err := c.WriteBatch([]*tlv.Message{m}, nil)
+	<-done
+	fmt.Println(n, err)
+	// Output:
+	// true true 7 <nil>
+	// 1 <nil>
 }

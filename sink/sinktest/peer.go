@@ -1,6 +1,7 @@
 package sinktest
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -8,6 +9,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/gobwas/ws"
 
 	"github.com/msgsink/msgsink/tlv"
 	"github.com/msgsink/msgsink/transport"
@@ -161,12 +164,14 @@ func (c *ConnRecorder) End(closedBySink bool) {
 }
 
 // StreamPeer is a Peer on a Unix or TCP socket that reads what a sink
-// sends, as a relay would, and never writes.
+// sends, as a relay would, and never writes; or, made by ListenWebSocket, a
+// WebSocket server (gobwas/ws) that reads one message per binary frame.
 type StreamPeer struct {
-	rec     Recorder
-	tb      testing.TB
-	network string
-	addr    string
+	rec       Recorder
+	tb        testing.TB
+	network   string
+	addr      string
+	websocket bool
 
 	mu    sync.Mutex
 	ln    net.Listener // nil while stopped
@@ -198,6 +203,18 @@ func ListenStream(tb testing.TB, network string) *StreamPeer {
 	return p
 }
 
+// ListenWebSocket starts a StreamPeer that is a WebSocket server on a free
+// port of 127.0.0.1: it upgrades each connection, unmasks every binary
+// frame and records its payload, answers Close, and is stopped when tb ends.
+func ListenWebSocket(tb testing.TB) *StreamPeer {
+	tb.Helper()
+	p := &StreamPeer{tb: tb, network: "tcp", addr: "127.0.0.1:0", websocket: true}
+	p.Start()
+	p.addr = p.ln.Addr().String()
+	tb.Cleanup(p.Stop)
+	return p
+}
+
 // Received returns the frames received, per connection (see Peer).
 func (p *StreamPeer) Received() [][]FrameID { return p.rec.Received() }
 
@@ -206,7 +223,11 @@ func (p *StreamPeer) Err() error { return p.rec.Err() }
 
 // Endpoint returns the peer's address as a sink endpoint.
 func (p *StreamPeer) Endpoint() transport.Endpoint {
-	e, err := transport.ParseEndpoint(p.network + "://" + p.addr)
+	url := p.network + "://" + p.addr
+	if p.websocket {
+		url = "ws://" + p.addr + "/"
+	}
+	e, err := transport.ParseEndpoint(url)
 	if err != nil {
 		p.tb.Fatal(err)
 	}
@@ -247,7 +268,11 @@ func (p *StreamPeer) accept(ln net.Listener) {
 		rec := p.rec.Conn()
 		p.wg.Add(1)
 		p.mu.Unlock()
-		go p.read(c, rec)
+		if p.websocket {
+			go p.readWebSocket(c, rec)
+		} else {
+			go p.read(c, rec)
+		}
 	}
 }
 
@@ -255,12 +280,7 @@ func (p *StreamPeer) read(c net.Conn, rec *ConnRecorder) {
 	defer p.wg.Done()
 	buf := make([]byte, 64<<10)
 	for {
-		p.mu.Lock()
-		stall := p.stall
-		p.mu.Unlock()
-		if stall != nil {
-			<-stall
-		}
+		p.waitStall()
 		n, err := c.Read(buf)
 		if _, werr := rec.Write(buf[:n]); werr != nil {
 			_ = c.Close() // as a relay drops a client that sends garbage
@@ -269,6 +289,56 @@ func (p *StreamPeer) read(c net.Conn, rec *ConnRecorder) {
 		if err != nil {
 			rec.End(errors.Is(err, io.EOF))
 			return
+		}
+	}
+}
+
+// waitStall blocks while the peer is stalled.
+func (p *StreamPeer) waitStall() {
+	p.mu.Lock()
+	stall := p.stall
+	p.mu.Unlock()
+	if stall != nil {
+		<-stall
+	}
+}
+
+// readWebSocket upgrades c and records the payload of every binary frame;
+// a frame cut short is recorded as far as it came, as a stream's bytes are.
+func (p *StreamPeer) readWebSocket(c net.Conn, rec *ConnRecorder) {
+	defer p.wg.Done()
+	if _, err := ws.Upgrade(c); err != nil {
+		rec.End(false)
+		return
+	}
+	r := bufio.NewReader(c)
+	buf := make([]byte, 64<<10)
+	for {
+		p.waitStall()
+		h, err := ws.ReadHeader(r)
+		if err != nil {
+			rec.End(errors.Is(err, io.EOF))
+			return
+		}
+		if h.OpCode == ws.OpClose {
+			_ = ws.WriteFrame(c, ws.NewCloseFrame(nil))
+			rec.End(true)
+			return
+		}
+		for off := int64(0); off < h.Length; {
+			n, err := r.Read(buf[:min(h.Length-off, int64(len(buf)))])
+			ws.Cipher(buf[:n], h.Mask, int(off))
+			off += int64(n)
+			if h.OpCode == ws.OpBinary || h.OpCode == ws.OpContinuation {
+				if _, werr := rec.Write(buf[:n]); werr != nil {
+					_ = c.Close()
+					return
+				}
+			}
+			if err != nil {
+				rec.End(false) // the connection broke inside a WebSocket frame
+				return
+			}
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package sinkvar_test
 
 import (
+	"errors"
 	"expvar"
 	"fmt"
 
@@ -14,7 +15,9 @@ func ExamplePublish() {
 	infos := func() []sink.Info { // in a service: f.Infos, f a *factory.Factory
 		return []sink.Info{{Name: "market_data_relay", Kind: "relay", State: sink.StateIdle, BufferSize: 8}}
 	}
-	if err := sinkvar.Publish("msgsink", infos); err != nil {
+	// A name can be published once per process: a second Publish of it is
+	// refused with ErrDuplicate (as when this example runs twice).
+	if err := sinkvar.Publish("msgsink", infos); err != nil && !errors.Is(err, sinkvar.ErrDuplicate) {
 		fmt.Println(err)
 		return
 	}

@@ -5,17 +5,22 @@ import (
 	"errors"
 	"expvar"
 	"net/http/httptest"
+	"strconv"
+	"sync/atomic"
 	"testing"
 
 	"github.com/msgsink/msgsink/sink"
 	"github.com/msgsink/msgsink/sink/sinkvar"
 )
 
+var runs atomic.Int32
+
 // The published variable is read at every request, through the real
 // /debug/vars handler.
 func TestPublishServesCurrentInfo(t *testing.T) {
+	name := "msgsink_test_" + strconv.Itoa(int(runs.Add(1))) // expvar names live as long as the process
 	written := uint64(0)
-	err := sinkvar.Publish("msgsink_test", func() []sink.Info {
+	err := sinkvar.Publish(name, func() []sink.Info {
 		written += 10
 		return []sink.Info{
 			{Name: "md", Kind: "relay", State: sink.StateConnected, Enqueued: written, Written: written},
@@ -33,9 +38,13 @@ func TestPublishServesCurrentInfo(t *testing.T) {
 				State     string `json:"state"`
 				Written   uint64 `json:"written"`
 				LastError string `json:"last_error"`
-			} `json:"msgsink_test"`
+			}
 		}
-		if err := json.Unmarshal(rec.Body.Bytes(), &vars); err != nil {
+		var all map[string]json.RawMessage
+		if err := json.Unmarshal(rec.Body.Bytes(), &all); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(all[name], &vars.Sinks); err != nil {
 			t.Fatal(err)
 		}
 		md, dash := vars.Sinks["md"], vars.Sinks["dash"]
@@ -43,7 +52,7 @@ func TestPublishServesCurrentInfo(t *testing.T) {
 			t.Fatalf("read %d: %+v", want, vars.Sinks)
 		}
 	}
-	if err := sinkvar.Publish("msgsink_test", nil); !errors.Is(err, sinkvar.ErrDuplicate) {
+	if err := sinkvar.Publish(name, nil); !errors.Is(err, sinkvar.ErrDuplicate) {
 		t.Fatalf("publishing twice: %v, want ErrDuplicate", err)
 	}
 }

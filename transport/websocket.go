@@ -1,0 +1,428 @@
+package transport
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"io"
+	mrand "math/rand/v2"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gobwas/ws"
+
+	"github.com/msgsink/msgsink/tlv"
+)
+
+const (
+	// wsScratchMax bounds what one write carries: a batch whose frames need
+	// more goes out in several writes. The scratch buffer grows to it (plus
+	// one frame) once and is reused.
+	wsScratchMax = 1 << 20
+	// wsScratchInit holds a full batch of 1024 64-byte messages.
+	wsScratchInit = 96 << 10
+	// wsMaxControl is the largest control frame payload (RFC 6455 5.5).
+	wsMaxControl = 125
+	// wsDiscardBuf is the buffer the reader drops data frames into.
+	wsDiscardBuf = 4 << 10
+)
+
+// Close codes the client sends (RFC 6455 section 7.4.1).
+const (
+	closeNormal   = 1000
+	closeProtocol = 1002
+)
+
+// ErrWebSocketProtocol is matched by a *ProtocolError: the server broke RFC
+// 6455, and the client closed the connection.
+var ErrWebSocketProtocol = errors.New("transport: WebSocket protocol violation by the server")
+
+// HandshakeError is the cause of a failed dial whose server answered the
+// WebSocket upgrade with an HTTP status other than 101.
+type HandshakeError struct {
+	Status int // the HTTP status code, e.g. 403 or 503
+}
+
+func (e *HandshakeError) Error() string {
+	return "WebSocket handshake refused with HTTP status " + strconv.Itoa(e.Status) +
+		": check the path, and that the server accepts WebSocket clients there"
+}
+
+// CloseError is the cause reported once the server closed the WebSocket
+// with a Close frame: by Err, and by the WriteBatch calls after it.
+type CloseError struct {
+	Code   int    // the close code, 1005 when the frame carried none
+	Reason string // the server's reason, "" if none
+}
+
+func (e *CloseError) Error() string {
+	s := "the server closed the WebSocket with code " + strconv.Itoa(e.Code)
+	if e.Reason != "" {
+		s += " (" + strconv.Quote(e.Reason) + ")"
+	}
+	return s
+}
+
+// ProtocolError says how the server broke RFC 6455. It matches
+// ErrWebSocketProtocol.
+type ProtocolError struct{ Reason string }
+
+func (e *ProtocolError) Error() string {
+	return "WebSocket protocol violation by the server: " + e.Reason
+}
+
+// Unwrap makes errors.Is(err, ErrWebSocketProtocol) true.
+func (e *ProtocolError) Unwrap() error { return ErrWebSocketProtocol }
+
+// WebSocketOptions configures DialWebSocket.
+type WebSocketOptions struct {
+	// TLS configures wss:// connections. Nil means the system's root
+	// certificates; a config without ServerName gets the endpoint's host.
+	// Certificates are verified unless the config says InsecureSkipVerify.
+	TLS *tls.Config
+}
+
+// DialWebSocket connects to a ws:// or wss:// endpoint and completes the RFC
+// 6455 client handshake (gobwas/ws), within ctx. Errors are *OpError with Op
+// "dial", unwrapping to the cause: a *HandshakeError with the HTTP status
+// when the server refuses the upgrade, the tls or x509 error when its
+// certificate does not verify, context.DeadlineExceeded at the connect
+// timeout, or the socket error.
+func DialWebSocket(ctx context.Context, e Endpoint, o WebSocketOptions) (*WebSocketConn, error) {
+	if e.Scheme != "ws" && e.Scheme != "wss" {
+		return nil, &OpError{Op: "dial", Endpoint: e.String(), Err: &EndpointError{
+			Endpoint: e.String(), Reason: "not a ws:// or wss:// endpoint"}}
+	}
+	fail := func(err error) (*WebSocketConn, error) {
+		var se ws.StatusError
+		if errors.As(err, &se) {
+			err = &HandshakeError{Status: int(se)}
+		}
+		return nil, &OpError{Op: "dial", Endpoint: e.String(), Err: unwrapNetOpError(err)}
+	}
+	// The TCP connect and the TLS handshake are ours, so that TCP_NODELAY is
+	// set and a certificate error surfaces as itself; gobwas then speaks
+	// HTTP over the connection we give it, which is why it sees a ws:// URL.
+	d := ws.Dialer{NetDial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var nd net.Dialer
+		nc, err := nd.DialContext(ctx, "tcp", e.Addr)
+		if err != nil {
+			return nil, err
+		}
+		if err := nc.(*net.TCPConn).SetNoDelay(true); err != nil {
+			nc.Close()
+			return nil, err
+		}
+		if e.Scheme == "ws" {
+			return nc, nil
+		}
+		cfg := &tls.Config{}
+		if o.TLS != nil {
+			cfg = o.TLS.Clone()
+		}
+		if cfg.ServerName == "" {
+			cfg.ServerName, _, _ = net.SplitHostPort(e.Addr)
+			if len(cfg.ServerName) > 1 && cfg.ServerName[0] == '[' {
+				cfg.ServerName = cfg.ServerName[1 : len(cfg.ServerName)-1]
+			}
+		}
+		tc := tls.Client(nc, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			nc.Close()
+			return nil, err
+		}
+		return tc, nil
+	}}
+	nc, br, _, err := d.Dial(ctx, "ws://"+e.Addr+e.Path)
+	if err != nil {
+		return fail(err)
+	}
+	return newWebSocketConn(nc, br, e.String()), nil
+}
+
+// WebSocketConn is a Conn that sends each message as one masked binary
+// frame. WriteBatch copies every frame, masked with a fresh key from a
+// ChaCha8 stream seeded by crypto/rand, into a writer-owned buffer and sends
+// the batch with one write: masking in place would modify a message another
+// sink may be writing at the same time.
+//
+// A reader goroutine answers Ping with Pong and a Close frame with Close,
+// discards data frames, and ends the connection (Done) on a Close frame,
+// EOF or a protocol violation. Its control frames are written under the same
+// lock as the batches, so they go out whole, between frames.
+//
+// WriteBatch and SetWriteDeadline belong to one goroutine (the sink's
+// writer); Done, Err, BytesDiscarded and Close may be called from any.
+type WebSocketConn struct {
+	conn     net.Conn // *net.TCPConn or *tls.Conn
+	br       *bufio.Reader
+	endpoint string
+
+	// wmu orders the writer's batches and the reader's control frames.
+	wmu sync.Mutex
+	// Guarded by wmu.
+	rng       *mrand.ChaCha8
+	scratch   []byte
+	ends      []int // end offset in scratch of each message's frame
+	closeSent bool  // a Close frame went out: no frame may follow it
+	failed    error // the write error that ended the connection, or why no more may be written
+	ctl       [2 + 4 + wsMaxControl]byte
+
+	done      chan struct{}
+	readErr   error // set before done is closed
+	discarded atomic.Uint64
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ Conn = (*WebSocketConn)(nil)
+
+func newWebSocketConn(nc net.Conn, br *bufio.Reader, endpoint string) *WebSocketConn {
+	var seed [32]byte
+	_, _ = rand.Read(seed[:]) // never fails (crypto/rand.Read)
+	c := &WebSocketConn{
+		conn:     nc,
+		br:       br,
+		endpoint: endpoint,
+		rng:      mrand.NewChaCha8(seed),
+		scratch:  make([]byte, 0, wsScratchInit),
+		ends:     make([]int, 0, maxIovecs),
+		done:     make(chan struct{}),
+	}
+	go c.readLoop()
+	return c
+}
+
+// WriteBatch implements Conn: one binary frame per message, a then b, in one
+// write (several when the frames exceed 1 MiB). It does not allocate unless
+// it fails or meets a batch larger than any before. Errors are *OpError with
+// Op "write"; after the server's Close frame it is the *CloseError.
+func (c *WebSocketConn) WriteBatch(a, b []*tlv.Message) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.failed != nil {
+		return 0, c.failed
+	}
+	written := 0
+	for i, n := 0, len(a)+len(b); i < n; i++ {
+		var p []byte
+		if i < len(a) {
+			p = a[i].Bytes()
+		} else {
+			p = b[i-len(a)].Bytes()
+		}
+		if len(c.scratch) > 0 && len(c.scratch)+14+len(p) > wsScratchMax {
+			k, err := c.flush()
+			written += k
+			if err != nil {
+				return written, err
+			}
+		}
+		c.scratch = c.appendFrame(c.scratch, ws.OpBinary, p)
+		c.ends = append(c.ends, len(c.scratch))
+	}
+	k, err := c.flush()
+	return written + k, err
+}
+
+// appendFrame appends one final, masked frame of opcode op carrying p.
+func (c *WebSocketConn) appendFrame(dst []byte, op ws.OpCode, p []byte) []byte {
+	dst = append(dst, 0x80|byte(op))
+	switch n := len(p); {
+	case n < 126:
+		dst = append(dst, 0x80|byte(n))
+	case n <= 0xFFFF:
+		dst = append(dst, 0x80|126, byte(n>>8), byte(n))
+	default:
+		dst = append(dst, 0x80|127)
+		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
+	}
+	var mask [4]byte
+	binary.LittleEndian.PutUint32(mask[:], uint32(c.rng.Uint64()))
+	dst = append(dst, mask[:]...)
+	start := len(dst)
+	dst = append(dst, p...)
+	ws.Cipher(dst[start:], mask, 0)
+	return dst
+}
+
+// flush writes the scratch buffer and returns how many of its frames went
+// out whole.
+func (c *WebSocketConn) flush() (int, error) {
+	n, err := c.conn.Write(c.scratch)
+	whole := 0
+	for whole < len(c.ends) && c.ends[whole] <= n {
+		whole++
+	}
+	c.scratch, c.ends = c.scratch[:0], c.ends[:0]
+	if err != nil {
+		c.failed = &OpError{Op: "write", Endpoint: c.endpoint, Err: unwrapNetOpError(err)}
+		return whole, c.failed
+	}
+	return whole, nil
+}
+
+// control writes one control frame between batches. After a Close frame
+// nothing more is written.
+func (c *WebSocketConn) control(op ws.OpCode, payload []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closeSent {
+		return nil
+	}
+	if op == ws.OpClose {
+		c.closeSent = true
+	}
+	f := c.appendFrame(c.ctl[:0], op, payload)
+	_, err := c.conn.Write(f)
+	return err
+}
+
+// endWrites makes every later WriteBatch fail with cause, the reason the
+// connection ended, unless a write already failed.
+func (c *WebSocketConn) endWrites(cause error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.failed == nil {
+		c.failed = &OpError{Op: "write", Endpoint: c.endpoint, Err: cause}
+	}
+}
+
+// readLoop reads the server's frames until the connection ends.
+func (c *WebSocketConn) readLoop() {
+	defer close(c.done)
+	var r io.Reader = c.conn
+	if c.br != nil {
+		r = c.br
+		defer ws.PutReader(c.br)
+	}
+	hdr := make([]byte, 2, ws.MaxHeaderSize-2)
+	var payload [wsMaxControl]byte
+	discard := make([]byte, wsDiscardBuf)
+	end := func(err error) {
+		c.readErr = &OpError{Op: "read", Endpoint: c.endpoint, Err: err}
+		c.endWrites(err)
+	}
+	violation := func(reason string) {
+		var b [2]byte
+		binary.BigEndian.PutUint16(b[:], closeProtocol)
+		_ = c.control(ws.OpClose, b[:])
+		end(&ProtocolError{Reason: reason})
+	}
+	for {
+		h, err := ws.ReadHeaderBuffer(r, hdr)
+		if err != nil {
+			end(unwrapNetOpError(err))
+			return
+		}
+		switch {
+		case h.Masked:
+			violation("a masked frame: servers must not mask (RFC 6455 section 5.1)")
+			return
+		case h.Rsv != 0:
+			violation("reserved bits set, though no extension was negotiated (RFC 6455 section 5.2)")
+			return
+		case h.OpCode.IsControl() && (h.Length > wsMaxControl || !h.Fin):
+			violation("a control frame of " + strconv.FormatInt(h.Length, 10) +
+				" bytes or fragmented: at most 125 bytes, in one frame (RFC 6455 section 5.5)")
+			return
+		case h.OpCode.IsControl():
+			p := payload[:h.Length]
+			if _, err := io.ReadFull(r, p); err != nil {
+				end(unwrapNetOpError(err))
+				return
+			}
+			switch h.OpCode {
+			case ws.OpPing:
+				if err := c.control(ws.OpPong, p); err != nil {
+					end(unwrapNetOpError(err))
+					return
+				}
+			case ws.OpPong: // unsolicited: ignored, as the RFC allows
+			case ws.OpClose:
+				ce := &CloseError{Code: 1005}
+				if len(p) >= 2 {
+					ce.Code = int(binary.BigEndian.Uint16(p))
+					if utf8.Valid(p[2:]) {
+						ce.Reason = string(p[2:])
+					}
+				}
+				reply := p[:0]
+				if len(p) >= 2 {
+					reply = p[:2] // echo the code, as RFC 6455 section 5.5.1 suggests
+				}
+				_ = c.control(ws.OpClose, reply)
+				end(ce)
+				return
+			default:
+				violation("unknown control opcode " + strconv.Itoa(int(h.OpCode)))
+				return
+			}
+		case h.OpCode == ws.OpContinuation || h.OpCode == ws.OpText || h.OpCode == ws.OpBinary:
+			for left := h.Length; left > 0; {
+				n, err := io.ReadFull(r, discard[:min(left, int64(len(discard)))])
+				c.discarded.Add(uint64(n))
+				left -= int64(n)
+				if err != nil {
+					end(unwrapNetOpError(err))
+					return
+				}
+			}
+		default:
+			violation("unknown opcode " + strconv.Itoa(int(h.OpCode)))
+			return
+		}
+	}
+}
+
+// SetWriteDeadline sets the deadline of the writes of WriteBatch.
+func (c *WebSocketConn) SetWriteDeadline(t time.Time) error { return c.conn.SetWriteDeadline(t) }
+
+// Done implements Conn. It is also closed once Close has returned.
+func (c *WebSocketConn) Done() <-chan struct{} { return c.done }
+
+// Err returns nil while Done is open, then why it closed: an *OpError with
+// Op "read" whose cause is a *CloseError when the server closed the
+// WebSocket, a *ProtocolError when it broke the protocol, io.EOF when it
+// hung up without a Close frame, or net.ErrClosed after Close.
+func (c *WebSocketConn) Err() error {
+	select {
+	case <-c.done:
+		return c.readErr
+	default:
+		return nil
+	}
+}
+
+// BytesDiscarded returns the payload bytes of the data frames the server
+// sent, which were dropped.
+func (c *WebSocketConn) BytesDiscarded() uint64 { return c.discarded.Load() }
+
+// Close implements Conn: it sends a Close frame (1000) if none was sent yet
+// and no batch is blocked, closes the socket, which makes a blocked
+// WriteBatch return an error matching net.ErrClosed, and waits for the
+// reader goroutine. Later calls return the first call's result.
+func (c *WebSocketConn) Close() error {
+	c.closeOnce.Do(func() {
+		if c.wmu.TryLock() { // a blocked batch holds it: the peer is not reading, skip the courtesy
+			if !c.closeSent && c.failed == nil {
+				c.closeSent = true
+				var b [2]byte
+				binary.BigEndian.PutUint16(b[:], closeNormal)
+				_ = c.conn.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+				_, _ = c.conn.Write(c.appendFrame(c.ctl[:0], ws.OpClose, b[:]))
+			}
+			c.wmu.Unlock()
+		}
+		c.closeErr = c.conn.Close()
+		<-c.done
+	})
+	return c.closeErr
+}
