@@ -10,7 +10,7 @@ import (
 )
 
 // The lazy sink over each transport passes the conformance suite.
-func TestSuite(t *testing.T) {
+func TestConformance(t *testing.T) {
 	for _, network := range []string{"unix", "tcp", "ws"} {
 		t.Run("transport="+network, func(t *testing.T) {
 			sinktest.Run(t, sinktest.Harness{New: func(t *testing.T, o sinktest.Options) sinktest.Setup {

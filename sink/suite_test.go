@@ -13,7 +13,7 @@ import (
 // Every composite pattern, and one nested composite, over lazy sinks on real
 // Unix sockets, passes the conformance suite. The composites do not own
 // their targets: the harness closes them.
-func TestSuite(t *testing.T) {
+func TestConformance(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		new  func(t *testing.T, o sinktest.Options) sinktest.Setup

@@ -381,3 +381,51 @@ func anyConnection(peers []Peer) bool {
 	}
 	return false
 }
+
+// checkBusyLifecycle sends from several producers while another goroutine
+// calls Flush and Disconnect over and over: every message Send took arrives
+// at every group, in order per producer, Disconnect loses nothing and the
+// next Send wakes the sink, and the counters balance after each round.
+func checkBusyLifecycle(t *testing.T, h Harness) {
+	e := start(t, h, Options{})
+	const producers, each, rounds = 3, 600, 8
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for i := range producers {
+		wg.Go(func() {
+			p := newProducer(tlv.DomainMarketData, uint8(1+i), 40, 700)
+			for range each {
+				if !e.sendRetry(p.next(), &stop) {
+					return
+				}
+			}
+		})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	defer cancel()
+	for r := range rounds {
+		var err error
+		if r%2 == 0 {
+			err = e.Sink.Flush(ctx)
+		} else {
+			err = e.Sink.Disconnect(ctx)
+		}
+		if err != nil {
+			stop.Store(true)
+			wg.Wait()
+			t.Fatalf("round %d: %v%s", r, err, e.peerTrouble())
+		}
+		for _, s := range e.sinks() {
+			if i := s.Info(); !i.Balanced() {
+				t.Errorf("round %d: %s does not balance: %v", r, i.Name, i)
+			}
+		}
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	e.flush()
+	e.assertEverywhere()
+	e.checkCounters()
+}

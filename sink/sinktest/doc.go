@@ -42,7 +42,7 @@
 // Recorder, which turns the bytes it receives into frames and notices torn
 // or malformed ones. A leaf sink's harness:
 //
-//	func TestSuite(t *testing.T) {
+//	func TestConformance(t *testing.T) {
 //		sinktest.Run(t, sinktest.Harness{New: func(t *testing.T, o sinktest.Options) sinktest.Setup {
 //			p := sinktest.ListenStream(t, "unix")
 //			s, err := lazy.New(lazy.Config{Endpoint: p.Endpoint(), BufferSize: o.BufferSize,

@@ -26,7 +26,7 @@ func ExampleRun() {
 		t.Cleanup(func() { _ = s.Close() })
 		return sinktest.Setup{Sink: s, Groups: []sinktest.Group{{Peers: []sinktest.Peer{p}}}, Capacity: o.BufferSize}
 	}}
-	_ = h // func TestSuite(t *testing.T) { sinktest.Run(t, h) }
+	_ = h // func TestConformance(t *testing.T) { sinktest.Run(t, h) }
 }
 
 // A peer for a transport of its own (a WebSocket server, say) hands what it

@@ -106,6 +106,9 @@ type Group struct {
 //     in-domain ones.
 //   - lifecycle: Connect connects to every group, Disconnect drops the
 //     connections, and the next Send wakes the sink on new ones.
+//   - busy_lifecycle: three producers send while Flush and Disconnect are
+//     called in turn; nothing is lost or reordered, the sink wakes after
+//     each Disconnect, and the counters balance after every round.
 //
 // After every check the sink's Info matches what Send returned (Enqueued,
 // Refused by reason) and balances (Enqueued = Written + Dropped +
@@ -130,6 +133,7 @@ var checks = []struct {
 	{"no_torn_frames", checkNoTornFrames},
 	{"domain", checkDomain},
 	{"lifecycle", checkLifecycle},
+	{"busy_lifecycle", checkBusyLifecycle},
 }
 
 // patience bounds every wait for the sink or its peers. Checks assert what
