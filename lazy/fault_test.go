@@ -3,13 +3,22 @@ package lazy_test
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"io"
+	"log"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/msgsink/msgsink/lazy"
+	"github.com/msgsink/msgsink/sink"
 	"github.com/msgsink/msgsink/sink/sinktest"
 	"github.com/msgsink/msgsink/tlv"
 	"github.com/msgsink/msgsink/transport"
@@ -154,5 +163,38 @@ func TestFaultPeerSendsGarbage(t *testing.T) {
 	}
 	if in := assertBalanced(t, s); in.Written != n || in.Reconnects != 0 {
 		t.Fatalf("garbage from the peer cost a reconnect or messages: %v", in)
+	}
+}
+
+// A wss:// peer whose certificate does not verify: every dial fails with
+// the certificate error, which the sink reports; when the attempts run out
+// the queued messages are dropped as connect_failed, counted, and nothing
+// was sent to the untrusted peer.
+func TestFaultTLSHandshake(t *testing.T) {
+	var upgrades atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		upgrades.Add(1)
+	}))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes are the point
+	srv.StartTLS()
+	defer srv.Close()
+	ep := mustEndpoint(t, "wss://"+strings.TrimPrefix(srv.URL, "https://")+"/feed")
+	s := newSink(t, lazy.Config{Endpoint: ep, Retry: lazy.Retry{Initial: time.Millisecond, MaxAttempts: 3}})
+	b := newBuilder(64)
+	for range 5 {
+		if err := s.Send(b.next()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := s.Flush(ctx)
+	var verr *tls.CertificateVerificationError
+	if !errors.Is(err, sink.ErrConnectFailed) || !errors.As(err, &verr) {
+		t.Fatalf("Flush = %v, want ErrConnectFailed with the certificate error", err)
+	}
+	in := assertBalanced(t, s)
+	if in.Dropped.ConnectFailed != 5 || in.ConnectAttempts != 3 || upgrades.Load() != 0 {
+		t.Fatalf("%v; %d upgrade requests reached the peer", in, upgrades.Load())
 	}
 }
