@@ -1,7 +1,6 @@
 package lazy_test
 
 import (
-	"bytes"
 	"errors"
 	"log/slog"
 	"path/filepath"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/msgsink/msgsink/internal/testnet"
 	"github.com/msgsink/msgsink/lazy"
 	"github.com/msgsink/msgsink/sink"
 )
@@ -45,30 +45,13 @@ func path(cs []sink.StateChange) string {
 	return b.String()
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // Every state change reaches the callback and the logger, in order, with
 // the error behind a backoff; and nothing is logged per message.
 func TestStateChangesReported(t *testing.T) {
 	path0 := filepath.Join(t.TempDir(), "s.sock")
 	ep := mustEndpoint(t, "unix://"+path0)
 	var got changes
-	var logs lockedBuffer
+	var logs testnet.Buffer
 	s := newSink(t, lazy.Config{Endpoint: ep, Name: "md",
 		Retry:         lazy.Retry{Initial: time.Millisecond, Max: 5 * time.Millisecond},
 		Logger:        slog.New(slog.NewTextHandler(&logs, nil)),

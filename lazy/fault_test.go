@@ -47,6 +47,22 @@ func serveOne(t *testing.T, handle func(c *net.UnixConn)) (transport.Endpoint, f
 	return mustEndpoint(t, "unix://"+path), wg.Wait
 }
 
+// record reads c, bufSize bytes at most at a time, into cr until the sink
+// closes the connection or sends something that is not a whole frame.
+func record(c net.Conn, cr *sinktest.ConnRecorder, bufSize int) {
+	buf := make([]byte, bufSize)
+	for {
+		k, err := c.Read(buf)
+		if _, werr := cr.Write(buf[:k]); werr != nil {
+			return
+		}
+		if err != nil {
+			cr.End(true)
+			return
+		}
+	}
+}
+
 // sendMixed sends n numbered messages of sizes from 40 bytes to 5 KB,
 // retrying each until the sink takes it, and flushes.
 func sendMixed(t *testing.T, s *lazy.Sink, n int) {
@@ -80,18 +96,7 @@ func TestFaultShortWrites(t *testing.T) {
 	var rec sinktest.Recorder
 	ep, wait := serveOne(t, func(c *net.UnixConn) {
 		_ = c.SetReadBuffer(1) // rounded up to the kernel's minimum
-		cr := rec.Conn()
-		buf := make([]byte, 97)
-		for {
-			k, err := c.Read(buf)
-			if _, werr := cr.Write(buf[:k]); werr != nil {
-				return
-			}
-			if err != nil {
-				cr.End(true)
-				return
-			}
-		}
+		record(c, rec.Conn(), 97)
 	})
 	s := newSink(t, lazy.Config{Endpoint: ep, BufferSize: 256, Dial: func(ctx context.Context, e transport.Endpoint) (transport.Conn, error) {
 		var d net.Dialer
@@ -136,18 +141,7 @@ func TestFaultPeerSendsGarbage(t *testing.T) {
 				}
 			}
 		})
-		cr := rec.Conn()
-		buf := make([]byte, 64<<10)
-		for {
-			k, err := c.Read(buf)
-			if _, werr := cr.Write(buf[:k]); werr != nil {
-				return
-			}
-			if err != nil {
-				cr.End(true)
-				return
-			}
-		}
+		record(c, rec.Conn(), 64<<10)
 	})
 	s := newSink(t, lazy.Config{Endpoint: ep})
 	sendMixed(t, s, n)

@@ -2,23 +2,19 @@ package transport
 
 import (
 	"errors"
-	"io"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/msgsink/msgsink/internal/iovec"
 	"github.com/msgsink/msgsink/tlv"
 )
 
 const (
-	// maxIovecs is IOV_MAX on Linux and macOS: the most buffers one writev takes.
-	maxIovecs = 1024
 	// coalesceBufSize is the writer-owned buffer small frames are copied into.
 	// 64 KiB holds a full batch of 1024 64-byte messages; 256 KiB measured no
 	// faster for batches of larger frames.
@@ -52,14 +48,13 @@ type StreamConn struct {
 	writevFD func(fd uintptr) bool
 
 	// Writer state, owned by the goroutine in WriteBatch.
-	iov         []unix.Iovec // maxIovecs long; [next:niov] remain to be written
-	niov, next  int
-	buf         []byte // coalescing buffer, never grown, so iovecs may point into it
-	runStart    int    // start in buf of the run the last iovec covers, or -1
-	coalesceMax int    // defaultCoalesceMax (at most coalesceBufSize); benchmarks vary it
-	sent        int64  // bytes written by the current WriteBatch
-	werr        error  // what stopped writev, if not the poller
-	failed      error  // the error of the WriteBatch that failed, which ends the stream
+	vec         iovec.Vec // iovec.Max iovecs; Iov[Next:N] remain to be written
+	buf         []byte    // coalescing buffer, never grown, so iovecs may point into it
+	runStart    int       // start in buf of the run the last iovec covers, or -1
+	coalesceMax int       // defaultCoalesceMax (at most coalesceBufSize); benchmarks vary it
+	sent        int64     // bytes written by the current WriteBatch
+	werr        error     // what stopped writev, if not the poller
+	failed      error     // the error of the WriteBatch that failed, which ends the stream
 
 	done      chan struct{} // closed when the reader goroutine returns
 	readErr   error         // why the reader returned; read only after done
@@ -113,7 +108,7 @@ func newStreamConn(nc net.Conn, endpoint string) (*StreamConn, error) {
 		conn:        nc,
 		rc:          rc,
 		endpoint:    endpoint,
-		iov:         make([]unix.Iovec, maxIovecs),
+		vec:         iovec.Vec{Iov: make([]unix.Iovec, iovec.Max)},
 		buf:         make([]byte, 0, coalesceBufSize),
 		runStart:    -1,
 		coalesceMax: defaultCoalesceMax,
@@ -164,23 +159,23 @@ func (c *StreamConn) add(p []byte) bool {
 			return false
 		}
 		if c.runStart < 0 {
-			if c.niov == maxIovecs {
+			if c.vec.N == iovec.Max {
 				return false
 			}
 			c.runStart = n
-			c.niov++
+			c.vec.N++
 		}
 		c.buf = append(c.buf, p...)
-		v := &c.iov[c.niov-1]
+		v := &c.vec.Iov[c.vec.N-1]
 		v.Base = &c.buf[c.runStart]
 		v.SetLen(len(c.buf) - c.runStart)
 	default:
-		if c.niov == maxIovecs {
+		if c.vec.N == iovec.Max {
 			return false
 		}
-		c.iov[c.niov].Base = &p[0]
-		c.iov[c.niov].SetLen(len(p))
-		c.niov++
+		c.vec.Iov[c.vec.N].Base = &p[0]
+		c.vec.Iov[c.vec.N].SetLen(len(p))
+		c.vec.N++
 		c.runStart = -1
 	}
 	return true
@@ -190,14 +185,14 @@ func (c *StreamConn) add(p []byte) bool {
 // until it reports EAGAIN, parks the goroutine until the socket is writable,
 // and returns when writev is done or the poller fails (Close, deadline).
 func (c *StreamConn) flush() error {
-	if c.niov == 0 {
+	if c.vec.N == 0 {
 		return nil
 	}
-	c.next = 0
+	c.vec.Next = 0
 	err := c.rc.Write(c.writevFD)
 	// Forget the messages' buffers: they go back to their pool after this.
-	clear(c.iov[:c.niov])
-	c.niov, c.buf, c.runStart = 0, c.buf[:0], -1
+	clear(c.vec.Iov[:c.vec.N])
+	c.vec.N, c.buf, c.runStart = 0, c.buf[:0], -1
 	if err != nil {
 		return unwrapNetOpError(err)
 	}
@@ -211,48 +206,19 @@ func (c *StreamConn) flush() error {
 // writev is the RawConn.Write callback. Returning false means "EAGAIN: wait
 // until writable and call again"; true means done or failed (c.werr).
 func (c *StreamConn) writev(fd uintptr) bool {
-	for c.next < c.niov {
-		n, _, e := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&c.iov[c.next])), uintptr(c.niov-c.next))
-		switch e {
-		case 0:
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		default:
-			c.werr = os.NewSyscallError("writev", e)
-			return true
-		}
-		if n == 0 {
-			c.werr = io.ErrUnexpectedEOF
-			return true
-		}
-		c.sent += int64(n)
-		c.advance(int(n))
+	done, n, err := c.vec.Writev(fd)
+	c.sent += int64(n)
+	if err != nil {
+		c.werr = err
 	}
-	return true
-}
-
-// advance drops the first n written bytes from iov[next:niov].
-func (c *StreamConn) advance(n int) {
-	for n > 0 {
-		v := &c.iov[c.next]
-		l := int(v.Len)
-		if n < l {
-			v.Base = (*byte)(unsafe.Add(unsafe.Pointer(v.Base), n))
-			v.SetLen(l - n)
-			return
-		}
-		n -= l
-		c.next++
-	}
+	return done
 }
 
 // fail returns the number of messages of a then b that were written whole
 // before err, with err as an *OpError. The rest of the chunk is dropped.
 func (c *StreamConn) fail(a, b []*tlv.Message, err error) (int, error) {
-	clear(c.iov[:c.niov])
-	c.niov, c.buf, c.runStart = 0, c.buf[:0], -1
+	clear(c.vec.Iov[:c.vec.N])
+	c.vec.N, c.buf, c.runStart = 0, c.buf[:0], -1
 	c.failed = &OpError{Op: "write", Endpoint: c.endpoint, Err: err}
 	return wholeMessages(a, b, c.sent), c.failed
 }

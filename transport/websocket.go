@@ -18,6 +18,7 @@ import (
 
 	"github.com/gobwas/ws"
 
+	"github.com/msgsink/msgsink/internal/iovec"
 	"github.com/msgsink/msgsink/tlv"
 )
 
@@ -193,7 +194,7 @@ func newWebSocketConn(nc net.Conn, br *bufio.Reader, endpoint string) *WebSocket
 		endpoint: endpoint,
 		rng:      mrand.NewChaCha8(seed),
 		scratch:  make([]byte, 0, wsScratchInit),
-		ends:     make([]int, 0, maxIovecs),
+		ends:     make([]int, 0, iovec.Max), // the largest batch a sink drains
 		done:     make(chan struct{}),
 	}
 	go c.readLoop()

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/msgsink/msgsink/factory"
+	"github.com/msgsink/msgsink/internal/testnet"
 	"github.com/msgsink/msgsink/sink"
 	"github.com/msgsink/msgsink/tlv"
 	"go.uber.org/goleak"
@@ -32,25 +33,8 @@ var binary string
 type process struct {
 	cmd    *exec.Cmd
 	stdout io.ReadCloser
-	stderr *lockedBuffer
+	stderr *testnet.Buffer
 	done   chan error
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func start(t *testing.T, args ...string) *process {
@@ -59,7 +43,7 @@ func start(t *testing.T, args ...string) *process {
 		t.Skip("msgsink binary not built")
 	}
 	cmd := exec.Command(binary, args...)
-	p := &process{cmd: cmd, stderr: &lockedBuffer{}, done: make(chan error, 1)}
+	p := &process{cmd: cmd, stderr: &testnet.Buffer{}, done: make(chan error, 1)}
 	cmd.Stderr = p.stderr
 	// Not cmd.StdoutPipe: Wait closes that pipe as soon as the process
 	// exits, losing what the reader has not read yet. Through an io.Pipe,

@@ -1,7 +1,6 @@
 package notify_test
 
 import (
-	"bytes"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/msgsink/msgsink/internal/notify"
+	"github.com/msgsink/msgsink/internal/testnet"
 	"github.com/msgsink/msgsink/sink"
 )
 
@@ -49,27 +49,10 @@ func TestOrder(t *testing.T) {
 	}
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // A sink that changes state faster than its observer reads loses the oldest
 // changes, never blocks, and logs how many were lost.
 func TestSlowObserverLosesOldestChanges(t *testing.T) {
-	var logs lockedBuffer
+	var logs testnet.Buffer
 	release := make(chan struct{})
 	var mu sync.Mutex
 	var cs []sink.StateChange

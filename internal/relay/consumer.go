@@ -3,7 +3,6 @@ package relay
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"runtime"
@@ -11,17 +10,15 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/msgsink/msgsink/internal/iovec"
 	"github.com/msgsink/msgsink/ring"
 	"github.com/msgsink/msgsink/tlv"
 )
 
 const (
-	// maxIovecs is IOV_MAX: the most spans one writev takes.
-	maxIovecs = 1024
 	// idleSpins is how often an idle writer yields before it parks. Waking a
 	// parked goroutine costs about 20 µs on the reference machine, a yield
 	// well under one; a few yields catch the next read of a busy producer.
@@ -69,12 +66,11 @@ type consumer struct {
 	why  end // set once, by shutdown
 
 	// Writer side, owned by run.
-	writevFn   func(fd uintptr) bool // k.writev bound once: a method value made per call allocates
-	iov        []unix.Iovec          // maxIovecs long; [next:niov] remain to be written
-	niov, next int
-	sent       int   // bytes the current write has put on the socket
-	werr       error // what stopped writev, if not the poller
-	written    uint64
+	writevFn func(fd uintptr) bool // k.writev bound once: a method value made per call allocates
+	vec      iovec.Vec             // iovec.Max iovecs; Iov[Next:N] remain to be written
+	sent     int                   // bytes the current write has put on the socket
+	werr     error                 // what stopped writev, if not the poller
+	written  uint64
 }
 
 // consume turns the connection into a consumer after its first frame, a
@@ -117,7 +113,7 @@ func (r *Relay) subscribe(cn *conn) *consumer {
 		q:    ring.New[span](r.cfg.queue),
 		wake: make(chan struct{}, 1),
 		stop: make(chan struct{}),
-		iov:  make([]unix.Iovec, maxIovecs),
+		vec:  iovec.Vec{Iov: make([]unix.Iovec, iovec.Max)},
 	}
 	k.writevFn = k.writev
 	r.mu.Lock()
@@ -264,7 +260,7 @@ func (k *consumer) run() {
 func (k *consumer) pump() end {
 	maxLag := int64(k.r.cfg.maxLag)
 	for {
-		a, b := k.q.Peek(maxIovecs)
+		a, b := k.q.Peek(iovec.Max)
 		if len(a) == 0 {
 			if !k.idle() {
 				return endRelayClosed // shutdown came first and set the reason
@@ -314,7 +310,7 @@ func (k *consumer) idle() bool {
 // queue, counting the frames the socket took whole as written and the rest as
 // discarded. It does not allocate unless it fails.
 func (k *consumer) write(a, b []span) error {
-	k.niov, k.next, k.sent = 0, 0, 0
+	k.vec.N, k.vec.Next, k.sent = 0, 0, 0
 	frames, bytes := 0, 0
 	var last *span
 	for _, ss := range [2][]span{a, b} {
@@ -325,18 +321,18 @@ func (k *consumer) write(a, b []span) error {
 			// Spans of one producer's read that follow each other in the
 			// queue are one iovec.
 			if last != nil && last.c == s.c && last.end == s.off {
-				v := &k.iov[k.niov-1]
+				v := &k.vec.Iov[k.vec.N-1]
 				v.SetLen(int(v.Len) + int(s.end-s.off))
 			} else {
-				k.iov[k.niov].Base = &s.c.buf[s.off]
-				k.iov[k.niov].SetLen(int(s.end - s.off))
-				k.niov++
+				k.vec.Iov[k.vec.N].Base = &s.c.buf[s.off]
+				k.vec.Iov[k.vec.N].SetLen(int(s.end - s.off))
+				k.vec.N++
 			}
 			last = s
 		}
 	}
 	err := k.rc.Write(k.writevFn)
-	clear(k.iov[:k.niov]) // drop the pointers into chunks about to be released
+	clear(k.vec.Iov[:k.vec.N]) // drop the pointers into chunks about to be released
 	if err == nil {
 		err = k.werr
 	}
@@ -366,41 +362,12 @@ func (k *consumer) write(a, b []span) error {
 // writev is the RawConn.Write callback: false means EAGAIN, wait until the
 // socket is writable and call again; true means done, or failed (k.werr).
 func (k *consumer) writev(fd uintptr) bool {
-	for k.next < k.niov {
-		n, _, e := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&k.iov[k.next])), uintptr(k.niov-k.next))
-		switch e {
-		case 0:
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		default:
-			k.werr = os.NewSyscallError("writev", e)
-			return true
-		}
-		if n == 0 {
-			k.werr = io.ErrUnexpectedEOF
-			return true
-		}
-		k.sent += int(n)
-		k.advance(int(n))
+	done, n, err := k.vec.Writev(fd)
+	k.sent += n
+	if err != nil {
+		k.werr = err
 	}
-	return true
-}
-
-// advance drops the first n written bytes from iov[next:niov].
-func (k *consumer) advance(n int) {
-	for n > 0 {
-		v := &k.iov[k.next]
-		l := int(v.Len)
-		if n < l {
-			v.Base = (*byte)(unsafe.Add(unsafe.Pointer(v.Base), n))
-			v.SetLen(l - n)
-			return
-		}
-		n -= l
-		k.next++
-	}
+	return done
 }
 
 // wholeFrames counts the frames of a then b, and their bytes, that end
