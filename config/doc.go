@@ -23,11 +23,16 @@
 // every enumeration; buffer_size 1..ring.MaxCapacity and max_batch
 // 1..lazy.MaxBatchLimit; retry multiplier >= 1, jitter 0..1, initial <= max;
 // composite targets that exist, are not empty or repeated, at least two for a
-// failover, and no cycles, reported with their whole path (a -> b -> a).
+// failover, and no cycles, reported with their whole path (a -> b -> a);
+// tls_ca_file (a readable file of PEM certificates, relative to the
+// services.toml) and insecure_skip_verify (a boolean), which only a direct
+// service with a wss:// endpoint takes.
 //
 // A relay or direct Service carries a fully resolved lazy.Config: built-in
 // defaults, overridden by [defaults], overridden by the service's own keys
 // (a service's retry table overrides key by key). jitter = 0 means no jitter.
+// A wss:// service with TLS keys gets a Dial that uses them.
 //
-// Loading never dials: reachability is a separate, explicit probe.
+// Loading never dials: reachability is a separate, explicit probe. It reads
+// the CA files, so that an unreadable one is reported at load.
 package config

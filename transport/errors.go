@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"os"
@@ -90,9 +91,13 @@ func (e *OpError) hint() string {
 	err := e.Err
 	unixSock := strings.HasPrefix(e.Endpoint, "unix://")
 	var dnsErr *net.DNSError
+	var certErr *tls.CertificateVerificationError
 	switch {
 	case err == nil:
 		return ""
+	case errors.As(err, &certErr):
+		return "the server's certificate did not verify: trust its CA (tls_ca_file in services.toml, " +
+			"WebSocketOptions.TLS in code), or check that the endpoint names the host the certificate is for"
 	case errors.Is(err, ErrUnsupportedScheme):
 		return "use a unix:// or tcp:// endpoint"
 	case errors.Is(err, net.ErrClosed):

@@ -11,6 +11,7 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,6 +34,10 @@ const (
 	wsMaxControl = 125
 	// wsDiscardBuf is the buffer the reader drops data frames into.
 	wsDiscardBuf = 4 << 10
+	// wsCloseGrace bounds the Close frame that Close sends as a courtesy: a
+	// server that does not take 8 bytes in that time is not reading, and
+	// Close must not wait on it.
+	wsCloseGrace = 100 * time.Millisecond
 )
 
 // Close codes the client sends (RFC 6455 section 7.4.1).
@@ -110,7 +115,13 @@ func DialWebSocket(ctx context.Context, e Endpoint, o WebSocketOptions) (*WebSoc
 	}
 	// The TCP connect and the TLS handshake are ours, so that TCP_NODELAY is
 	// set and a certificate error surfaces as itself; gobwas then speaks
-	// HTTP over the connection we give it, which is why it sees a ws:// URL.
+	// HTTP over the connection we give it, which is why it sees a ws:// URL,
+	// whose host is only the Host header: without the scheme's default port,
+	// as RFC 6455 section 4.1 writes it.
+	authority := strings.TrimSuffix(e.Addr, ":80")
+	if e.Scheme == "wss" {
+		authority = strings.TrimSuffix(e.Addr, ":443")
+	}
 	d := ws.Dialer{NetDial: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var nd net.Dialer
 		nc, err := nd.DialContext(ctx, "tcp", e.Addr)
@@ -130,10 +141,10 @@ func DialWebSocket(ctx context.Context, e Endpoint, o WebSocketOptions) (*WebSoc
 		}
 		if cfg.ServerName == "" {
 			cfg.ServerName, _, _ = net.SplitHostPort(e.Addr)
-			if len(cfg.ServerName) > 1 && cfg.ServerName[0] == '[' {
-				cfg.ServerName = cfg.ServerName[1 : len(cfg.ServerName)-1]
-			}
 		}
+		// The upgrade is HTTP/1.1: a config shared with an HTTP client may
+		// offer h2 through ALPN, which the server would pick.
+		cfg.NextProtos = []string{"http/1.1"}
 		tc := tls.Client(nc, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			nc.Close()
@@ -141,7 +152,7 @@ func DialWebSocket(ctx context.Context, e Endpoint, o WebSocketOptions) (*WebSoc
 		}
 		return tc, nil
 	}}
-	nc, br, _, err := d.Dial(ctx, "ws://"+e.Addr+e.Path)
+	nc, br, _, err := d.Dial(ctx, "ws://"+authority+e.Path)
 	if err != nil {
 		return fail(err)
 	}
@@ -163,6 +174,7 @@ func DialWebSocket(ctx context.Context, e Endpoint, o WebSocketOptions) (*WebSoc
 // writer); Done, Err, BytesDiscarded and Close may be called from any.
 type WebSocketConn struct {
 	conn     net.Conn // *net.TCPConn or *tls.Conn
+	tcp      net.Conn // the *net.TCPConn under conn, which Close closes
 	br       *bufio.Reader
 	endpoint string
 
@@ -188,8 +200,13 @@ var _ Conn = (*WebSocketConn)(nil)
 func newWebSocketConn(nc net.Conn, br *bufio.Reader, endpoint string) *WebSocketConn {
 	var seed [32]byte
 	_, _ = rand.Read(seed[:]) // never fails (crypto/rand.Read)
+	tcp := nc
+	if tc, ok := nc.(*tls.Conn); ok {
+		tcp = tc.NetConn()
+	}
 	c := &WebSocketConn{
 		conn:     nc,
+		tcp:      tcp,
 		br:       br,
 		endpoint: endpoint,
 		rng:      mrand.NewChaCha8(seed),
@@ -257,6 +274,9 @@ func (c *WebSocketConn) appendFrame(dst []byte, op ws.OpCode, p []byte) []byte {
 // flush writes the scratch buffer and returns how many of its frames went
 // out whole.
 func (c *WebSocketConn) flush() (int, error) {
+	if len(c.scratch) == 0 {
+		return 0, nil
+	}
 	n, err := c.conn.Write(c.scratch)
 	whole := 0
 	for whole < len(c.ends) && c.ends[whole] <= n {
@@ -270,20 +290,24 @@ func (c *WebSocketConn) flush() (int, error) {
 	return whole, nil
 }
 
-// control writes one control frame between batches. After a Close frame
-// nothing more is written.
+// control writes one control frame between batches. Nothing more is written
+// after a Close frame, nor after a failed write, which may have stopped
+// inside a frame.
 func (c *WebSocketConn) control(op ws.OpCode, payload []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if c.closeSent {
+	if c.closeSent || c.failed != nil {
 		return nil
 	}
 	if op == ws.OpClose {
 		c.closeSent = true
 	}
 	f := c.appendFrame(c.ctl[:0], op, payload)
-	_, err := c.conn.Write(f)
-	return err
+	if _, err := c.conn.Write(f); err != nil {
+		c.failed = &OpError{Op: "write", Endpoint: c.endpoint, Err: unwrapNetOpError(err)}
+		return err
+	}
+	return nil
 }
 
 // endWrites makes every later WriteBatch fail with cause, the reason the
@@ -317,13 +341,16 @@ func (c *WebSocketConn) readLoop() {
 		_ = c.control(ws.OpClose, b[:])
 		end(&ProtocolError{Reason: reason})
 	}
+	fragmented := false // a data message's last frame is still to come
 	for {
 		h, err := ws.ReadHeaderBuffer(r, hdr)
-		if err != nil {
+		switch {
+		case errors.Is(err, ws.ErrHeaderLengthMSB):
+			violation("a 64-bit payload length with its most significant bit set (RFC 6455 section 5.2)")
+			return
+		case err != nil:
 			end(unwrapNetOpError(err))
 			return
-		}
-		switch {
 		case h.Masked:
 			violation("a masked frame: servers must not mask (RFC 6455 section 5.1)")
 			return
@@ -348,18 +375,12 @@ func (c *WebSocketConn) readLoop() {
 				}
 			case ws.OpPong: // unsolicited: ignored, as the RFC allows
 			case ws.OpClose:
-				ce := &CloseError{Code: 1005}
-				if len(p) >= 2 {
-					ce.Code = int(binary.BigEndian.Uint16(p))
-					if utf8.Valid(p[2:]) {
-						ce.Reason = string(p[2:])
-					}
+				ce, reason := parseClose(p)
+				if reason != "" {
+					violation(reason)
+					return
 				}
-				reply := p[:0]
-				if len(p) >= 2 {
-					reply = p[:2] // echo the code, as RFC 6455 section 5.5.1 suggests
-				}
-				_ = c.control(ws.OpClose, reply)
+				_ = c.control(ws.OpClose, p[:min(len(p), 2)]) // echo the code, as RFC 6455 section 5.5.1 suggests
 				end(ce)
 				return
 			default:
@@ -367,6 +388,17 @@ func (c *WebSocketConn) readLoop() {
 				return
 			}
 		case h.OpCode == ws.OpContinuation || h.OpCode == ws.OpText || h.OpCode == ws.OpBinary:
+			// Section 5.4: a continuation frame continues a fragmented
+			// message, and no other message starts before that one ends.
+			if cont := h.OpCode == ws.OpContinuation; cont != fragmented {
+				if cont {
+					violation("a continuation frame with no fragmented message to continue (RFC 6455 section 5.4)")
+				} else {
+					violation("a new data message inside a fragmented one (RFC 6455 section 5.4)")
+				}
+				return
+			}
+			fragmented = !h.Fin
 			for left := h.Length; left > 0; {
 				n, err := io.ReadFull(r, discard[:min(left, int64(len(discard)))])
 				c.discarded.Add(uint64(n))
@@ -381,6 +413,39 @@ func (c *WebSocketConn) readLoop() {
 			return
 		}
 	}
+}
+
+// parseClose reads a Close frame's payload: the code (1005, "no status",
+// when there is none) and the reason, or why the payload breaks RFC 6455.
+func parseClose(p []byte) (*CloseError, string) {
+	switch {
+	case len(p) == 0:
+		return &CloseError{Code: 1005}, ""
+	case len(p) == 1:
+		return nil, "a Close frame with a 1-byte payload: a code takes 2 (RFC 6455 section 5.5.1)"
+	}
+	code := int(binary.BigEndian.Uint16(p))
+	if !validCloseCode(code) {
+		return nil, "close code " + strconv.Itoa(code) + ", which no endpoint may send (RFC 6455 section 7.4)"
+	}
+	if !utf8.Valid(p[2:]) {
+		return nil, "a close reason that is not UTF-8 (RFC 6455 section 5.5.1)"
+	}
+	return &CloseError{Code: code, Reason: string(p[2:])}, ""
+}
+
+// validCloseCode reports whether a Close frame may carry code: one defined
+// by RFC 6455 section 7.4.1 or registered with IANA since (1012-1014), or
+// one of the ranges left to libraries and applications (3000-4999); 1005,
+// 1006 and 1015 only report what happened locally, and 1004 is reserved.
+func validCloseCode(code int) bool {
+	switch {
+	case code >= 3000 && code <= 4999:
+		return true
+	case code < 1000 || code > 1014:
+		return false
+	}
+	return code != 1004 && code != 1005 && code != 1006
 }
 
 // SetWriteDeadline sets the deadline of the writes of WriteBatch.
@@ -407,9 +472,10 @@ func (c *WebSocketConn) Err() error {
 func (c *WebSocketConn) BytesDiscarded() uint64 { return c.discarded.Load() }
 
 // Close implements Conn: it sends a Close frame (1000) if none was sent yet
-// and no batch is blocked, closes the socket, which makes a blocked
-// WriteBatch return an error matching net.ErrClosed, and waits for the
-// reader goroutine. Later calls return the first call's result.
+// and no batch is blocked, giving it 100 ms, closes the socket (under wss
+// without TLS's close_notify), which makes a blocked WriteBatch return an
+// error matching net.ErrClosed, and waits for the reader goroutine. Later
+// calls return the first call's result.
 func (c *WebSocketConn) Close() error {
 	c.closeOnce.Do(func() {
 		if c.wmu.TryLock() { // a blocked batch holds it: the peer is not reading, skip the courtesy
@@ -417,12 +483,16 @@ func (c *WebSocketConn) Close() error {
 				c.closeSent = true
 				var b [2]byte
 				binary.BigEndian.PutUint16(b[:], closeNormal)
-				_ = c.conn.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+				_ = c.conn.SetWriteDeadline(time.Now().Add(wsCloseGrace))
 				_, _ = c.conn.Write(c.appendFrame(c.ctl[:0], ws.OpClose, b[:]))
 			}
 			c.wmu.Unlock()
 		}
-		c.closeErr = c.conn.Close()
+		// The TCP connection, not the TLS one: tls.Conn.Close would send
+		// close_notify, which waits up to 5 s for room in the socket of a
+		// server that is not reading. The WebSocket Close frame already
+		// says that the session is over.
+		c.closeErr = c.tcp.Close()
 		<-c.done
 	})
 	return c.closeErr

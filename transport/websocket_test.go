@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -81,6 +82,55 @@ func wsServer(t testing.TB, handle func(c net.Conn, r *bufio.Reader)) Endpoint {
 	}
 	return e
 }
+
+// wssServer is wsServer over TLS: an httptest server with its self-signed
+// certificate (srv.Certificate), HTTP/2 on so that the client's ALPN
+// matters, upgrading with gobwas/ws.
+func wssServer(t testing.TB, handle func(c net.Conn, r *bufio.Reader)) (Endpoint, *httptest.Server) {
+	t.Helper()
+	// srv.Close does not wait for hijacked connections: the cleanup waits
+	// for their handlers, each counted under mu, so that its Add happens
+	// before the Wait, as WaitGroup requires.
+	var (
+		mu       sync.Mutex
+		stopped  bool
+		handlers sync.WaitGroup
+	)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, rw, _, err := ws.UpgradeHTTP(r, w)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		mu.Lock()
+		if stopped {
+			mu.Unlock()
+			return
+		}
+		handlers.Add(1)
+		mu.Unlock()
+		defer handlers.Done()
+		handle(c, rw.Reader)
+	}))
+	srv.EnableHTTP2 = true
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // refused certificates are what some tests are about
+	srv.StartTLS()
+	t.Cleanup(func() {
+		srv.Close()
+		mu.Lock()
+		stopped = true
+		mu.Unlock()
+		handlers.Wait()
+	})
+	e, err := ParseEndpoint("wss://" + strings.TrimPrefix(srv.URL, "https://") + "/feed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, srv
+}
+
+// insecure accepts the test servers' self-signed certificates.
+var insecure = WebSocketOptions{TLS: &tls.Config{InsecureSkipVerify: true}}
 
 // bigMessage builds a message of about size bytes (over 65535 needs several
 // records), released at the end of the test.
@@ -212,6 +262,53 @@ func TestWebSocketIndependentServer(t *testing.T) {
 	}
 }
 
+// The upgrade request names the endpoint's host, with its port unless that
+// is the scheme's default, and its path and query as written.
+func TestWebSocketRequestTarget(t *testing.T) {
+	type target struct{ host, uri string }
+	serve := func(addr string) (Endpoint, <-chan target) {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Skipf("cannot listen on %s: %v", addr, err)
+		}
+		got := make(chan target, 1)
+		var wg sync.WaitGroup
+		t.Cleanup(func() { l.Close(); wg.Wait() })
+		wg.Go(func() {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			var tg target
+			u := ws.Upgrader{
+				OnRequest: func(uri []byte) error { tg.uri = string(uri); return nil },
+				OnHost:    func(host []byte) error { tg.host = string(host); return nil },
+			}
+			if _, err := u.Upgrade(c); err != nil {
+				t.Error(err)
+			}
+			got <- tg
+		})
+		e, err := ParseEndpoint("ws://" + l.Addr().String() + "/feed?v=2&x=%20")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e, got
+	}
+	e, got := serve("127.0.0.1:0")
+	dialWS(t, e, WebSocketOptions{})
+	if tg := <-got; tg.host != e.Addr || tg.uri != "/feed?v=2&x=%20" {
+		t.Errorf("Host %q, request URI %q; want %q and the endpoint's path", tg.host, tg.uri, e.Addr)
+	}
+	// Port 80 needs the privilege to bind it: skipped without.
+	e, got = serve("127.0.0.1:80")
+	dialWS(t, e, WebSocketOptions{})
+	if tg := <-got; tg.host != "127.0.0.1" {
+		t.Errorf("Host %q for %s, want 127.0.0.1: no default port", tg.host, e)
+	}
+}
+
 // A refused upgrade names the HTTP status.
 func TestWebSocketHandshakeRefused(t *testing.T) {
 	for _, status := range []int{403, 503} {
@@ -267,6 +364,25 @@ func TestWebSocketServerClose(t *testing.T) {
 	ms := newBatch(t, 64)
 	if n, err := c.WriteBatch(ms, nil); n != 0 || !errors.As(err, &ce) {
 		t.Fatalf("WriteBatch after Close = %d, %v; want 0 and the *CloseError", n, err)
+	}
+}
+
+// A server that hangs up without a Close frame: Done closes, Err says EOF,
+// and the next WriteBatch fails at once with it.
+func TestWebSocketServerHangsUp(t *testing.T) {
+	e := wsServer(t, func(c net.Conn, r *bufio.Reader) {})
+	c := dialWS(t, e, WebSocketOptions{})
+	select {
+	case <-c.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("Done not closed after the server hung up")
+	}
+	var oe *OpError
+	if err := c.Err(); !errors.Is(err, io.EOF) || !errors.As(err, &oe) || oe.Op != "read" {
+		t.Fatalf("Err() = %v, want a read *OpError with io.EOF", err)
+	}
+	if n, err := c.WriteBatch(newBatch(t, 64), nil); n != 0 || !errors.Is(err, io.EOF) {
+		t.Fatalf("WriteBatch after the hang-up = %d, %v; want 0 and io.EOF", n, err)
 	}
 }
 
@@ -347,11 +463,19 @@ func TestWebSocketPingPong(t *testing.T) {
 // Close 1002 to the server.
 func TestWebSocketProtocolViolations(t *testing.T) {
 	cases := map[string][]byte{
-		"oversized ping":      append([]byte{0x89, 126, 0, 200}, make([]byte, 200)...),
-		"fragmented ping":     {0x09, 0},
-		"masked server frame": {0x82, 0x80 | 1, 1, 2, 3, 4, 0},
-		"reserved bits":       {0x80 | 0x40 | 0x2, 0},
-		"unknown opcode":      {0x83, 0},
+		"oversized ping":          append([]byte{0x89, 126, 0, 200}, make([]byte, 200)...),
+		"fragmented ping":         {0x09, 0},
+		"masked server frame":     {0x82, 0x80 | 1, 1, 2, 3, 4, 0},
+		"reserved bits":           {0x80 | 0x40 | 0x2, 0},
+		"reserved data opcode":    {0x83, 0},
+		"reserved control opcode": {0x8B, 0},
+		"length MSB set":          {0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 1},
+		"close 1-byte payload":    {0x88, 1, 0x03},
+		"close code 1005":         {0x88, 2, 0x03, 0xED},
+		"close code 2000":         {0x88, 2, 0x07, 0xD0},
+		"close reason not UTF-8":  {0x88, 4, 0x03, 0xE8, 0xFF, 0xFE},
+		"orphan continuation":     {0x80, 0},
+		"message inside fragment": {0x02, 1, 'a', 0x82, 0},
 	}
 	for name, raw := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -360,6 +484,7 @@ func TestWebSocketProtocolViolations(t *testing.T) {
 				if _, err := c.Write(raw); err != nil {
 					t.Error(err)
 				}
+				_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 				f, err := readClientFrame(r)
 				if err != nil || f.h.OpCode != ws.OpClose || len(f.payload) < 2 {
 					t.Errorf("want a Close frame from the client, got %+v, %v", f.h, err)
@@ -369,7 +494,12 @@ func TestWebSocketProtocolViolations(t *testing.T) {
 				closed <- binary.BigEndian.Uint16(f.payload)
 			})
 			c := dialWS(t, e, WebSocketOptions{})
-			<-c.Done()
+			select {
+			case <-c.Done():
+			case <-time.After(5 * time.Second):
+				c.Close()
+				t.Fatal("the connection outlived the violation")
+			}
 			if err := c.Err(); !errors.Is(err, ErrWebSocketProtocol) {
 				t.Fatalf("Err() = %v, want ErrWebSocketProtocol", err)
 			}
@@ -380,18 +510,39 @@ func TestWebSocketProtocolViolations(t *testing.T) {
 	}
 }
 
-// Data frames from the server are read and dropped; the connection stays.
+// Data frames from the server, fragmented messages among them, are read and
+// dropped; a Ping between two fragments is answered; the connection stays.
 func TestWebSocketServerDataDiscarded(t *testing.T) {
+	pong := make(chan frame, 1)
 	e := wsServer(t, func(c net.Conn, r *bufio.Reader) {
-		_ = ws.WriteFrame(c, ws.NewBinaryFrame(make([]byte, 10000)))
-		_ = ws.WriteFrame(c, ws.NewTextFrame([]byte("hello")))
+		for _, f := range []ws.Frame{
+			ws.NewBinaryFrame(make([]byte, 10000)),
+			ws.NewFrame(ws.OpBinary, false, []byte("abc")),
+			ws.NewPingFrame([]byte("between fragments")),
+			ws.NewFrame(ws.OpContinuation, false, []byte("de")),
+			ws.NewFrame(ws.OpContinuation, true, []byte("f")),
+			ws.NewTextFrame([]byte("hello")),
+		} {
+			if err := ws.WriteFrame(c, f); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+		f, err := readClientFrame(r)
+		if err != nil {
+			t.Error(err)
+		}
+		pong <- f
 		_, _ = io.Copy(io.Discard, r)
 	})
 	c := dialWS(t, e, WebSocketOptions{})
+	if f := <-pong; f.h.OpCode != ws.OpPong || string(f.payload) != "between fragments" {
+		t.Fatalf("client sent %+v %q, want the Pong", f.h, f.payload)
+	}
 	deadline := time.Now().Add(5 * time.Second)
-	for c.BytesDiscarded() != 10005 {
+	for c.BytesDiscarded() != 10011 {
 		if time.Now().After(deadline) {
-			t.Fatalf("discarded %d bytes, want 10005", c.BytesDiscarded())
+			t.Fatalf("discarded %d bytes, want 10011", c.BytesDiscarded())
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -401,12 +552,26 @@ func TestWebSocketServerDataDiscarded(t *testing.T) {
 }
 
 // A server that never reads: WriteBatch blocks once the socket buffers are
-// full, and Close from another goroutine unblocks it with net.ErrClosed.
+// full, and Close from another goroutine unblocks it with net.ErrClosed,
+// over ws and wss.
 func TestWebSocketServerNeverReads(t *testing.T) {
-	stop := make(chan struct{})
-	e := wsServer(t, func(c net.Conn, r *bufio.Reader) { <-stop })
-	defer close(stop)
-	c := dialWS(t, e, WebSocketOptions{})
+	t.Run("ws", func(t *testing.T) {
+		stop := make(chan struct{})
+		e := wsServer(t, func(c net.Conn, r *bufio.Reader) { <-stop })
+		defer close(stop)
+		testBlockedClose(t, dialWS(t, e, WebSocketOptions{}))
+	})
+	t.Run("wss", func(t *testing.T) {
+		stop := make(chan struct{})
+		e, _ := wssServer(t, func(c net.Conn, r *bufio.Reader) { <-stop })
+		defer close(stop)
+		testBlockedClose(t, dialWS(t, e, insecure))
+	})
+}
+
+// testBlockedClose writes to c until WriteBatch blocks, then checks that
+// Close unblocks it with an error matching net.ErrClosed.
+func testBlockedClose(t *testing.T, c *WebSocketConn) {
 	ms := newBatch(t, repeat(64, 60000)...)
 	errc := make(chan error, 1)
 	go func() {
@@ -430,6 +595,36 @@ func TestWebSocketServerNeverReads(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close did not unblock WriteBatch")
+	}
+}
+
+// Close returns at once over wss when the server has stopped reading, even
+// with no batch blocked: it must not wait for TLS's close_notify, which
+// waits up to 5 s for room in a full socket.
+func TestWebSocketCloseStalledTLS(t *testing.T) {
+	stop := make(chan struct{})
+	e, _ := wssServer(t, func(c net.Conn, r *bufio.Reader) { <-stop })
+	defer close(stop)
+	c := dialWS(t, e, insecure)
+	// Fill the socket to the last byte underneath TLS (the server reads
+	// nothing, so what is written does not matter).
+	raw := c.conn.(*tls.Conn).NetConn()
+	junk := make([]byte, 64<<10)
+	for size := len(junk); size > 0; {
+		if err := raw.SetWriteDeadline(time.Now().Add(20 * time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := raw.Write(junk[:size]); err != nil && n == 0 {
+			size /= 2
+		}
+	}
+	if err := raw.SetWriteDeadline(time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	c.Close()
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("Close took %v", d)
 	}
 }
 
@@ -468,32 +663,30 @@ func TestWebSocketConnectTimeout(t *testing.T) {
 }
 
 // wss: a self-signed server certificate fails verification by default, and
-// is accepted with its CA in the pool or with InsecureSkipVerify.
+// is accepted with its CA in the pool or with InsecureSkipVerify; a config
+// that offers h2 still upgrades over HTTP/1.1.
 func TestWebSocketTLS(t *testing.T) {
 	got := make(chan []byte, 3)
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		conn, _, _, err := ws.UpgradeHTTP(r, w)
-		if err != nil {
-			return
-		}
-		defer conn.Close()
-		f, err := readClientFrame(conn)
-		if err == nil {
+	e, srv := wssServer(t, func(c net.Conn, r *bufio.Reader) {
+		if f, err := readClientFrame(r); err == nil {
 			got <- f.payload
 		}
-	}))
-	srv.StartTLS()
-	defer srv.Close()
-	e, err := ParseEndpoint("wss://" + strings.TrimPrefix(srv.URL, "https://") + "/feed")
-	if err != nil {
-		t.Fatal(err)
+	})
+	// Each dial has its own generous timeout: a TLS handshake under -race
+	// on a loaded machine is slow, and a timeout is not what is tested.
+	dial := func(o WebSocketOptions) (*WebSocketConn, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		return DialWebSocket(ctx, e, o)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_, err = Dial(ctx, e)
+	_, err := dial(WebSocketOptions{})
 	var verr *tls.CertificateVerificationError
-	if !errors.As(err, &verr) || !errors.As(err, new(x509.UnknownAuthorityError)) {
-		t.Fatalf("dial with the system roots = %v, want an unknown-authority verification error", err)
+	var oe *OpError
+	if !errors.As(err, &verr) || !errors.As(err, new(x509.UnknownAuthorityError)) || !errors.As(err, &oe) || oe.Op != "dial" {
+		t.Fatalf("dial with the system roots = %v, want a dial *OpError with an unknown-authority verification error", err)
+	}
+	if !strings.Contains(err.Error(), "trust its CA (tls_ca_file") {
+		t.Errorf("error %q does not say what to change", err)
 	}
 
 	pool := x509.NewCertPool()
@@ -501,8 +694,11 @@ func TestWebSocketTLS(t *testing.T) {
 	for name, cfg := range map[string]*tls.Config{
 		"ca":       {RootCAs: pool, ServerName: "example.com"}, // httptest's certificate names example.com
 		"insecure": {InsecureSkipVerify: true},
+		// The server speaks HTTP/2 as well (wssServer); the upgrade must
+		// still be HTTP/1.1 when the config offers h2.
+		"h2 offered": {RootCAs: pool, NextProtos: []string{"h2", "http/1.1"}},
 	} {
-		c, err := DialWebSocket(ctx, e, WebSocketOptions{TLS: cfg})
+		c, err := dial(WebSocketOptions{TLS: cfg})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
