@@ -37,8 +37,9 @@
 // A Harness has one function, New, which returns a Setup: the sink, its
 // peers grouped by the sink in front of them (Groups), the sinks with rings
 // behind a composite (Leaves), and how many messages it can hold with its
-// peers down (Capacity). StreamPeer serves unix:// and tcp:// endpoints. A
-// peer for another transport (a WebSocket server) implements Peer around a
+// peers down (Capacity). StreamPeer serves unix:// and tcp:// endpoints
+// (ListenStream) and ws:// ones (ListenWebSocket, which also checks the
+// WebSocket framing). A peer for another transport implements Peer around a
 // Recorder, which turns the bytes it receives into frames and notices torn
 // or malformed ones. A leaf sink's harness:
 //

@@ -17,8 +17,9 @@ import (
 )
 
 // Peer is the far end of a sink: a server its endpoint points at, which
-// records what it receives. StreamPeer is one for unix:// and tcp://; a peer
-// for another transport keeps a Recorder and feeds it the bytes it receives.
+// records what it receives. StreamPeer is one for unix://, tcp:// and, made
+// by ListenWebSocket, ws://; a peer for another transport keeps a Recorder
+// and feeds it the bytes it receives.
 type Peer interface {
 	// Received returns the frames received whole so far: one slice per
 	// connection, in the order the connections were accepted, each in
@@ -156,9 +157,15 @@ func (c *ConnRecorder) frames() int {
 // peer that hangs up itself passes false: the sink never had the chance to
 // finish the frame, and must send it again whole on its next connection.
 func (c *ConnRecorder) End(closedBySink bool) {
-	if c.err == nil && closedBySink && len(c.buf) > 0 {
-		c.err = fmt.Errorf("connection %d, after %d whole frames: closed by the sink %d bytes into a frame (a torn frame)",
-			c.idx, c.frames(), len(c.buf))
+	if closedBySink && len(c.buf) > 0 {
+		c.failf("closed by the sink %d bytes into a frame (a torn frame)", len(c.buf))
+	}
+}
+
+// failf records a violation the peer saw in the transport's own framing.
+func (c *ConnRecorder) failf(format string, args ...any) {
+	if c.err == nil {
+		c.err = fmt.Errorf("connection %d, after %d whole frames: %s", c.idx, c.frames(), fmt.Sprintf(format, args...))
 		c.r.fail(c.err)
 	}
 }
@@ -203,9 +210,12 @@ func ListenStream(tb testing.TB, network string) *StreamPeer {
 	return p
 }
 
-// ListenWebSocket starts a StreamPeer that is a WebSocket server on a free
-// port of 127.0.0.1: it upgrades each connection, unmasks every binary
-// frame and records its payload, answers Close, and is stopped when tb ends.
+// ListenWebSocket starts a StreamPeer that is a WebSocket server (gobwas/ws)
+// on a free port of 127.0.0.1: it upgrades each connection, unmasks every
+// binary frame and records its payload, answers Close, and is stopped when
+// tb ends. Besides the checks of every peer, it reports a frame that is not
+// masked, final and binary, one that does not carry exactly one message, and
+// a connection the sink closed inside a WebSocket frame.
 func ListenWebSocket(tb testing.TB) *StreamPeer {
 	tb.Helper()
 	p := &StreamPeer{tb: tb, network: "tcp", addr: "127.0.0.1:0", websocket: true}
@@ -303,8 +313,11 @@ func (p *StreamPeer) waitStall() {
 	}
 }
 
-// readWebSocket upgrades c and records the payload of every binary frame;
-// a frame cut short is recorded as far as it came, as a stream's bytes are.
+// readWebSocket upgrades c and records the payload of every binary frame,
+// as a stream's bytes are. It also holds the sink to RFC 6455 and to one
+// message per frame: every frame masked, final, binary, and carrying one
+// whole message; and a connection the sink closes inside a WebSocket frame
+// is a torn frame, even when the messages before it were whole.
 func (p *StreamPeer) readWebSocket(c net.Conn, rec *ConnRecorder) {
 	defer p.wg.Done()
 	if _, err := ws.Upgrade(c); err != nil {
@@ -313,32 +326,57 @@ func (p *StreamPeer) readWebSocket(c net.Conn, rec *ConnRecorder) {
 	}
 	r := bufio.NewReader(c)
 	buf := make([]byte, 64<<10)
+	// ended tells an EOF from the sink (which closed its end) from the
+	// peer's own Stop or a reset.
+	ended := func(err error) bool { return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) }
 	for {
 		p.waitStall()
-		h, err := ws.ReadHeader(r)
-		if err != nil {
-			rec.End(errors.Is(err, io.EOF))
+		if _, err := r.Peek(1); err != nil { // between frames
+			rec.End(ended(err))
 			return
 		}
-		if h.OpCode == ws.OpClose {
+		h, err := ws.ReadHeader(r)
+		switch {
+		case err != nil:
+			if ended(err) {
+				rec.failf("closed by the sink inside a WebSocket frame header (a torn frame)")
+			}
+			rec.End(false)
+			return
+		case !h.Masked:
+			rec.failf("an unmasked client frame (RFC 6455 section 5.3)")
+			_ = c.Close()
+			return
+		case h.OpCode == ws.OpClose:
 			_ = ws.WriteFrame(c, ws.NewCloseFrame(nil))
 			rec.End(true)
 			return
+		case h.OpCode != ws.OpBinary || !h.Fin:
+			rec.failf("a frame with opcode %d, FIN %t: want one final binary frame per message", h.OpCode, h.Fin)
+			_ = c.Close()
+			return
 		}
+		before := rec.frames()
 		for off := int64(0); off < h.Length; {
 			n, err := r.Read(buf[:min(h.Length-off, int64(len(buf)))])
 			ws.Cipher(buf[:n], h.Mask, int(off))
 			off += int64(n)
-			if h.OpCode == ws.OpBinary || h.OpCode == ws.OpContinuation {
-				if _, werr := rec.Write(buf[:n]); werr != nil {
-					_ = c.Close()
-					return
-				}
-			}
-			if err != nil {
-				rec.End(false) // the connection broke inside a WebSocket frame
+			if _, werr := rec.Write(buf[:n]); werr != nil {
+				_ = c.Close()
 				return
 			}
+			if err != nil {
+				if ended(err) {
+					rec.failf("closed by the sink %d bytes into a WebSocket frame of %d (a torn frame)", off, h.Length)
+				}
+				rec.End(false)
+				return
+			}
+		}
+		if whole := rec.frames() - before; whole != 1 || len(rec.buf) > 0 {
+			rec.failf("a WebSocket frame of %d whole messages and %d bytes more: want one message per frame", whole, len(rec.buf))
+			_ = c.Close()
+			return
 		}
 	}
 }
