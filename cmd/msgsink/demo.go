@@ -16,6 +16,7 @@ import (
 	"github.com/msgsink/msgsink/config"
 	"github.com/msgsink/msgsink/examples"
 	"github.com/msgsink/msgsink/factory"
+	"github.com/msgsink/msgsink/internal/hist"
 	"github.com/msgsink/msgsink/internal/relay"
 	"github.com/msgsink/msgsink/sink"
 	"github.com/msgsink/msgsink/tlv"
@@ -110,15 +111,18 @@ func demo(ctx context.Context, o demoOptions, out io.Writer) error {
 		return err
 	}
 
-	f := factory.New(relocated{file: file, name: o.relayName, to: endpoint})
+	start := time.Now()
+	var outMu sync.Mutex // the sinks' state changes arrive from their own goroutine
+	say := func(format string, args ...any) {
+		outMu.Lock()
+		defer outMu.Unlock()
+		fmt.Fprintf(out, "%6.3fs  %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
+	}
+	f := factory.New(relocated{file: file, name: o.relayName, to: endpoint}, factory.WithStateChange(stateReporter(say)))
 	defer f.Close()
 	s, err := f.Sink(o.sinkName)
 	if err != nil {
 		return err
-	}
-	start := time.Now()
-	say := func(format string, args ...any) {
-		fmt.Fprintf(out, "%6.3fs  %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
 	}
 	say("services from %s; %s -> %s", file.Path, o.relayName, endpoint)
 
@@ -199,6 +203,31 @@ func demo(ctx context.Context, o demoOptions, out io.Writer) error {
 	return summary(out, wait, end, s.Info(), r.Stats())
 }
 
+// stateReporter prints the moments a sink's story changes: the first failed
+// dial of a run of them, connected, idle, closed. The dial-and-wait loop
+// while a peer is down would only repeat itself.
+func stateReporter(say func(string, ...any)) func(sink.StateChange) {
+	var mu sync.Mutex
+	waiting := map[string]bool{}
+	return func(c sink.StateChange) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch c.To {
+		case sink.StateConnecting:
+			return
+		case sink.StateBackoff:
+			if waiting[c.Sink] {
+				return
+			}
+			waiting[c.Sink] = true
+			say("sink %s: backoff after %v", c.Sink, c.Err) // the error names connect or write
+			return
+		}
+		waiting[c.Sink] = false
+		say("sink %s: %s", c.Sink, c.To)
+	}
+}
+
 // point is everything the live line shows, at one instant.
 type point struct {
 	at        time.Time
@@ -206,7 +235,7 @@ type point struct {
 	received  uint64
 	missed    uint64
 	reordered uint64
-	lat       *snapshot
+	lat       *hist.Snapshot
 	info      []sink.Info
 	relay     relay.Stats
 }
@@ -215,7 +244,7 @@ func sample(a *adapter, c *consumer, r *relay.Relay, f *factory.Factory) point {
 	return point{
 		at: time.Now(), offered: a.offered.Load(), received: c.received.Load(), missed: c.missed.Load(),
 		reordered: c.reordered.Load(),
-		lat:       c.lat.snapshot(), info: f.Infos(), relay: r.Stats(),
+		lat:       c.lat.Snapshot(), info: f.Infos(), relay: r.Stats(),
 	}
 }
 
@@ -232,9 +261,9 @@ func (p point) line(prev point) string {
 	for _, in := range prev.info {
 		prevEnq += in.Enqueued
 	}
-	lat := p.lat.since(prev.lat)
+	lat := p.lat.Since(prev.lat)
 	fmt.Fprintf(&b, "sent %7.0f/s  recv %7.0f/s  p50 %-8s p99 %-8s drops: buffer_full=%d sink=%d relay_rejected=%d consumer=%d  |",
-		float64(enq-prevEnq)/secs, float64(p.received-prev.received)/secs, lat.format(0.50), lat.format(0.99),
+		float64(enq-prevEnq)/secs, float64(p.received-prev.received)/secs, lat.Format(0.50), lat.Format(0.99),
 		full, dropped, p.relay.Rejected.Total(), p.relay.ConsumerDrops)
 	for _, in := range p.info {
 		fmt.Fprintf(&b, " %s=%s", in.Name, in.State)
@@ -254,7 +283,7 @@ func summary(out io.Writer, wall time.Duration, end point, in sink.Info, rs rela
 	fmt.Fprintf(out, "  consumer  received %d, missed %d (sequence gaps: refused by the sink, or taken by the relay before the consumer subscribed), out of order %d\n",
 		end.received, end.missed, end.reordered)
 	fmt.Fprintf(out, "  latency   p50 %s  p99 %s  p99.9 %s  max %s (header timestamp to consumer)\n",
-		lat.format(0.5), lat.format(0.99), lat.format(0.999), lat.format(1))
+		lat.Format(0.5), lat.Format(0.99), lat.Format(0.999), lat.Format(1))
 
 	var problems []string
 	check := func(ok bool, format string, args ...any) {
@@ -353,7 +382,7 @@ type consumer struct {
 	received  atomic.Uint64
 	missed    atomic.Uint64 // sequence gaps, per source
 	reordered atomic.Uint64 // a sequence at or below the last one of its source
-	lat       latency
+	lat       hist.Histogram
 
 	mu     sync.Mutex
 	sub    *relay.Subscriber

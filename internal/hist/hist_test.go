@@ -1,4 +1,4 @@
-package main
+package hist
 
 import (
 	"testing"
@@ -20,26 +20,32 @@ func TestBucketBounds(t *testing.T) {
 }
 
 func TestQuantiles(t *testing.T) {
-	var h latency
-	before := h.snapshot()
-	if _, ok := before.quantile(0.5); ok {
+	var h Histogram
+	before := h.Snapshot()
+	if _, ok := before.Quantile(0.5); ok {
 		t.Fatal("quantile of nothing")
+	}
+	if got := before.Format(0.5); got != "-" {
+		t.Errorf("Format of nothing = %q, want -", got)
 	}
 	for i := 1; i <= 1000; i++ {
 		h.Record(time.Duration(i) * time.Microsecond)
 	}
 	h.Record(-time.Second) // a clock step: counted as 0
-	s := h.snapshot().since(before)
+	s := h.Snapshot().Since(before)
 	for _, tc := range []struct {
 		q    float64
 		want time.Duration
 	}{{0.5, 500 * time.Microsecond}, {0.99, 990 * time.Microsecond}, {1, 1000 * time.Microsecond}} {
-		got, _ := s.quantile(tc.q)
+		got, _ := s.Quantile(tc.q)
 		if got < tc.want || float64(got) > 1.125*float64(tc.want) {
 			t.Errorf("q%.2f = %v, want %v within 12.5%%", tc.q, got, tc.want)
 		}
 	}
-	if got, _ := s.quantile(0); got != 0 {
+	if got, _ := s.Quantile(0); got != 0 {
 		t.Errorf("q0 = %v, want 0 (the clock step)", got)
+	}
+	if got := s.Format(1); got != "1.0486ms" {
+		t.Errorf("Format(1) = %q, want the bucket bound rounded to 0.1 µs, 1.0486ms", got)
 	}
 }
