@@ -57,10 +57,41 @@ tools: $(BIN)/staticcheck $(BIN)/benchstat
 $(BIN)/staticcheck $(BIN)/benchstat: tools/go.mod tools/go.sum
 	cd tools && $(GO) build -o $(BIN)/ honnef.co/go/tools/cmd/staticcheck golang.org/x/perf/cmd/benchstat
 
-## bench: raw benchmark results (-count=$(COUNT)) into $(BENCHOUT), for benchstat
+# -benchtime per family, chosen so that a full `make bench` (COUNT=10) takes
+# under about 30 minutes on the reference 2-core machine: the package
+# benchmarks are many and short; the overhead proofs need long runs to
+# resolve a 1% difference; latency needs enough messages for a p99.9 at
+# 10k msgs/s; one idle-CPU op is a 100 ms window.
+BENCHTIME_LIB      ?= 200ms
+BENCHTIME_OVERHEAD ?= 1s
+BENCHTIME_E2E      ?= 300ms
+BENCHTIME_LATENCY  ?= 1s
+BENCHTIME_IDLE     ?= 10x
+# Packages with benchmarks of their own, besides ./bench.
+BENCHPKGS := $(filter-out ./bench/,$(sort $(dir $(shell grep -rl --include='*_test.go' '^func Benchmark' . 2>/dev/null))))
+# perfmd run records each family's command, Go version and machine load
+# alongside its output, for PERFORMANCE.md.
+PERFMD    := $(GO) run ./internal/cmd/perfmd
+BENCHRUN   = $(PERFMD) run -family $(1) -- $(GO) test -run '^$$' -benchmem -count=$(COUNT) -benchtime=$(2) -timeout=60m
+PERFRAW   ?= PERFORMANCE.raw.txt
+
+## bench: raw benchmark results (-count=$(COUNT)) into $(BENCHOUT), for benchstat; BENCH=regexp narrows
 bench:
-	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count=$(COUNT) ./... | tee $(BENCHOUT)
+ifeq ($(BENCH),.)
+	{ $(call BENCHRUN,library,$(BENCHTIME_LIB)) -bench . $(BENCHPKGS) && \
+	  $(call BENCHRUN,overhead,$(BENCHTIME_OVERHEAD)) -bench '^BenchmarkOverhead$$' ./bench && \
+	  $(call BENCHRUN,e2e,$(BENCHTIME_E2E)) -bench '^BenchmarkE2E$$' ./bench && \
+	  $(call BENCHRUN,latency,$(BENCHTIME_LATENCY)) -bench '^BenchmarkLatency$$' ./bench && \
+	  $(call BENCHRUN,idle,$(BENCHTIME_IDLE)) -bench '^BenchmarkIdleCPU$$' ./bench; } | tee $(BENCHOUT)
+else
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count=$(COUNT) -timeout=60m ./... | tee $(BENCHOUT)
+endif
 	@echo "results in $(BENCHOUT); compare with: make benchcmp OLD=old.txt NEW=$(BENCHOUT)"
+
+## perf: make bench into $(PERFRAW), then PERFORMANCE.md from it (targets checked, misses profiled)
+perf: $(BIN)/benchstat
+	$(MAKE) bench BENCH=. BENCHOUT=$(PERFRAW)
+	$(PERFMD) report -benchstat $(BIN)/benchstat -go $(GO) $(if $(wildcard bench/ANALYSIS.md),-notes bench/ANALYSIS.md) -profile -o PERFORMANCE.md $(PERFRAW)
 
 ## benchcmp: compare two bench result files, OLD=... NEW=...
 benchcmp: $(BIN)/benchstat

@@ -1,0 +1,476 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/msgsink/msgsink/lazy"
+	"github.com/msgsink/msgsink/ring"
+	"github.com/msgsink/msgsink/sink"
+	"github.com/msgsink/msgsink/tlv"
+	"github.com/msgsink/msgsink/transport"
+)
+
+// A pipe moves messages from producers to a connected socket: the lazy sink,
+// or one of the designs it is measured against.
+type pipe interface {
+	// send takes over one reference to m, waiting (by the pipe's own means)
+	// while the pipe is full. Safe for concurrent use.
+	send(m *tlv.Message) error
+	// flush pushes out what the producer's side holds back (bufio's buffer);
+	// the other pipes write on their own.
+	flush() error
+	// close writes what is left, closes the connection and stops every
+	// goroutine the pipe started.
+	close() error
+}
+
+// setup is what a pipe is opened with.
+type setup struct {
+	ep        transport.Endpoint
+	producers int       // goroutines that will call send at once
+	idle      lazy.Idle // the sink's idle strategy; the comparators have none
+}
+
+// impl is one way of moving messages, named as in the benchmark keys.
+type impl struct {
+	name string
+	open func(setup) (pipe, error)
+}
+
+var (
+	implSink        = impl{"sink", openSink}
+	implDirect      = impl{"direct", openDirect}
+	implRaw         = impl{"raw", openRaw}
+	implBufio       = impl{"bufio", openBufio}
+	implChan        = impl{"chan", openChan}
+	implWritePerMsg = impl{"write-per-msg", openWritePerMsg}
+)
+
+// sinkPipe is the library: a lazy sink, connected before the measurement so
+// that the dial (a one-off) is not in it.
+type sinkPipe struct{ s *lazy.Sink }
+
+func openSink(st setup) (pipe, error) {
+	s, err := lazy.New(lazy.Config{Name: "bench", Endpoint: st.ep, Idle: st.idle})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Connect(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return sinkPipe{s}, nil
+}
+
+func (p sinkPipe) send(m *tlv.Message) error { return sendWaiting(p.s, m) }
+
+func (sinkPipe) flush() error { return nil }
+
+func (p sinkPipe) close() error { return p.s.Close() }
+
+// yieldTries is how many times sendWaiting yields before it sleeps.
+const yieldTries = 8
+
+// sendWaiting is what a producer that must not lose a message does with a
+// sink that never blocks: on ErrBufferFull it yields a few times, then sleeps
+// a microsecond at a time until the ring has room. Yielding alone is not
+// enough: runtime.Gosched never lets the scheduler poll the network, so with
+// as many yielding producers as Ps the writer and the reader wait for
+// sysmon's poll (up to 10 ms) to learn that their socket is ready, and 4
+// producers on 2 Ps got 10-180 k msgs/s instead of millions (more Ps than
+// producers restored them). A sleeping producer leaves its P idle, and an
+// idle P polls.
+func sendWaiting(s interface{ Send(*tlv.Message) error }, m *tlv.Message) error {
+	for i := 0; ; i++ {
+		err := s.Send(m)
+		if err == nil || !errors.Is(err, sink.ErrBufferFull) {
+			return err
+		}
+		if i < yieldTries {
+			runtime.Gosched()
+		} else {
+			time.Sleep(time.Microsecond)
+		}
+	}
+}
+
+// The writer's idle schedule of lazy.IdleBackoff (spinRounds, yieldRounds
+// in lazy/sink.go), copied so that ringSink idles exactly like the sink it
+// is compared with.
+const (
+	spinRounds  = 128
+	yieldRounds = 32
+)
+
+// ringSink is the lazy sink's design with connecting taken out: the same
+// ring, one writer goroutine started on a connection made in advance, the
+// idle schedule of lazy.IdleBackoff with the same parked-flag handshake, and
+// no connect state, reconnect or close timeout.
+//
+// As "direct" it keeps the rest of the sink contract that costs on the hot
+// path: Send validates, any number of producers may call it, and the batch
+// goes through transport.Conn.WriteBatch. As "raw" it is what one
+// would write by hand for one producer: a plain SPSC push, no validation,
+// and a hand-written writev.
+type ringSink struct {
+	raw       bool
+	validator tlv.Validator
+	ring      *ring.Ring[*tlv.Message]
+	write     func(a, b []*tlv.Message) (int, error)
+	closeConn func() error
+	parked    atomic.Bool
+	wake      chan struct{} // capacity 1
+	stop      atomic.Bool
+	exited    chan struct{}
+	err       error // why the writer stopped early; read after exited
+}
+
+func newRingSink(raw bool, write func(a, b []*tlv.Message) (int, error), closeConn func() error) *ringSink {
+	r := &ringSink{raw: raw, ring: ring.New[*tlv.Message](lazy.DefaultBufferSize), write: write,
+		closeConn: closeConn, wake: make(chan struct{}, 1), exited: make(chan struct{})}
+	go r.run()
+	return r
+}
+
+// openDirect dials with transport.Dial, as the lazy sink does.
+func openDirect(st setup) (pipe, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := transport.Dial(ctx, st.ep)
+	if err != nil {
+		return nil, err
+	}
+	return newRingSink(false, c.WriteBatch, c.Close), nil
+}
+
+// openRaw dials with the net package and writes through rawWriter.
+func openRaw(st setup) (pipe, error) {
+	if st.producers != 1 {
+		return nil, errors.New("raw is written for one producer")
+	}
+	c, err := net.Dial(st.ep.Scheme, st.ep.Addr)
+	if err != nil {
+		return nil, err
+	}
+	w := newRawWriter(c)
+	return newRingSink(true, w.writeBatch, c.Close), nil
+}
+
+// Send has lazy.Sink's contract and fast path: validate, push, and look at
+// one atomic word to learn whether the writer needs waking.
+func (r *ringSink) Send(m *tlv.Message) error {
+	if !r.raw {
+		if err := r.validator.Check(m); err != nil {
+			return err
+		}
+	}
+	var ok bool
+	if r.raw {
+		ok = r.ring.Push(m)
+	} else {
+		ok = r.ring.PushShared(m)
+	}
+	if !ok {
+		if r.ring.Closed() {
+			return sink.ErrClosed
+		}
+		return sink.ErrBufferFull
+	}
+	if r.parked.Load() && r.parked.CompareAndSwap(true, false) {
+		r.kick()
+	}
+	return nil
+}
+
+func (r *ringSink) kick() {
+	select {
+	case r.wake <- struct{}{}:
+	default: // a wake-up is already pending
+	}
+}
+
+func (r *ringSink) run() {
+	defer close(r.exited)
+	idle := 0
+	for {
+		a, b := r.ring.Peek(lazy.DefaultMaxBatch)
+		if len(a) == 0 {
+			if r.stop.Load() {
+				return
+			}
+			idle++
+			switch {
+			case idle <= spinRounds:
+			case idle <= spinRounds+yieldRounds:
+				runtime.Gosched()
+			default:
+				idle = 0
+				r.park()
+			}
+			continue
+		}
+		idle = 0
+		n, err := r.write(a, b)
+		for _, m := range a[:min(n, len(a))] {
+			m.Release()
+		}
+		for _, m := range b[:max(0, n-len(a))] {
+			m.Release()
+		}
+		r.ring.Discard(n)
+		if err != nil {
+			r.err = err
+			r.ring.Close() // producers get ErrClosed instead of waiting forever
+			return
+		}
+	}
+}
+
+// park sleeps until a Send or close wakes it. The flag is set before the
+// last look at the ring and Send looks at it after its push, so one of the
+// two always sees the other.
+func (r *ringSink) park() {
+	r.parked.Store(true)
+	if r.ring.Len() > 0 || r.stop.Load() {
+		r.parked.Store(false)
+		return
+	}
+	<-r.wake
+}
+
+// Flush waits until everything pushed so far is written. Like lazy.Sink's,
+// it returns as soon as the last batch is consumed, so that the next burst of
+// benchSend finds either writer in the same state (still spinning, not
+// parked); polling on a timer instead cost direct a wake-up per burst.
+func (r *ringSink) Flush(ctx context.Context) error {
+	pushed, _ := r.ring.Counts()
+	for {
+		if _, removed := r.ring.Counts(); removed >= pushed {
+			return nil
+		}
+		select {
+		case <-r.exited:
+			return fmt.Errorf("writer stopped: %w", r.err)
+		case <-ctx.Done():
+			return ctx.Err()
+		default:
+			runtime.Gosched()
+		}
+	}
+}
+
+// Close writes what is queued, then stops the writer and the connection.
+func (r *ringSink) Close() error {
+	r.ring.Close()
+	r.stop.Store(true)
+	r.kick()
+	<-r.exited
+	err := r.closeConn()
+	if r.err != nil {
+		return r.err
+	}
+	return err
+}
+
+func (r *ringSink) send(m *tlv.Message) error { return sendWaiting(r, m) }
+
+func (*ringSink) flush() error { return nil }
+
+func (r *ringSink) close() error { return r.Close() }
+
+// rawCoalesceMax is the largest frame rawWriter copies, as StreamConn does
+// (transport's defaultCoalesceMax): the same strategy, written by hand.
+const rawCoalesceMax = 512
+
+// rawWriter writes a batch the way a careful hand-written writer would:
+// frames up to rawCoalesceMax bytes copied into one 64 KiB buffer, larger
+// ones passed as they are, and the lot handed to net.Buffers.WriteTo on the
+// bare *net.UnixConn or *net.TCPConn, which is one writev. The slices live
+// in the struct because a fresh net.Buffers per batch would allocate.
+type rawWriter struct {
+	conn net.Conn
+	buf  []byte // never grown, so that bufs may point into it
+	bufs net.Buffers
+	back [][]byte
+}
+
+func newRawWriter(c net.Conn) *rawWriter {
+	return &rawWriter{conn: c, buf: make([]byte, 0, 64<<10), back: make([][]byte, 0, lazy.DefaultMaxBatch)}
+}
+
+func (w *rawWriter) writeBatch(a, b []*tlv.Message) (int, error) {
+	w.bufs, w.buf = w.back[:0], w.buf[:0]
+	run := 0 // start in buf of the frames not yet in bufs
+	endRun := func() {
+		if run < len(w.buf) {
+			w.bufs = append(w.bufs, w.buf[run:])
+		}
+		run = len(w.buf)
+	}
+	for _, ms := range [...][]*tlv.Message{a, b} {
+		for _, m := range ms {
+			p := m.Bytes()
+			if len(p) > rawCoalesceMax {
+				endRun()
+				w.bufs = append(w.bufs, p)
+				continue
+			}
+			if len(w.buf)+len(p) > cap(w.buf) {
+				endRun()
+				if err := w.writeOut(); err != nil {
+					return 0, err
+				}
+				run = 0
+			}
+			w.buf = append(w.buf, p...)
+		}
+	}
+	endRun()
+	if err := w.writeOut(); err != nil {
+		return 0, err
+	}
+	return len(a) + len(b), nil
+}
+
+func (w *rawWriter) writeOut() error {
+	w.back = w.bufs[:0]
+	_, err := w.bufs.WriteTo(w.conn)
+	clear(w.back[:cap(w.back)]) // forget the messages' buffers before they are released
+	w.bufs, w.buf = w.back[:0], w.buf[:0]
+	return err
+}
+
+// bufioPipe is the producer writing into a 64 KiB bufio.Writer on the
+// socket itself: no goroutine, no queue, and a write syscall only when the
+// buffer is full. Several producers share it behind a mutex.
+type bufioPipe struct {
+	c  net.Conn
+	w  *bufio.Writer
+	mu *sync.Mutex // nil for one producer, which needs none
+}
+
+func openBufio(st setup) (pipe, error) {
+	c, err := net.Dial(st.ep.Scheme, st.ep.Addr)
+	if err != nil {
+		return nil, err
+	}
+	p := &bufioPipe{c: c, w: bufio.NewWriterSize(c, 64<<10)}
+	if st.producers > 1 {
+		p.mu = new(sync.Mutex)
+	}
+	return p, nil
+}
+
+func (p *bufioPipe) send(m *tlv.Message) error {
+	if p.mu != nil {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+	}
+	_, err := p.w.Write(m.Bytes())
+	m.Release()
+	return err
+}
+
+func (p *bufioPipe) flush() error { return p.w.Flush() }
+
+func (p *bufioPipe) close() error {
+	err := p.w.Flush()
+	return errors.Join(err, p.c.Close())
+}
+
+// chanPipe is the common Go design: producers send on a buffered channel
+// (as deep as the sink's ring) and a writer goroutine takes what is there,
+// up to a batch, and writes it with net.Buffers (one writev).
+type chanPipe struct {
+	c      net.Conn
+	ch     chan *tlv.Message
+	exited chan struct{}
+	err    error // the first write error; read after exited
+}
+
+func openChan(st setup) (pipe, error) {
+	c, err := net.Dial(st.ep.Scheme, st.ep.Addr)
+	if err != nil {
+		return nil, err
+	}
+	p := &chanPipe{c: c, ch: make(chan *tlv.Message, lazy.DefaultBufferSize), exited: make(chan struct{})}
+	go p.run()
+	return p, nil
+}
+
+func (p *chanPipe) run() {
+	defer close(p.exited)
+	batch := make([]*tlv.Message, 0, lazy.DefaultMaxBatch)
+	back := make([][]byte, 0, lazy.DefaultMaxBatch)
+	for m := range p.ch {
+		batch = append(batch[:0], m)
+	more:
+		for len(batch) < cap(batch) {
+			select {
+			case m, ok := <-p.ch:
+				if !ok {
+					break more
+				}
+				batch = append(batch, m)
+			default:
+				break more
+			}
+		}
+		bufs := net.Buffers(back[:0])
+		for _, m := range batch {
+			bufs = append(bufs, m.Bytes())
+		}
+		if p.err == nil {
+			_, p.err = bufs.WriteTo(p.c)
+		}
+		clear(back[:cap(back)])
+		for _, m := range batch {
+			m.Release()
+		}
+	}
+}
+
+func (p *chanPipe) send(m *tlv.Message) error {
+	p.ch <- m
+	return nil
+}
+
+func (*chanPipe) flush() error { return nil }
+
+func (p *chanPipe) close() error {
+	close(p.ch)
+	<-p.exited
+	return errors.Join(p.err, p.c.Close())
+}
+
+// writePerMsgPipe makes one write syscall per message, from the producer.
+// net.Conn.Write is safe for concurrent use and writes each call whole.
+type writePerMsgPipe struct{ c net.Conn }
+
+func openWritePerMsg(st setup) (pipe, error) {
+	c, err := net.Dial(st.ep.Scheme, st.ep.Addr)
+	if err != nil {
+		return nil, err
+	}
+	return writePerMsgPipe{c}, nil
+}
+
+func (p writePerMsgPipe) send(m *tlv.Message) error {
+	_, err := p.c.Write(m.Bytes())
+	m.Release()
+	return err
+}
+
+func (writePerMsgPipe) flush() error { return nil }
+
+func (p writePerMsgPipe) close() error { return p.c.Close() }
