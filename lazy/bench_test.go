@@ -1,14 +1,11 @@
 package lazy_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"net"
 	"runtime"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/msgsink/msgsink/lazy"
 	"github.com/msgsink/msgsink/sink"
@@ -48,7 +45,7 @@ func retained(size, n int) *tlv.Message {
 // BenchmarkSend measures the Send call with the writer running on a real
 // Unix socket. Sends come in bursts of half the ring, and the timer stops
 // while the writer catches up between bursts, so ns/op is the cost of Send
-// itself, not of the socket behind it (BenchmarkE2E measures that).
+// itself, not of the socket behind it (../bench measures the socket: E2E).
 func BenchmarkSend(b *testing.B) {
 	for _, size := range []int{64, 200} {
 		for _, mode := range []string{"lazy", "connected"} {
@@ -106,73 +103,4 @@ func BenchmarkSend(b *testing.B) {
 		i := s.Info()
 		b.ReportMetric(float64(i.Refused.BufferFull)/float64(b.N), "full/op")
 	})
-}
-
-// BenchmarkE2E: one producer → Send → writer → socket → a reader goroutine,
-// until the reader has every byte. impl=bufio is the baseline in the same
-// run: the producer writes the same frames through a 64 KiB bufio.Writer
-// straight into the socket, with no ring, writer, or accounting.
-func BenchmarkE2E(b *testing.B) {
-	for _, network := range []string{"unix", "tcp"} {
-		for _, size := range []int{64, 200, 1024} {
-			name := "transport=" + network + "/size=" + strconv.Itoa(size) + "/producers=1"
-			b.Run(name+"/impl=sink", func(b *testing.B) {
-				ep, stop := drainPeer(b, network)
-				s := newSink(b, lazy.Config{Endpoint: ep})
-				if err := s.Connect(context.Background()); err != nil {
-					b.Fatal(err)
-				}
-				m := retained(size, b.N)
-				b.ReportAllocs()
-				b.SetBytes(int64(size))
-				b.ResetTimer()
-				start := time.Now()
-				for range b.N {
-					sendRetained(b, s, m)
-				}
-				flush(b, s)
-				if err := s.Close(); err != nil {
-					b.Fatal(err)
-				}
-				got := stop(1)
-				elapsed := time.Since(start)
-				b.StopTimer()
-				m.Release()
-				if got != int64(b.N)*int64(size) {
-					b.Fatalf("reader got %d bytes, want %d", got, int64(b.N)*int64(size))
-				}
-				b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
-			})
-			b.Run(name+"/impl=bufio", func(b *testing.B) {
-				ep, stop := drainPeer(b, network)
-				c, err := net.Dial(network, ep.Addr)
-				if err != nil {
-					b.Fatal(err)
-				}
-				frame := newBuilder(size).next()
-				w := bufio.NewWriterSize(c, 64<<10)
-				b.ReportAllocs()
-				b.SetBytes(int64(size))
-				b.ResetTimer()
-				start := time.Now()
-				for range b.N {
-					if _, err := w.Write(frame.Bytes()); err != nil {
-						b.Fatal(err)
-					}
-				}
-				if err := w.Flush(); err != nil {
-					b.Fatal(err)
-				}
-				_ = c.Close()
-				got := stop(1)
-				elapsed := time.Since(start)
-				b.StopTimer()
-				frame.Release()
-				if got != int64(b.N)*int64(size) {
-					b.Fatalf("reader got %d bytes, want %d", got, int64(b.N)*int64(size))
-				}
-				b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
-			})
-		}
-	}
 }

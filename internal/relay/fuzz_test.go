@@ -104,6 +104,24 @@ func FuzzIntake(f *testing.F) {
 		if (rejected == 1) != want.rejected || (truncated == 1) != want.truncated || rejected+truncated > 1 {
 			t.Fatalf("rejected %d, truncated %d; want rejected %v, truncated %v", rejected, truncated, want.rejected, want.truncated)
 		}
+		// Every frame the relay took leaves for the one consumer, and
+		// nothing else: checked on the relay's own counters, so that a
+		// surplus is caught with the input that caused it, not by a later
+		// input that finds it in the socket.
+		var wantBytes uint64
+		for _, w := range want.frames {
+			wantBytes += uint64(len(w))
+		}
+		for after.Pending != 0 || !after.Balanced() { // a snapshot may catch a writer between two counters
+			if time.Now().After(deadline) {
+				t.Fatalf("the relay did not write out its frames: %v", after)
+			}
+			time.Sleep(50 * time.Microsecond)
+			after = r.Stats()
+		}
+		if out, bytesOut := after.FramesOut-before.FramesOut, after.BytesOut-before.BytesOut; out != uint64(len(want.frames)) || bytesOut != wantBytes {
+			t.Fatalf("relay wrote %d frames, %d bytes to the consumer; want %d, %d (input %x)", out, bytesOut, len(want.frames), wantBytes, data)
+		}
 		for i, w := range want.frames {
 			got, err := sub.Next()
 			if err != nil {
@@ -114,7 +132,8 @@ func FuzzIntake(f *testing.F) {
 			}
 		}
 		if n := sub.Buffered(); n != 0 {
-			t.Fatalf("%d more bytes reached the consumer", n)
+			extra, _ := sub.Next()
+			t.Fatalf("%d more bytes reached the consumer, starting with %x (input %x, relay %v)", n, []byte(extra), data, after)
 		}
 	})
 }
