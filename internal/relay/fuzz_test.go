@@ -67,7 +67,12 @@ func FuzzIntake(f *testing.F) {
 	sub := subscribe(f, r, 1)
 	v := tlv.Validator{Domain: tlv.DomainMarketData}
 
+	var history [][]byte // the inputs before this one, newest last: a failure may be an earlier input's doing
 	f.Fuzz(func(t *testing.T, data []byte) {
+		history = append(history, append([]byte(nil), data...))
+		if len(history) > 8 {
+			history = history[1:]
+		}
 		if len(data) == 0 {
 			return // a connection that sends nothing is neither producer nor consumer
 		}
@@ -133,7 +138,7 @@ func FuzzIntake(f *testing.F) {
 		}
 		if n := sub.Buffered(); n != 0 {
 			extra, _ := sub.Next()
-			t.Fatalf("%d more bytes reached the consumer, starting with %x (input %x, relay %v)", n, []byte(extra), data, after)
+			t.Fatalf("%d more bytes reached the consumer, starting with %x (inputs, oldest first: %x; relay before %v, after %v)", n, []byte(extra), history, before, after)
 		}
 	})
 }

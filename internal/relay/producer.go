@@ -135,6 +135,8 @@ func (r *Relay) handle(cn *conn) {
 
 // produce forwards a producer's frames until it hangs up or sends a bad one.
 func (r *Relay) produce(cn *conn, s *stream) {
+	// Gauge before total, and out of the gauge only after everything is
+	// counted: Stats relies on the order.
 	r.count.producers.Add(1)
 	r.count.producersTotal.Add(1)
 	defer r.count.producers.Add(-1)

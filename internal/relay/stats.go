@@ -141,9 +141,23 @@ type counters struct {
 
 // Stats returns a snapshot of the counters. It is safe from any goroutine at
 // any time, also after Close, and costs a few atomic loads per consumer.
+//
+// The connection counts are read before everything else, each total before
+// its gauge: a connection adds to the gauge before the total, and counts
+// everything it did before it leaves the gauge, so a snapshot whose
+// ProducersTotal includes a producer and whose Producers no longer does also
+// holds every frame, rejection and truncation of that producer.
 func (r *Relay) Stats() Stats {
 	c := &r.count
+	producersTotal := c.producersTotal.Load()
+	producers := int(c.producers.Load())
+	consumersTotal := c.consumersTotal.Load()
+	consumers := int(c.consumers.Load())
 	s := Stats{
+		Producers:        producers,
+		ProducersTotal:   producersTotal,
+		Consumers:        consumers,
+		ConsumersTotal:   consumersTotal,
 		FramesIn:         c.framesIn.Load(),
 		BytesIn:          c.bytesIn.Load(),
 		Offered:          c.offered.Load(),
@@ -151,10 +165,6 @@ func (r *Relay) Stats() Stats {
 		BytesOut:         c.bytesOut.Load(),
 		ConsumerDrops:    c.drops.Load(),
 		ConsumerDiscards: c.discards.Load(),
-		Producers:        int(c.producers.Load()),
-		ProducersTotal:   c.producersTotal.Load(),
-		Consumers:        int(c.consumers.Load()),
-		ConsumersTotal:   c.consumersTotal.Load(),
 		ConsumersLagged:  c.lagged.Load(),
 		Truncated:        c.truncated.Load(),
 		Rejected: Rejected{
