@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/msgsink/msgsink/internal/testnet"
 
 	"github.com/gobwas/ws"
 
@@ -41,14 +41,7 @@ func listen(tb testing.TB, network string) server {
 	case "ws":
 		lnet, path = "tcp", "/"
 	case "unix":
-		// Not tb.TempDir: benchmark names make its paths too long for
-		// sun_path (108 bytes).
-		dir, err := os.MkdirTemp("", "msb")
-		if err != nil {
-			tb.Fatal(err)
-		}
-		tb.Cleanup(func() { os.RemoveAll(dir) })
-		addr = filepath.Join(dir, "s.sock")
+		addr = testnet.SocketPath(tb)
 	}
 	ln, err := net.Listen(lnet, addr)
 	if err != nil {

@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/msgsink/msgsink/internal/testnet"
 
 	"github.com/msgsink/msgsink/tlv"
 )
@@ -24,13 +24,7 @@ func listen(tb testing.TB, transport string) (net.Listener, Endpoint) {
 	var addr string
 	switch transport {
 	case "unix":
-		// Not tb.TempDir: test names make its paths longer than sun_path.
-		dir, err := os.MkdirTemp("", "mst")
-		if err != nil {
-			tb.Fatal(err)
-		}
-		tb.Cleanup(func() { os.RemoveAll(dir) })
-		addr = filepath.Join(dir, "s.sock")
+		addr = testnet.SocketPath(tb)
 	case "tcp":
 		addr = "127.0.0.1:0"
 	default:

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/msgsink/msgsink/internal/testnet"
 
 	"github.com/msgsink/msgsink/internal/relay"
 	"github.com/msgsink/msgsink/tlv"
@@ -22,18 +22,6 @@ import (
 // carried as is, so tests choose frame sizes freely.
 const opaqueType tlv.Type = 5
 
-// sockPath returns a socket path in a fresh directory short enough for
-// sockaddr_un (t.TempDir embeds the test name and can exceed it).
-func sockPath(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.MkdirTemp("", "relay")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = os.RemoveAll(dir) })
-	return filepath.Join(dir, "r.sock")
-}
-
 func unixEndpoint(path string) transport.Endpoint {
 	return transport.Endpoint{Scheme: "unix", Addr: path}
 }
@@ -43,7 +31,7 @@ func unixEndpoint(path string) transport.Endpoint {
 func serve(tb testing.TB, cfg relay.Config) *relay.Relay {
 	tb.Helper()
 	if cfg.Endpoint == (transport.Endpoint{}) {
-		cfg.Endpoint = unixEndpoint(sockPath(tb))
+		cfg.Endpoint = unixEndpoint(testnet.SocketPath(tb))
 	}
 	if cfg.Domain == 0 {
 		cfg.Domain = tlv.DomainMarketData

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/msgsink/msgsink/internal/relay"
+	"github.com/msgsink/msgsink/internal/testnet"
 	"github.com/msgsink/msgsink/tlv"
 	"github.com/msgsink/msgsink/transport"
 )
@@ -36,7 +37,7 @@ func roundTrip(t *testing.T, r *relay.Relay) {
 }
 
 func TestStaleSocketReplaced(t *testing.T) {
-	path := sockPath(t)
+	path := testnet.SocketPath(t)
 	// A relay that died leaves its socket file behind, with no one listening.
 	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
@@ -51,7 +52,7 @@ func TestStaleSocketReplaced(t *testing.T) {
 }
 
 func TestLiveSocketRefused(t *testing.T) {
-	path := sockPath(t)
+	path := testnet.SocketPath(t)
 	first, err := relay.Listen(relay.Config{Endpoint: unixEndpoint(path), Domain: tlv.DomainMarketData})
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +78,7 @@ func TestLiveSocketRefused(t *testing.T) {
 }
 
 func TestNotASocketRefused(t *testing.T) {
-	path := sockPath(t)
+	path := testnet.SocketPath(t)
 	if err := os.WriteFile(path, []byte("keep me"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +95,7 @@ func TestSocketMode(t *testing.T) {
 	for _, tc := range []struct {
 		mode, want os.FileMode
 	}{{0, 0o600}, {0o660, 0o660}, {0o666, 0o666}} {
-		path := sockPath(t)
+		path := testnet.SocketPath(t)
 		r, err := relay.Listen(relay.Config{Endpoint: unixEndpoint(path), Domain: tlv.DomainMarketData, SocketMode: tc.mode})
 		if err != nil {
 			t.Fatal(err)
@@ -113,7 +114,7 @@ func TestSocketMode(t *testing.T) {
 }
 
 func TestSocketDirCreated(t *testing.T) {
-	dir := filepath.Dir(sockPath(t))
+	dir := filepath.Dir(testnet.SocketPath(t))
 	path := filepath.Join(dir, "a", "b", "r.sock")
 	r, err := relay.Listen(relay.Config{Endpoint: unixEndpoint(path), Domain: tlv.DomainMarketData})
 	if err != nil {
@@ -132,7 +133,7 @@ func TestSocketDirCreated(t *testing.T) {
 }
 
 func TestCloseIdempotentRemovesSocket(t *testing.T) {
-	path := sockPath(t)
+	path := testnet.SocketPath(t)
 	r, err := relay.Listen(relay.Config{Endpoint: unixEndpoint(path), Domain: tlv.DomainMarketData})
 	if err != nil {
 		t.Fatal(err)
@@ -165,7 +166,7 @@ func TestCloseIdempotentRemovesSocket(t *testing.T) {
 // TestCloseLeavesAnotherRelaysSocket: a relay whose file was replaced by a
 // newer relay's must not delete the newer one's.
 func TestCloseLeavesAnotherRelaysSocket(t *testing.T) {
-	path := sockPath(t)
+	path := testnet.SocketPath(t)
 	old, err := relay.Listen(relay.Config{Endpoint: unixEndpoint(path), Domain: tlv.DomainMarketData})
 	if err != nil {
 		t.Fatal(err)
@@ -181,7 +182,7 @@ func TestCloseLeavesAnotherRelaysSocket(t *testing.T) {
 }
 
 func TestServeStopsWithContext(t *testing.T) {
-	path := sockPath(t)
+	path := testnet.SocketPath(t)
 	r, err := relay.Listen(relay.Config{Endpoint: unixEndpoint(path), Domain: tlv.DomainMarketData})
 	if err != nil {
 		t.Fatal(err)
@@ -287,7 +288,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	// What agrees with Domain and MaxFrame is accepted.
 	cfg := ok
-	cfg.Endpoint = unixEndpoint(sockPath(t))
+	cfg.Endpoint = unixEndpoint(testnet.SocketPath(t))
 	cfg.Validator = tlv.Validator{Domain: tlv.DomainMarketData, MaxSize: 4096, Level: tlv.LevelAudit}
 	cfg.MaxFrame = 4096
 	r, err := relay.Listen(cfg)
@@ -299,7 +300,7 @@ func TestConfigErrors(t *testing.T) {
 
 // TestSubscriberNoRelay: Subscribe says why it could not connect.
 func TestSubscriberNoRelay(t *testing.T) {
-	_, err := relay.Subscribe(context.Background(), unixEndpoint(sockPath(t)))
+	_, err := relay.Subscribe(context.Background(), unixEndpoint(testnet.SocketPath(t)))
 	var oe *transport.OpError
 	if !errors.As(err, &oe) || oe.Op != "dial" || !errors.Is(err, syscall.ENOENT) {
 		t.Errorf("Subscribe to nothing: %v, want a dial *transport.OpError matching ENOENT", err)

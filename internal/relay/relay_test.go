@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/msgsink/msgsink/internal/relay"
+	"github.com/msgsink/msgsink/internal/testnet"
 	"github.com/msgsink/msgsink/tlv"
 )
 
@@ -449,7 +450,7 @@ func TestGarbageFlood(t *testing.T) {
 // read: Close returns, every goroutine ends (goleak), and every frame owed is
 // accounted for as written or discarded.
 func TestCloseUnderLoad(t *testing.T) {
-	r, err := relay.Listen(relay.Config{Endpoint: unixEndpoint(sockPath(t)), Domain: tlv.DomainMarketData})
+	r, err := relay.Listen(relay.Config{Endpoint: unixEndpoint(testnet.SocketPath(t)), Domain: tlv.DomainMarketData})
 	if err != nil {
 		t.Fatal(err)
 	}

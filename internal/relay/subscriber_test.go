@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/msgsink/msgsink/internal/relay"
+	"github.com/msgsink/msgsink/internal/testnet"
 	"github.com/msgsink/msgsink/tlv"
 )
 
@@ -17,7 +18,7 @@ import (
 // with a consumer's Subscribe frame, and hands it to serve.
 func fakeRelay(t *testing.T, serve func(net.Conn)) *relay.Subscriber {
 	t.Helper()
-	path := sockPath(t)
+	path := testnet.SocketPath(t)
 	l, err := net.Listen("unix", path)
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,8 @@ package testnet
 import (
 	"errors"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -51,4 +53,17 @@ func Blackhole(tb testing.TB) string {
 	}
 	tb.Fatalf("8 connections and the accept queue of %s is still not full", addr)
 	return ""
+}
+
+// SocketPath returns a path for a Unix socket in a fresh directory that is
+// removed when the test ends. Not tb.TempDir: its paths grow with the test's
+// name and soon pass the 108 bytes of sun_path.
+func SocketPath(tb testing.TB) string {
+	tb.Helper()
+	dir, err := os.MkdirTemp("", "msgsink")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = os.RemoveAll(dir) })
+	return filepath.Join(dir, "s.sock")
 }
