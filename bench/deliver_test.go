@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/msgsink/msgsink/tlv"
@@ -15,11 +16,12 @@ import (
 // messages would otherwise just look fast.
 func TestComparatorsDeliverEverything(t *testing.T) {
 	const n = 10000 // more than the ring holds, so that it wraps
-	for _, im := range []impl{implSink, implDirect, implRaw, implBufio, implChan, implWritePerMsg} {
+	for _, im := range []impl{implSink, implDirect, implRaw, implRawCheck, implRawShared, implRawTransport,
+		implBufio, implChan, implWritePerMsg} {
 		for _, network := range []string{"unix", "tcp", "ws"} {
 			for _, size := range []int{64, 1024} {
 				for _, producers := range []int{1, 4} {
-					if im.name == implRaw.name && producers > 1 {
+					if strings.HasPrefix(im.name, implRaw.name) && im.name != implRawShared.name && producers > 1 {
 						continue // written for one producer
 					}
 					if network == "ws" && im.name != implSink.name {

@@ -25,7 +25,10 @@
 //     batched writev with net.Buffers on the bare *net.UnixConn: no
 //     validation, no accounting, no transport abstraction. The delta is what
 //     the whole library costs over writing it by hand; impl=direct end to end
-//     splits it between the lazy wrapper and the ring and transport.
+//     splits it between the lazy wrapper and the ring and transport, and
+//     impl=raw+check|raw+shared|raw+transport put back one part of the
+//     contract each (validation in Send, PushShared, transport.Conn), so
+//     that the gap is put down to its causes.
 //   - E2E/transport=unix|tcp|ws/size=64|200|1024/producers=1|4/impl=...: msgs/s
 //     from the producers to a reader, for the sink and three baselines on the
 //     same socket: impl=bufio (a 64 KiB bufio.Writer written by the producer

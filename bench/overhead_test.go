@@ -14,7 +14,8 @@ import (
 // BenchmarkOverhead proves what the abstractions cost: the lazy sink's Send
 // against the same design without the lazy state machine (op=send,
 // impl=lazy|direct), and the sink end to end against a hand-written ring,
-// writer goroutine and writev (op=e2e, impl=sink|direct|raw). Compare with
+// writer goroutine and writev (op=e2e, impl=sink|direct|raw, and raw with one
+// part of the contract put back: raw+check|raw+shared|raw+transport). Compare with
 //
 //	benchstat -col /impl
 func BenchmarkOverhead(b *testing.B) {
@@ -39,7 +40,7 @@ func BenchmarkOverhead(b *testing.B) {
 	})
 	// direct end to end splits the difference between sink and raw into
 	// what the lazy wrapper costs and what the ring and transport cost.
-	for _, im := range []impl{implSink, implDirect, implRaw} {
+	for _, im := range []impl{implSink, implDirect, implRaw, implRawCheck, implRawShared, implRawTransport} {
 		b.Run("op=e2e/"+name+"/impl="+im.name, func(b *testing.B) {
 			benchThroughput(b, im, "unix", 64, 1)
 		})

@@ -46,12 +46,16 @@ type impl struct {
 }
 
 var (
-	implSink        = impl{"sink", openSink}
-	implDirect      = impl{"direct", openDirect}
-	implRaw         = impl{"raw", openRaw}
-	implBufio       = impl{"bufio", openBufio}
-	implChan        = impl{"chan", openChan}
-	implWritePerMsg = impl{"write-per-msg", openWritePerMsg}
+	implSink   = impl{"sink", openSink}
+	implDirect = impl{"direct", openDirect}
+	implRaw    = impl{"raw", openRaw}
+	// raw with one part of the sink contract put back each.
+	implRawCheck     = impl{"raw+check", rawWith(true, false, false)}
+	implRawShared    = impl{"raw+shared", rawWith(false, true, false)}
+	implRawTransport = impl{"raw+transport", rawWith(false, false, true)}
+	implBufio        = impl{"bufio", openBufio}
+	implChan         = impl{"chan", openChan}
+	implWritePerMsg  = impl{"write-per-msg", openWritePerMsg}
 )
 
 // sinkPipe is the library: a lazy sink, connected before the measurement so
@@ -121,9 +125,12 @@ const (
 // path: Send validates, any number of producers may call it, and the batch
 // goes through transport.Conn.WriteBatch. As "raw" it is what one
 // would write by hand for one producer: a plain SPSC push, no validation,
-// and a hand-written writev.
+// and a hand-written writev. The impls between the two (rawWith) add one
+// part of the contract each, so that the gap between raw and direct can be
+// put down to its causes.
 type ringSink struct {
-	raw       bool
+	validate  bool // Send checks each message, as the sink's does
+	shared    bool // Send serialises producers (PushShared), as the sink's does
 	validator tlv.Validator
 	ring      *ring.Ring[*tlv.Message]
 	write     func(a, b []*tlv.Message) (int, error)
@@ -135,50 +142,57 @@ type ringSink struct {
 	err       error // why the writer stopped early; read after exited
 }
 
-func newRingSink(raw bool, write func(a, b []*tlv.Message) (int, error), closeConn func() error) *ringSink {
-	r := &ringSink{raw: raw, ring: ring.New[*tlv.Message](lazy.DefaultBufferSize), write: write,
+func newRingSink(validate, shared bool, write func(a, b []*tlv.Message) (int, error), closeConn func() error) *ringSink {
+	r := &ringSink{validate: validate, shared: shared, ring: ring.New[*tlv.Message](lazy.DefaultBufferSize), write: write,
 		closeConn: closeConn, wake: make(chan struct{}, 1), exited: make(chan struct{})}
 	go r.run()
 	return r
 }
 
 // openDirect dials with transport.Dial, as the lazy sink does.
-func openDirect(st setup) (pipe, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c, err := transport.Dial(ctx, st.ep)
-	if err != nil {
-		return nil, err
-	}
-	return newRingSink(false, c.WriteBatch, c.Close), nil
-}
+func openDirect(st setup) (pipe, error) { return rawWith(true, true, true)(st) }
 
 // openRaw dials with the net package and writes through rawWriter.
-func openRaw(st setup) (pipe, error) {
-	if st.producers != 1 {
-		return nil, errors.New("raw is written for one producer")
+func openRaw(st setup) (pipe, error) { return rawWith(false, false, false)(st) }
+
+// rawWith is raw with parts of the sink contract put back: validation in
+// Send, PushShared instead of Push, transport.Conn instead of rawWriter.
+func rawWith(validate, shared, transportConn bool) func(setup) (pipe, error) {
+	return func(st setup) (pipe, error) {
+		if st.producers != 1 && !shared {
+			return nil, errors.New("raw is written for one producer")
+		}
+		if transportConn {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			c, err := transport.Dial(ctx, st.ep)
+			if err != nil {
+				return nil, err
+			}
+			return newRingSink(validate, shared, c.WriteBatch, c.Close), nil
+		}
+		c, err := net.Dial(st.ep.Scheme, st.ep.Addr)
+		if err != nil {
+			return nil, err
+		}
+		w := newRawWriter(c)
+		return newRingSink(validate, shared, w.writeBatch, c.Close), nil
 	}
-	c, err := net.Dial(st.ep.Scheme, st.ep.Addr)
-	if err != nil {
-		return nil, err
-	}
-	w := newRawWriter(c)
-	return newRingSink(true, w.writeBatch, c.Close), nil
 }
 
 // Send has lazy.Sink's contract and fast path: validate, push, and look at
 // one atomic word to learn whether the writer needs waking.
 func (r *ringSink) Send(m *tlv.Message) error {
-	if !r.raw {
+	if r.validate {
 		if err := r.validator.Check(m); err != nil {
 			return err
 		}
 	}
 	var ok bool
-	if r.raw {
-		ok = r.ring.Push(m)
-	} else {
+	if r.shared {
 		ok = r.ring.PushShared(m)
+	} else {
+		ok = r.ring.Push(m)
 	}
 	if !ok {
 		if r.ring.Closed() {

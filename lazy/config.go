@@ -31,8 +31,7 @@ const (
 type Idle uint8
 
 const (
-	// IdleBackoff spins briefly, then yields for up to 50 µs, then parks until
-	// a Send wakes it: a stream with gaps under 50 µs never waits for a wake-up.
+	// IdleBackoff spins briefly, then yields, then parks until a Send wakes it.
 	IdleBackoff Idle = iota
 	// IdleSpin never parks: the lowest latency, at the cost of a core.
 	IdleSpin

@@ -33,16 +33,11 @@ const (
 	ctlAbort                  // Close's deadline passed: drop what is left
 )
 
-// Idle tuning for IdleBackoff. Spinning covers bursts a few µs apart. Then
-// the writer yields (letting a producer on the same P run) until yieldFor has
-// passed since the ring went empty, and only then parks: a parked writer
-// makes the next message wait for a wake-up (about 20 µs here) before its
-// write, on top of the reader's own, so a stream with gaps shorter than
-// yieldFor (100k msgs/s is 10 µs apart) must not park between messages,
-// while a quiet sink still parks within yieldFor.
+// Idle tuning for IdleBackoff: spinning covers bursts a few µs apart, yielding
+// lets a producer on the same P run, parking costs a ~20 µs wake-up.
 const (
-	spinRounds = 128
-	yieldFor   = 50 * time.Microsecond
+	spinRounds  = 128
+	yieldRounds = 32
 )
 
 var errStop = errors.New("lazy: writer stopped")
@@ -378,7 +373,7 @@ func (s *Sink) sleep(d time.Duration) bool {
 // writeLoop drains the ring into conn until a write fails, the peer goes
 // away, or a control request finds the ring empty (errStop).
 func (s *Sink) writeLoop(conn transport.Conn) error {
-	var idle idleState
+	idle := 0
 	for {
 		if c := s.ctl.Load(); c != 0 && s.stopWriting(c) {
 			return errStop
@@ -390,7 +385,7 @@ func (s *Sink) writeLoop(conn transport.Conn) error {
 			}
 			continue
 		}
-		idle.rounds = 0
+		idle = 0
 		n, err := conn.WriteBatch(a, b)
 		s.consume(a, b, n, &s.written, &s.writtenBytes)
 		if err != nil {
@@ -411,20 +406,13 @@ func (s *Sink) stopWriting(c uint32) bool {
 
 var errPeerGone = errors.New("lazy: connection closed by peer")
 
-// idleState is where the writer is in its idle strategy since the ring went
-// empty.
-type idleState struct {
-	rounds    int       // looks at an empty ring
-	yieldFrom time.Time // when IdleBackoff started yielding
-}
-
 // idle waits for work by the configured strategy. It returns an error when the
 // connection is found broken while waiting.
-func (s *Sink) idle(conn transport.Conn, st *idleState) error {
-	st.rounds++
+func (s *Sink) idle(conn transport.Conn, rounds *int) error {
+	*rounds++
 	switch {
-	case s.cfg.Idle == IdleSpin || (s.cfg.Idle == IdleBackoff && st.rounds <= spinRounds):
-		if st.rounds%spinRounds == 0 {
+	case s.cfg.Idle == IdleSpin || (s.cfg.Idle == IdleBackoff && *rounds <= spinRounds):
+		if *rounds%spinRounds == 0 {
 			select {
 			case <-conn.Done():
 				return errPeerGone
@@ -432,15 +420,11 @@ func (s *Sink) idle(conn transport.Conn, st *idleState) error {
 			}
 		}
 		return nil
-	case s.cfg.Idle == IdleBackoff && st.rounds == spinRounds+1:
-		st.yieldFrom = time.Now()
-		runtime.Gosched()
-		return nil
-	case s.cfg.Idle == IdleBackoff && time.Since(st.yieldFrom) < yieldFor:
+	case s.cfg.Idle == IdleBackoff && *rounds <= spinRounds+yieldRounds:
 		runtime.Gosched()
 		return nil
 	}
-	st.rounds = 0
+	*rounds = 0
 	return s.park(conn)
 }
 

@@ -261,10 +261,12 @@ func (r *report) overhead() error {
 		return err
 	}
 	r.printf("`op=e2e`: producer to reader over a Unix socket, the sink against `raw`, a hand-written ring, writer " +
-		"goroutine and `net.Buffers` writev with no validation, accounting or transport abstraction; `direct` end " +
-		"to end splits the difference between the lazy wrapper and the ring and transport. Deltas are against raw.\n\n")
+		"goroutine and `net.Buffers` writev with no validation, accounting or transport abstraction. `raw+check`, " +
+		"`raw+shared` and `raw+transport` put back one part of the sink contract each (validation in `Send`, " +
+		"`PushShared` for concurrent producers, `transport.Conn` for the writev), `direct` all three, and `sink` adds " +
+		"the lazy state machine: the steps between raw and sink say what each part costs. Deltas are against raw.\n\n")
 	return r.table(f, "", []string{"msgs/s", "ns/op", "allocs/op"},
-		"-filter", ".name:Overhead /op:e2e", "-col", "/impl@(raw direct sink)")
+		"-filter", ".name:Overhead /op:e2e", "-col", "/impl@(raw raw+check raw+shared raw+transport direct sink)")
 }
 
 func (r *report) e2e() error {
