@@ -347,14 +347,17 @@ func (k *consumer) write(a, b []span) error {
 		}
 	}
 	k.q.Discard(len(a) + len(b))
-	k.pendFrames.Add(-int64(frames))
-	k.pendBytes.Add(-int64(bytes))
+	// The order is Stats's: bytes before frames, and both before the frames
+	// leave Pending, so that a snapshot that sees them gone from Pending, or
+	// sees the frames counted, also sees their bytes.
 	c := &k.r.count
-	c.framesOut.Add(uint64(outFrames))
 	c.bytesOut.Add(uint64(outBytes))
+	c.framesOut.Add(uint64(outFrames))
 	if frames > outFrames {
 		c.discards.Add(uint64(frames - outFrames))
 	}
+	k.pendBytes.Add(-int64(bytes))
+	k.pendFrames.Add(-int64(frames))
 	k.written += uint64(outFrames)
 	return err
 }
@@ -409,8 +412,8 @@ func (k *consumer) drain() {
 			}
 		}
 		k.q.Discard(len(a) + len(b))
-		k.pendFrames.Add(-int64(frames))
+		k.r.count.discards.Add(uint64(frames)) // counted before they leave Pending, as in write
 		k.pendBytes.Add(-int64(bytes))
-		k.r.count.discards.Add(uint64(frames))
+		k.pendFrames.Add(-int64(frames))
 	}
 }

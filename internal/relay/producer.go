@@ -188,8 +188,8 @@ func subscription(f []byte) (role uint8, ok bool) {
 // publish forwards the frames of c.buf[off:end] to every consumer subscribed
 // now.
 func (r *Relay) publish(c *chunk, off, end, frames int, at int64) {
+	r.count.bytesIn.Add(uint64(end - off)) // bytes before frames, as Stats reads them
 	r.count.framesIn.Add(uint64(frames))
-	r.count.bytesIn.Add(uint64(end - off))
 	subs := *r.subs.Load()
 	if len(subs) == 0 {
 		return

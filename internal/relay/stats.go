@@ -146,7 +146,11 @@ type counters struct {
 // its gauge: a connection adds to the gauge before the total, and counts
 // everything it did before it leaves the gauge, so a snapshot whose
 // ProducersTotal includes a producer and whose Producers no longer does also
-// holds every frame, rejection and truncation of that producer.
+// holds every frame, rejection and truncation of that producer. Likewise
+// frames are read before their bytes and Pending last, while the relay adds
+// bytes before frames and counts frames out (or discarded) before they leave
+// Pending: a snapshot that counts a frame counts its bytes, and one that is
+// Balanced with Pending 0 holds every write that emptied the queues.
 func (r *Relay) Stats() Stats {
 	c := &r.count
 	producersTotal := c.producersTotal.Load()
