@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -245,25 +244,9 @@ func (r *receiver) next(p []byte) (msg, rest []byte, err error) {
 // payload in place: every message must come as one final, masked binary
 // frame.
 func (r *receiver) nextWS(p []byte) (msg, rest []byte, err error) {
-	if len(p) < 2 {
+	hlen, plen, ok := testnet.ClientFrame(p)
+	if !ok {
 		return nil, p, nil
-	}
-	hlen, plen := 2, int(p[1]&0x7F)
-	switch plen {
-	case 126:
-		hlen += 2
-	case 127:
-		hlen += 8
-	}
-	hlen += 4 // the mask key
-	if len(p) < hlen {
-		return nil, p, nil
-	}
-	switch plen {
-	case 126:
-		plen = int(binary.BigEndian.Uint16(p[2:]))
-	case 127:
-		plen = int(binary.BigEndian.Uint64(p[2:]))
 	}
 	fin, op, masked := p[0]&0x80 != 0, ws.OpCode(p[0]&0x0F), p[1]&0x80 != 0
 	switch {

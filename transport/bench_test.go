@@ -2,7 +2,6 @@ package transport
 
 import (
 	"bufio"
-	"encoding/binary"
 	"io"
 	"net"
 	"runtime"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/gobwas/ws"
 
+	"github.com/msgsink/msgsink/internal/testnet"
 	"github.com/msgsink/msgsink/tlv"
 )
 
@@ -183,27 +183,8 @@ func countFrames(r io.Reader, got *atomic.Int64) {
 		off := 0
 		for {
 			p := buf[off:have]
-			if len(p) < 2 {
-				break
-			}
-			hlen, plen := 2, int(p[1]&0x7F)
-			switch plen {
-			case 126:
-				hlen += 2
-			case 127:
-				hlen += 8
-			}
-			hlen += 4 // the mask
-			if len(p) < hlen {
-				break
-			}
-			switch plen {
-			case 126:
-				plen = int(binary.BigEndian.Uint16(p[2:]))
-			case 127:
-				plen = int(binary.BigEndian.Uint64(p[2:]))
-			}
-			if len(p) < hlen+plen {
+			hlen, plen, ok := testnet.ClientFrame(p)
+			if !ok || len(p) < hlen+plen {
 				break
 			}
 			ws.Cipher(p[hlen:hlen+plen], [4]byte(p[hlen-4:hlen]), 0)

@@ -3,6 +3,7 @@
 package testnet
 
 import (
+	"encoding/binary"
 	"errors"
 	"net"
 	"os"
@@ -66,4 +67,33 @@ func SocketPath(tb testing.TB) string {
 	}
 	tb.Cleanup(func() { _ = os.RemoveAll(dir) })
 	return filepath.Join(dir, "s.sock")
+}
+
+// ClientFrame reads the head of the masked WebSocket client frame at the
+// start of p (RFC 6455 section 5.2): the length of its header, mask key
+// included, and of its payload. ok is false while p holds less than the
+// whole header. Servers in the tests read frames in place with it, without
+// the allocations of a general reader.
+func ClientFrame(p []byte) (hlen, plen int, ok bool) {
+	if len(p) < 2 {
+		return 0, 0, false
+	}
+	hlen, plen = 2, int(p[1]&0x7F)
+	switch plen {
+	case 126:
+		hlen += 2
+	case 127:
+		hlen += 8
+	}
+	hlen += 4 // the mask key
+	if len(p) < hlen {
+		return 0, 0, false
+	}
+	switch plen {
+	case 126:
+		plen = int(binary.BigEndian.Uint16(p[2:]))
+	case 127:
+		plen = int(binary.BigEndian.Uint64(p[2:]))
+	}
+	return hlen, plen, true
 }
