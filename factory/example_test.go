@@ -113,8 +113,15 @@ endpoint = "unix://`+filepath.Join(dir, "nobody-listens.sock")+`"
 retry = { max_attempts = 1 }
 `), 0o600)
 
+	resting := make(chan struct{}, 1)
 	f, err := factory.FromFile(path, factory.WithStateChange(func(c sink.StateChange) {
 		fmt.Println(c.Sink+":", c.From, "->", c.To, errors.Is(c.Err, syscall.ENOENT))
+		if c.To == sink.StateIdle {
+			select {
+			case resting <- struct{}{}:
+			default:
+			}
+		}
 	}))
 	if err != nil {
 		fmt.Println(err)
@@ -128,6 +135,7 @@ retry = { max_attempts = 1 }
 		m.Release()
 	}
 	err = md.Flush(context.Background()) // the one dial fails: the message is dropped, counted
+	<-resting                            // the writer gives up and the sink rests until the next Send
 	_ = f.Close()                        // returns once the observer has seen every change
 	fmt.Println(errors.Is(err, syscall.ENOENT), md.Info().Dropped.ConnectFailed)
 	// Output:
