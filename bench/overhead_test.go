@@ -31,7 +31,7 @@ func BenchmarkOverhead(b *testing.B) {
 	})
 	b.Run("op=send/"+name+"/impl=direct", func(b *testing.B) {
 		benchSend(b, func(st setup) (sender, error) {
-			p, err := openDirect(st)
+			p, err := implDirect.open(st)
 			if err != nil {
 				return nil, err
 			}

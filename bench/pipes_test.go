@@ -47,8 +47,8 @@ type impl struct {
 
 var (
 	implSink   = impl{"sink", openSink}
-	implDirect = impl{"direct", openDirect}
-	implRaw    = impl{"raw", openRaw}
+	implDirect = impl{"direct", rawWith(true, true, true)} // dials with transport.Dial, as the lazy sink does
+	implRaw    = impl{"raw", rawWith(false, false, false)}
 	// raw with one part of the sink contract put back each.
 	implRawCheck     = impl{"raw+check", rawWith(true, false, false)}
 	implRawShared    = impl{"raw+shared", rawWith(false, true, false)}
@@ -148,12 +148,6 @@ func newRingSink(validate, shared bool, write func(a, b []*tlv.Message) (int, er
 	go r.run()
 	return r
 }
-
-// openDirect dials with transport.Dial, as the lazy sink does.
-func openDirect(st setup) (pipe, error) { return rawWith(true, true, true)(st) }
-
-// openRaw dials with the net package and writes through rawWriter.
-func openRaw(st setup) (pipe, error) { return rawWith(false, false, false)(st) }
 
 // rawWith is raw with parts of the sink contract put back: validation in
 // Send, PushShared instead of Push, transport.Conn instead of rawWriter.

@@ -245,14 +245,25 @@ func (r *report) familyOf(prefix string) *family {
 	return nil
 }
 
-func (r *report) overhead() error {
-	r.printf("## Overhead proofs\n\n")
-	f := r.familyOf("Overhead/")
+// section opens the section title for the family of the bench package's
+// benchmarks named prefix and returns that family, or says the run did not
+// measure them and returns nil.
+func (r *report) section(title, prefix string) *family {
+	r.printf("## %s\n\n", title)
+	f := r.familyOf(prefix)
 	if f == nil {
 		r.printf("Not measured in this run.\n\n")
 		return nil
 	}
 	r.header(f)
+	return f
+}
+
+func (r *report) overhead() error {
+	f := r.section("Overhead proofs", "Overhead/")
+	if f == nil {
+		return nil
+	}
 	r.printf("`op=send`: the lazy sink's `Send` against `direct`, the same ring, `transport.Conn.WriteBatch`, writer " +
 		"goroutine, idle schedule and validation with the lazy state machine taken out (see `bench/doc.go`). " +
 		"The delta is lazy against direct; `~` means no significant difference.\n\n")
@@ -270,13 +281,10 @@ func (r *report) overhead() error {
 }
 
 func (r *report) e2e() error {
-	r.printf("## Throughput against the baselines\n\n")
-	f := r.familyOf("E2E/")
+	f := r.section("Throughput against the baselines", "E2E/")
 	if f == nil {
-		r.printf("Not measured in this run.\n\n")
 		return nil
 	}
-	r.header(f)
 	r.printf("msgs/s from the producers to a reader on the same socket, until the reader has every message. " +
 		"`bufio`: the producer writes into a 64 KiB `bufio.Writer` on the socket (behind a mutex for 4 producers); " +
 		"`chan`: a channel and a writer goroutine doing `net.Buffers` writev; `write-per-msg`: one `write` per message. " +
@@ -305,13 +313,10 @@ func (r *report) skipped(f *family) {
 }
 
 func (r *report) latency() error {
-	r.printf("## Latency\n\n")
-	f := r.familyOf("Latency/")
+	f := r.section("Latency", "Latency/")
 	if f == nil {
-		r.printf("Not measured in this run.\n\n")
 		return nil
 	}
-	r.header(f)
 	r.printf("From `Send` to the reader, 64-byte messages over a Unix socket at a fixed offered rate (paced by a " +
 		"timerfd, open loop): the send time travels in the header timestamp and the reader subtracts it from its " +
 		"clock on arrival. Quantiles come from a log-linear histogram (`internal/hist`, within 12.5%%); each row " +
@@ -326,13 +331,10 @@ func (r *report) latency() error {
 }
 
 func (r *report) idle() error {
-	r.printf("## Idle CPU\n\n")
-	f := r.familyOf("IdleCPU/")
+	f := r.section("Idle CPU", "IdleCPU/")
 	if f == nil {
-		r.printf("Not measured in this run.\n\n")
 		return nil
 	}
-	r.header(f)
 	r.printf("CPU used by a connected sink with nothing to send, in percent of one core: `getrusage(RUSAGE_SELF)` over " +
 		"100 ms windows minus the same windows measured before the sink existed.\n\n")
 	return r.table(f, "", []string{"cpu-%"}, "-filter", ".name:IdleCPU", "-row", "/idle", "-col", ".name")
