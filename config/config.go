@@ -110,7 +110,7 @@ func Parse(filename string, data []byte) (*File, error) {
 // The keys valid in each place.
 var (
 	topKeys      = []string{"defaults", "services"}
-	settingKeys  = []string{"buffer_size", "max_batch", "idle", "connect_timeout", "backlog", "validation", "precision", "retry"}
+	settingKeys  = []string{"buffer_size", "max_batch", "idle", "connect_timeout", "backlog", "validation", "precision", "single_producer", "retry"}
 	retryKeys    = []string{"initial", "max", "multiplier", "jitter", "max_attempts"}
 	sinkKeys     = append([]string{"type", "endpoint", "domain", "metadata"}, settingKeys...)
 	tlsKeys      = []string{"tls_ca_file", "insecure_skip_verify"}
@@ -523,6 +523,9 @@ func (p *parser) settings(sc scope, m map[string]any, c *lazy.Config) {
 	if d, ok := p.durKey(sc, m, "connect_timeout"); ok {
 		c.ConnectTimeout = d
 	}
+	if b, ok := p.boolKey(sc, m, "single_producer"); ok {
+		c.SingleProducer = b
+	}
 	if v, ok := m["idle"]; ok {
 		if s, ok := p.enum(sc, "idle", v, idleNames); ok {
 			c.Idle, _ = lazy.ParseIdle(s)
@@ -593,6 +596,18 @@ func (p *parser) retryOrder(sc scope, m map[string]any, r lazy.Retry) {
 	}
 	p.errorf(sc.sub("retry"), key, fmt.Sprintf("make retry.initial (%v) no larger than retry.max (%v)", r.Initial, r.Max),
 		"retry initial %v is longer than max %v", r.Initial, r.Max)
+}
+
+func (p *parser) boolKey(sc scope, m map[string]any, key string) (bool, bool) {
+	v, ok := m[key]
+	if !ok {
+		return false, false
+	}
+	b, ok := v.(bool)
+	if !ok {
+		p.errorf(sc, key, "write "+key+" = true or false (no quotes)", "%s must be a boolean, not %s", key, tomlType(v))
+	}
+	return b, ok
 }
 
 func (p *parser) intKey(sc scope, m map[string]any, key string, lo, hi int64, example string) (int, bool) {

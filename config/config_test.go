@@ -346,3 +346,33 @@ func readFile(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+func TestSingleProducer(t *testing.T) {
+	f, err := Parse("services.toml", []byte(`
+[defaults]
+single_producer = true
+[services.a]
+type = "relay"
+endpoint = "unix:///tmp/a.sock"
+[services.b]
+type = "relay"
+endpoint = "unix:///tmp/b.sock"
+single_producer = false
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !f.Services["a"].Sink.SingleProducer || f.Services["b"].Sink.SingleProducer {
+		t.Errorf("single_producer: a %v (want true, from [defaults]), b %v (want false)",
+			f.Services["a"].Sink.SingleProducer, f.Services["b"].Sink.SingleProducer)
+	}
+	_, err = Parse("services.toml", []byte(`
+[services.a]
+type = "relay"
+endpoint = "unix:///tmp/a.sock"
+single_producer = "yes"
+`))
+	if err == nil || !strings.Contains(err.Error(), "single_producer must be a boolean") {
+		t.Errorf("single_producer = \"yes\": %v, want a boolean error", err)
+	}
+}

@@ -93,6 +93,14 @@ type Config struct {
 	CloseTimeout   time.Duration // how long Close flushes before dropping; 0 means DefaultCloseTimeout
 	Backlog        Backlog
 	Retry          Retry
+	// SingleProducer declares that one goroutine at a time calls Send,
+	// SendBatch and SendWait (single_producer = true): they then use the
+	// ring's plain single-producer push, without the compare-and-swap that
+	// serialises concurrent producers. A market-data adapter with one
+	// goroutine per feed is this case. Concurrent sends to such a sink are
+	// undefined (messages lost or duplicated); the checked build
+	// (-tags msgsink_checked) panics on them, naming the sink.
+	SingleProducer bool
 	// Validator is applied to every Send: level, precision, and the sink's
 	// domain (Validator.Domain) when one is set.
 	Validator tlv.Validator

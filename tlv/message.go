@@ -55,11 +55,15 @@ type Message struct {
 // case: a producer builds, a sink's writer goroutine releases.
 type freeList struct{ head atomic.Pointer[Message] }
 
-func (l *freeList) push(m *Message) {
+func (l *freeList) push(m *Message) { l.pushChain(m, m) }
+
+// pushChain pushes the messages first→…→last, already linked through next,
+// with one compare-and-swap for the lot.
+func (l *freeList) pushChain(first, last *Message) {
 	for {
 		old := l.head.Load()
-		m.next = old
-		if l.head.CompareAndSwap(old, m) {
+		last.next = old
+		if l.head.CompareAndSwap(old, first) {
 			return
 		}
 	}
@@ -126,11 +130,54 @@ func (m *Message) RetainN(n int) {
 // Releasing more often than retaining is a bug and panics when detected:
 // while the message waits for reuse, in every build.
 func (m *Message) Release() {
+	if !m.drop() {
+		return
+	}
+	if m.home != nil {
+		m.home.push(m)
+		return
+	}
+	m.recycle()
+}
+
+// ReleaseAll releases every message of ms, as a Release of each would, and
+// is what a sink's writer calls for a batch it has written. The messages a
+// Builder made go back to it in runs: consecutive messages of one Builder
+// (the usual batch: one producer's stream) are linked locally and handed
+// over with one compare-and-swap, instead of one per message on a free list
+// that the building goroutine, on another core, is taking from.
+func ReleaseAll(ms []*Message) {
+	var home *freeList
+	var first, last *Message
+	for _, m := range ms {
+		if !m.drop() {
+			continue
+		}
+		switch {
+		case m.home == nil:
+			m.recycle()
+		case m.home == home:
+			last.next, last = m, m
+		default:
+			if home != nil {
+				home.pushChain(first, last)
+			}
+			home, first, last = m.home, m, m
+		}
+	}
+	if home != nil {
+		home.pushChain(first, last)
+	}
+}
+
+// drop takes away one reference and reports whether it was the last, in
+// which case the message is reset for reuse and belongs to the caller.
+func (m *Message) drop() bool {
 	// A sole holder needs no locked decrement: with one reference, held by
 	// the caller, nobody else can Retain concurrently.
 	if n := atomic.LoadInt32(&m.refs); n != 1 {
 		if n = atomic.AddInt32(&m.refs, -1); n > 0 {
-			return
+			return false
 		}
 		if n < 0 {
 			panic("tlv: Message released more times than it was retained")
@@ -141,10 +188,11 @@ func (m *Message) Release() {
 	if cap(m.buf.B) > maxPooledCap {
 		m.buf = nil // let a giant go to the GC; the next build takes a fresh one
 	}
-	if m.home != nil {
-		m.home.push(m)
-		return
-	}
+	return true
+}
+
+// recycle returns a message made by Copy, and its buffer, to their pools.
+func (m *Message) recycle() {
 	// Put the buffer as it is: bytebufferpool calibrates on its length and
 	// resets it itself.
 	if m.buf != nil {

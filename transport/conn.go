@@ -37,6 +37,21 @@ type Conn interface {
 	Close() error
 }
 
+// A TryWriter is a Conn that can write one message at once from the calling
+// goroutine, with a single non-blocking system call, so that a sink whose
+// writer goroutine is parked can skip the hand-off to it ("write through").
+// Only whoever owns the writing side may call it, as with WriteBatch: the
+// sink hands that ownership to a Send while its writer is parked.
+type TryWriter interface {
+	Conn
+	// TryWrite writes m with one non-blocking write and reports whether the
+	// kernel took all of it. It never waits. When it took part or none of m,
+	// the next WriteBatch must begin with m: it writes what is left of m
+	// first, so the stream stays whole. An error ends the connection as a
+	// failed WriteBatch does. It does not allocate unless it fails.
+	TryWrite(m *tlv.Message) (whole bool, err error)
+}
+
 // Dial connects to an endpoint; ctx bounds the connect and, for ws and wss,
 // the handshake (the connect timeout) but not the connection's life. TCP
 // connections have TCP_NODELAY on. Errors are *OpError with Op "dial",

@@ -3,6 +3,7 @@ package transport
 import (
 	"errors"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -53,6 +54,14 @@ type StreamConn struct {
 	runStart    int       // start in buf of the run the last iovec covers, or -1
 	coalesceMax int       // defaultCoalesceMax (at most coalesceBufSize); benchmarks vary it
 	sent        int64     // bytes written by the current WriteBatch
+	// skip is how much of the next WriteBatch's first message TryWrite has
+	// already written; tryBuf and tryN are TryWrite's argument and result,
+	// in fields so that tryWriteFD, bound once like writevFD, needs no
+	// closure.
+	skip       int
+	tryBuf     []byte
+	tryN       int
+	tryWriteFD func(fd uintptr) bool
 	werr        error     // what stopped writev, if not the poller
 	failed      error     // the error of the WriteBatch that failed, which ends the stream
 
@@ -65,7 +74,7 @@ type StreamConn struct {
 	closeErr  error
 }
 
-var _ Conn = (*StreamConn)(nil)
+var _ TryWriter = (*StreamConn)(nil)
 
 // NewStreamConn wraps a connected *net.UnixConn or *net.TCPConn, for example
 // one accepted by a relay, and takes ownership of it: Close closes it. It turns
@@ -115,6 +124,7 @@ func newStreamConn(nc net.Conn, endpoint string) (*StreamConn, error) {
 		done:        make(chan struct{}),
 	}
 	c.writevFD = c.writev
+	c.tryWriteFD = c.tryWrite
 	go c.readLoop()
 	return c, nil
 }
@@ -128,10 +138,14 @@ func (c *StreamConn) WriteBatch(a, b []*tlv.Message) (int, error) {
 	if c.failed != nil {
 		return 0, c.failed
 	}
-	c.sent = 0
+	// The bytes of a[0] that TryWrite wrote count as sent, so that a
+	// failure counts whole messages right.
+	skip := c.skip
+	c.sent, c.skip = int64(skip), 0
 	for _, ms := range [...][]*tlv.Message{a, b} {
 		for _, m := range ms {
-			p := m.Bytes()
+			p := m.Bytes()[skip:]
+			skip = 0
 			if c.add(p) {
 				continue
 			}
@@ -212,6 +226,52 @@ func (c *StreamConn) writev(fd uintptr) bool {
 		c.werr = err
 	}
 	return done
+}
+
+// TryWrite implements TryWriter: one write(2) of m on the non-blocking
+// socket, through RawConn.Write with a callback that never asks the poller
+// to wait.
+func (c *StreamConn) TryWrite(m *tlv.Message) (bool, error) {
+	if c.failed != nil {
+		return false, c.failed
+	}
+	if c.skip != 0 {
+		return false, nil // part of a message is out: only WriteBatch may go on
+	}
+	c.tryBuf, c.tryN = m.Bytes(), 0
+	err := c.rc.Write(c.tryWriteFD)
+	n := c.tryN
+	whole := n == len(c.tryBuf)
+	c.tryBuf = nil
+	if err == nil {
+		err, c.werr = c.werr, nil
+	}
+	if err != nil {
+		c.failed = &OpError{Op: "write", Endpoint: c.endpoint, Err: unwrapNetOpError(err)}
+		return false, c.failed
+	}
+	if !whole {
+		c.skip = n
+	}
+	return whole, nil
+}
+
+// tryWrite is TryWrite's RawConn.Write callback. It always returns true:
+// EAGAIN is an answer (nothing written), not a reason to wait.
+func (c *StreamConn) tryWrite(fd uintptr) bool {
+	for {
+		n, err := unix.Write(int(fd), c.tryBuf)
+		switch err {
+		case nil:
+			c.tryN = n
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+		default:
+			c.werr = os.NewSyscallError("write", err)
+		}
+		return true
+	}
 }
 
 // fail returns the number of messages of a then b that were written whole
