@@ -30,6 +30,12 @@ type Harness struct {
 	// retry forever (lazy.Retry.MaxAttempts 0), a few milliseconds apart,
 	// and replay their backlog (lazy.BacklogReplay, the default).
 	New func(t *testing.T, o Options) Setup
+	// SingleProducer says that the sink takes Send and SendBatch from one
+	// goroutine at a time (lazy.Config.SingleProducer): the checks that
+	// send from several producers then take turns, one call at a time,
+	// so that they still interleave the producers' messages without
+	// overlapping two calls.
+	SingleProducer bool
 }
 
 // Options are what a check asks of the sink it gets.
@@ -113,6 +119,10 @@ type Group struct {
 // After every check the sink's Info matches what Send returned (Enqueued,
 // Refused by reason) and balances (Enqueued = Written + Dropped +
 // Pending), and so does every leaf's.
+//
+// For a Harness.SingleProducer sink, the producers of order and
+// busy_lifecycle take turns: no two Send or SendBatch calls overlap, and
+// every other check sends from one goroutine at a time already.
 func Run(t *testing.T, h Harness) {
 	t.Helper()
 	for _, c := range checks {
@@ -151,6 +161,10 @@ type env struct {
 	mu       sync.Mutex
 	accepted map[FrameID]bool
 	refused  map[error]uint64 // by sentinel
+
+	// serial, for a Harness.SingleProducer sink, makes the producers' Send
+	// and SendBatch calls take turns.
+	serial *sync.Mutex
 }
 
 // refusals are the reasons the suite provokes, with the Info field of each.
@@ -174,6 +188,9 @@ func start(t *testing.T, h Harness, o Options) *env {
 		s.Leaves = []sink.Sink{s.Sink}
 	}
 	e := &env{t: t, Setup: s, accepted: make(map[FrameID]bool), refused: make(map[error]uint64)}
+	if h.SingleProducer {
+		e.serial = new(sync.Mutex)
+	}
 	for i := range e.Groups {
 		g := &e.Groups[i]
 		if g.Target == nil {
@@ -222,7 +239,13 @@ func (e *env) note(id FrameID, err error) {
 func (e *env) send(m *tlv.Message) error {
 	e.t.Helper()
 	id := idOf(m)
+	if e.serial != nil {
+		e.serial.Lock()
+	}
 	err := e.Sink.Send(m)
+	if e.serial != nil {
+		e.serial.Unlock()
+	}
 	e.note(id, err)
 	return err
 }
@@ -235,7 +258,13 @@ func (e *env) sendBatch(ms []*tlv.Message) (int, error) {
 	for i, m := range ms {
 		ids[i] = idOf(m)
 	}
+	if e.serial != nil {
+		e.serial.Lock()
+	}
 	n, err := e.Sink.SendBatch(ms)
+	if e.serial != nil {
+		e.serial.Unlock()
+	}
 	if n < 0 || n > len(ms) || (err == nil) != (n == len(ms)) {
 		e.t.Fatalf("SendBatch of %d: n = %d, err = %v", len(ms), n, err)
 	}
