@@ -23,6 +23,19 @@ const (
 	// parked goroutine costs about 20 µs on the reference machine, a yield
 	// well under one; a few yields catch the next read of a busy producer.
 	idleSpins = 4
+	// throughGap is the least time between two writes through by producers
+	// (see consumer.offer), as in the lazy sink: below it, traffic is dense
+	// enough for the writer's batching to win over a system call per read.
+	throughGap = 5 * time.Microsecond
+)
+
+// The writer's flags, in consumer.word. parkedBit: the writer waits on wake
+// and needs a kick. throughBit: a producer that found it parked owns the
+// writing side and is writing through; the writer does not leave its park
+// until the producer is done.
+const (
+	parkedBit  = 1 << 0
+	throughBit = 1 << 1
 )
 
 // end is why a consumer's connection ended.
@@ -58,17 +71,20 @@ type consumer struct {
 	// pendFrames and pendBytes are what the ring holds: raised by producers
 	// under mu before they push, lowered by the writer after it discards.
 	pendFrames, pendBytes atomic.Int64
-	parked                atomic.Bool   // the writer waits on wake
+	word                  atomic.Uint32 // parkedBit, throughBit
 	wake                  chan struct{} // capacity 1
+	throughAt             atomic.Int64  // when the last write through started (nanotime)
 
 	stop chan struct{} // closed by shutdown
 	once sync.Once
 	why  end // set once, by shutdown
 
-	// Writer side, owned by run.
+	// Writer side, owned by run, or by a producer holding throughBit.
 	writevFn func(fd uintptr) bool // k.writev bound once: a method value made per call allocates
+	tryFn    func(fd uintptr) bool // k.tryWritev bound once, for writes through
 	vec      iovec.Vec             // iovec.Max iovecs; Iov[Next:N] remain to be written
 	sent     int                   // bytes the current write has put on the socket
+	skip     int                   // bytes of the first queued span a write through left written
 	werr     error                 // what stopped writev, if not the poller
 	written  uint64
 }
@@ -116,6 +132,7 @@ func (r *Relay) subscribe(cn *conn) *consumer {
 		vec:  iovec.Vec{Iov: make([]unix.Iovec, iovec.Max)},
 	}
 	k.writevFn = k.writev
+	k.tryFn = k.tryWritev
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
@@ -219,11 +236,64 @@ func (k *consumer) offer(sp span) {
 	if dropped > 0 {
 		c.drops.Add(uint64(dropped))
 	}
-	if take.frames > 0 && k.parked.Load() && k.parked.CompareAndSwap(true, false) {
-		select {
-		case k.wake <- struct{}{}:
-		default:
+	if take.frames > 0 {
+		k.wakeWriter()
+	}
+}
+
+// wakeWriter is offer's hand-off to a parked writer. After a quiet spell
+// (throughGap since the last write through) the producer writes the oldest
+// queued span itself with one non-blocking writev, as the lazy sink's Send
+// does: the frame reaches the consumer without the ~20 µs wake-up of the
+// writer goroutine. Otherwise, or when the socket does not take it all, it
+// kicks the writer.
+func (k *consumer) wakeWriter() {
+	for {
+		w := k.word.Load()
+		switch {
+		case w&throughBit != 0:
+			return // the producer writing through looks at the queue after it lets go
+		case w&parkedBit == 0:
+			return
 		}
+		if now := nanotime(); now-k.throughAt.Load() >= int64(throughGap) &&
+			k.word.CompareAndSwap(w, w|throughBit) {
+			k.writeThrough(now)
+			return
+		}
+		if k.word.CompareAndSwap(w, 0) {
+			k.kick()
+			return
+		}
+	}
+}
+
+func (k *consumer) kick() {
+	select {
+	case k.wake <- struct{}{}:
+	default:
+	}
+}
+
+// writeThrough writes the oldest queued span with one non-blocking writev,
+// by a producer that holds throughBit. If the socket takes all of it the
+// writer sleeps on; otherwise the writer is woken to write the rest (or to
+// find the connection broken).
+func (k *consumer) writeThrough(now int64) {
+	k.throughAt.Store(now)
+	whole := false
+	if a, _ := k.q.Peek(1); len(a) == 1 {
+		whole = k.write(a, nil, k.tryFn) == nil
+	}
+	if !whole {
+		k.word.Store(0)
+		k.kick()
+		return
+	}
+	k.word.Store(parkedBit)
+	// Producers that offered while we held throughBit left their spans to us.
+	if k.q.Len() > 0 {
+		k.wakeWriter()
 	}
 }
 
@@ -274,7 +344,7 @@ func (k *consumer) pump() end {
 		// A write still blocked when the oldest frame in it turns MaxLag old
 		// fails: a consumer that stopped reading is caught without a timer.
 		_ = k.nc.SetWriteDeadline(k.r.epoch.Add(time.Duration(head + maxLag)))
-		if err := k.write(a, b); err != nil {
+		if err := k.write(a, b, k.writevFn); err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				return endLagged
 			}
@@ -293,9 +363,12 @@ func (k *consumer) idle() bool {
 			return true
 		}
 	}
-	k.parked.Store(true)
+	// A write through must not meet the deadline of the last batch, long
+	// past by the time the next frame comes.
+	_ = k.nc.SetWriteDeadline(time.Time{})
+	k.word.Store(parkedBit)
+	defer k.unpark()
 	if k.q.Len() > 0 {
-		k.parked.Store(false)
 		return true
 	}
 	select {
@@ -306,11 +379,31 @@ func (k *consumer) idle() bool {
 	}
 }
 
+// unpark takes the writing side back from the park: it waits for a producer
+// writing through to finish (one non-blocking writev) and clears the flags.
+func (k *consumer) unpark() {
+	for {
+		w := k.word.Load()
+		switch {
+		case w&throughBit != 0:
+			runtime.Gosched()
+		case w == 0 || k.word.CompareAndSwap(w, 0):
+			return
+		}
+	}
+}
+
 // write writes the spans of a then b with writev and removes them from the
 // queue, counting the frames the socket took whole as written and the rest as
 // discarded. It does not allocate unless it fails.
-func (k *consumer) write(a, b []span) error {
-	k.vec.N, k.vec.Next, k.sent = 0, 0, 0
+//
+// fn is the RawConn.Write callback: k.writevFn waits through the netpoller
+// until all is written; k.tryFn makes one attempt, for a write through, and
+// a part it leaves unwritten stays queued, with k.skip saying how much of
+// the first span is out, for the next write to go on from.
+func (k *consumer) write(a, b []span, fn func(fd uintptr) bool) error {
+	skip := k.skip
+	k.vec.N, k.vec.Next, k.sent, k.skip = 0, 0, skip, 0
 	frames, bytes := 0, 0
 	var last *span
 	for _, ss := range [2][]span{a, b} {
@@ -324,19 +417,24 @@ func (k *consumer) write(a, b []span) error {
 				v := &k.vec.Iov[k.vec.N-1]
 				v.SetLen(int(v.Len) + int(s.end-s.off))
 			} else {
-				k.vec.Iov[k.vec.N].Base = &s.c.buf[s.off]
-				k.vec.Iov[k.vec.N].SetLen(int(s.end - s.off))
+				k.vec.Iov[k.vec.N].Base = &s.c.buf[int(s.off)+skip]
+				k.vec.Iov[k.vec.N].SetLen(int(s.end-s.off) - skip)
 				k.vec.N++
 			}
+			skip = 0
 			last = s
 		}
 	}
-	err := k.rc.Write(k.writevFn)
+	err := k.rc.Write(fn)
 	clear(k.vec.Iov[:k.vec.N]) // drop the pointers into chunks about to be released
 	if err == nil {
 		err = k.werr
 	}
 	k.werr = nil
+	if err == nil && k.sent < bytes {
+		k.skip = k.sent // a write through the socket did not take whole
+		return errShort
+	}
 	outFrames, outBytes := frames, bytes
 	if err != nil {
 		outFrames, outBytes = wholeFrames(a, b, k.sent)
@@ -371,6 +469,17 @@ func (k *consumer) writev(fd uintptr) bool {
 		k.werr = err
 	}
 	return done
+}
+
+// errShort is write's answer when a write through left part of its span
+// unwritten; the writer writes the rest.
+var errShort = errors.New("relay: write through was short")
+
+// tryWritev is writev for a write through: EAGAIN ends it too, with what
+// was written so far in k.sent.
+func (k *consumer) tryWritev(fd uintptr) bool {
+	k.writev(fd)
+	return true
 }
 
 // wholeFrames counts the frames of a then b, and their bytes, that end
