@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/msgsink/msgsink/internal/hist"
+	"github.com/msgsink/msgsink/lazy"
 	"github.com/msgsink/msgsink/tlv"
 	"github.com/msgsink/msgsink/transport"
 )
@@ -55,11 +57,13 @@ func listen(tb testing.TB, network string) server {
 }
 
 // frameBuilder makes market-data messages of exactly size bytes from one
-// source: a single record of type 5 (market-data range, no fixed layout)
-// padded to the size.
+// source, as an adapter's feed would: a single record of type 5
+// (market-data range, no fixed layout) that carries the message's sequence
+// number and timestamp, padded to the size, so that every message differs.
 type frameBuilder struct {
 	b    *tlv.Builder
 	body []byte
+	t0   uint64 // the feed's first timestamp, for next
 }
 
 func newFrameBuilder(size int, source uint8) *frameBuilder {
@@ -67,11 +71,16 @@ func newFrameBuilder(size int, source uint8) *frameBuilder {
 	if body > 255 {
 		body -= 3 // extended record head
 	}
-	return &frameBuilder{b: tlv.NewBuilder(tlv.DomainMarketData, source), body: make([]byte, max(body, 0))}
+	return &frameBuilder{b: tlv.NewBuilder(tlv.DomainMarketData, source), body: make([]byte, max(body, 0)), t0: stamp()}
 }
 
-// build finishes the next message with header timestamp ts.
+// build finishes the next message with header timestamp ts, the record
+// carrying the same timestamp and the message's sequence number.
 func (f *frameBuilder) build(ts uint64) *tlv.Message {
+	if len(f.body) >= 16 {
+		binary.LittleEndian.PutUint64(f.body, f.b.Sequence())
+		binary.LittleEndian.PutUint64(f.body[8:], ts)
+	}
 	f.b.Append(5, f.body)
 	m, err := f.b.FinishAt(ts)
 	if err != nil {
@@ -80,9 +89,17 @@ func (f *frameBuilder) build(ts uint64) *tlv.Message {
 	return m
 }
 
+// next builds the next message of a feed whose timestamps come with the
+// data, as a vendor's do (the feed's start plus one nanosecond per
+// message): a throughput benchmark that read the clock for every message
+// would measure the clock. Latency reads it (stamp), since it measures with
+// it.
+func (f *frameBuilder) next() *tlv.Message { return f.build(f.t0 + f.b.Sequence()) }
+
 // warm builds n messages and releases them all, so that the builder's free
 // list reaches the most messages that can be in flight at once (a ring's
-// worth) before a measurement: after that, building allocates nothing.
+// worth) before a measurement: after that, building allocates nothing. The
+// numbering starts again at 1.
 func (f *frameBuilder) warm(n int) {
 	ms := make([]*tlv.Message, n)
 	for i := range ms {
@@ -91,7 +108,12 @@ func (f *frameBuilder) warm(n int) {
 	for _, m := range ms {
 		m.Release()
 	}
+	f.b.SetSequence(1)
 }
+
+// warmN is what warm is given for a builder feeding any of the pipes: a
+// ring's worth and a batch in flight.
+const warmN = lazy.DefaultBufferSize + lazy.DefaultMaxBatch
 
 // retained returns a message of size bytes from source holding n references
 // (n ≥ 1), so that a producer can hand it over n times without building: the

@@ -10,12 +10,12 @@ import (
 	"github.com/msgsink/msgsink/lazy"
 )
 
-// TestPacedLatency runs BenchmarkLatency's path briefly for the sink and its
-// baseline: every paced message arrives, valid and in order, the pacer
+// TestPacedLatency runs BenchmarkLatency's path briefly for the sink (shared
+// and SingleProducer) and every baseline: every paced message arrives, valid and in order, the pacer
 // keeps roughly to its rate, and every message's delay is recorded.
 func TestPacedLatency(t *testing.T) {
 	const n, rate = 300, 10_000
-	for _, im := range []impl{implSink, implWritePerMsg} {
+	for _, im := range append([]impl{implSink, implSinkSingle}, latencyBaselines...) {
 		t.Run("impl="+im.name, func(t *testing.T) {
 			srv := listen(t, "unix")
 			var h hist.Histogram

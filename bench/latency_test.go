@@ -18,11 +18,13 @@ import (
 )
 
 // BenchmarkLatency measures the delay from Send to the reader at a fixed
-// offered rate, for each idle strategy of the sink and for one write per
-// message, over a Unix socket with 64-byte messages. One op is one message;
-// p50-ns, p99-ns and p999-ns are quantiles of the run (within 12.5%), and
-// msgs/s is the rate actually offered (below the target only if the
-// producer fell behind).
+// offered rate, over a Unix socket with 64-byte messages, each built with a
+// tlv.Builder as it is sent and recycled after the write: the sink with
+// each idle strategy (and with SingleProducer, idle=backoff), and beside it
+// one write per message, bufio with a Flush per message, and the channel
+// design. One op is one message; p50-ns, p99-ns and p999-ns are quantiles
+// of the run (within 12.5%), and msgs/s is the rate actually offered (below
+// the target only if the producer fell behind).
 func BenchmarkLatency(b *testing.B) {
 	for _, rate := range []struct {
 		name string
@@ -33,11 +35,19 @@ func BenchmarkLatency(b *testing.B) {
 				benchLatency(b, implSink, idle, rate.perS)
 			})
 		}
-		b.Run(fmt.Sprintf("rate=%s/impl=write-per-msg", rate.name), func(b *testing.B) {
-			benchLatency(b, implWritePerMsg, 0, rate.perS)
+		b.Run(fmt.Sprintf("rate=%s/impl=sink-single/idle=%s", rate.name, lazy.IdleBackoff), func(b *testing.B) {
+			benchLatency(b, implSinkSingle, lazy.IdleBackoff, rate.perS)
 		})
+		for _, im := range latencyBaselines {
+			b.Run(fmt.Sprintf("rate=%s/impl=%s", rate.name, im.name), func(b *testing.B) {
+				benchLatency(b, im, 0, rate.perS)
+			})
+		}
 	}
 }
+
+// latencyBaselines are the designs Latency measures the sink against.
+var latencyBaselines = []impl{implWritePerMsg, implBufioFlush, implChanAlloc}
 
 func benchLatency(b *testing.B, im impl, idle lazy.Idle, rate int) {
 	const size = 64
@@ -59,7 +69,7 @@ func benchLatency(b *testing.B, im impl, idle lazy.Idle, rate int) {
 	}
 	b.Cleanup(func() { pc.close() })
 	fb := newFrameBuilder(size, 1)
-	fb.warm(lazy.DefaultBufferSize + lazy.DefaultMaxBatch)
+	fb.warm(warmN)
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()

@@ -13,7 +13,9 @@ import (
 
 // BenchmarkOverhead proves what the abstractions cost: the lazy sink's Send
 // against the same design without the lazy state machine (op=send,
-// impl=lazy|direct), and the sink end to end against a hand-written ring,
+// impl=lazy|direct), Send with SingleProducer (op=send, impl=lazy-single),
+// a message built, sent and recycled per op (op=build-send,
+// impl=lazy|lazy-single), and the sink end to end against a hand-written ring,
 // writer goroutine and writev (op=e2e, impl=sink|direct|raw, and raw with one
 // part of the contract put back: raw+check|raw+shared|raw+transport). Compare with
 //
@@ -21,13 +23,7 @@ import (
 func BenchmarkOverhead(b *testing.B) {
 	const name = "transport=unix/size=64/producers=1"
 	b.Run("op=send/"+name+"/impl=lazy", func(b *testing.B) {
-		benchSend(b, func(st setup) (sender, error) {
-			p, err := openSink(st)
-			if err != nil {
-				return nil, err
-			}
-			return p.(sinkPipe).s, nil
-		})
+		benchSend(b, openSender(implSink))
 	})
 	b.Run("op=send/"+name+"/impl=direct", func(b *testing.B) {
 		benchSend(b, func(st setup) (sender, error) {
@@ -38,11 +34,25 @@ func BenchmarkOverhead(b *testing.B) {
 			return p.(*ringSink), nil
 		})
 	})
+	// Send with SingleProducer (the plain SPSC push) beside the shared
+	// default above, and the adapter's whole step: build a message with a
+	// warmed tlv.Builder, Send it, and have the writer recycle it.
+	b.Run("op=send/"+name+"/impl=lazy-single", func(b *testing.B) {
+		benchSend(b, openSender(implSinkSingle))
+	})
+	for _, im := range []struct {
+		name string
+		impl impl
+	}{{"lazy", implSink}, {"lazy-single", implSinkSingle}} {
+		b.Run("op=build-send/"+name+"/impl="+im.name, func(b *testing.B) {
+			benchBuildSend(b, openSender(im.impl))
+		})
+	}
 	// direct end to end splits the difference between sink and raw into
 	// what the lazy wrapper costs and what the ring and transport cost.
 	for _, im := range []impl{implSink, implDirect, implRaw, implRawCheck, implRawShared, implRawTransport} {
 		b.Run("op=e2e/"+name+"/impl="+im.name, func(b *testing.B) {
-			benchThroughput(b, im, "unix", 64, 1)
+			benchThroughput(b, im, "unix", 64, 1, false)
 		})
 	}
 }
@@ -54,11 +64,39 @@ type sender interface {
 	Close() error
 }
 
+// openSender opens the lazy sink of im (implSink or implSinkSingle) for
+// benchSend.
+func openSender(im impl) func(setup) (sender, error) {
+	return func(st setup) (sender, error) {
+		p, err := im.open(st)
+		if err != nil {
+			return nil, err
+		}
+		return p.(sinkPipe).s, nil
+	}
+}
+
 // benchSend times Send alone on a connected sink over a Unix socket. Sends
 // come in bursts of half the ring and the timer stops while the writer
 // drains between bursts, so the ring never fills and ns/op is the call, not
 // the socket; the writer still runs during the burst, as it would.
 func benchSend(b *testing.B, open func(setup) (sender, error)) {
+	m := retained(64, 1, max(b.N, 1))
+	benchBursts(b, open, func() *tlv.Message { return m })
+}
+
+// benchBuildSend is benchSend with a message built for every Send by a
+// warmed tlv.Builder and recycled by the writer: the adapter's step, whose
+// steady state must not allocate.
+func benchBuildSend(b *testing.B, open func(setup) (sender, error)) {
+	fb := newFrameBuilder(64, 1)
+	fb.warm(warmN)
+	benchBursts(b, open, fb.next)
+}
+
+// benchBursts times b.N Sends of next() in bursts of half the ring, the
+// timer stopped while the writer drains between bursts.
+func benchBursts(b *testing.B, open func(setup) (sender, error), next func() *tlv.Message) {
 	srv := listen(b, "unix")
 	r := newReceiver(b, srv, 64, b.N, nil, false)
 	s, err := open(setup{ep: srv.ep, producers: 1})
@@ -70,14 +108,13 @@ func benchSend(b *testing.B, open func(setup) (sender, error)) {
 			b.Error(err)
 		}
 	})
-	m := retained(64, 1, b.N)
 	const burst = lazy.DefaultBufferSize / 2
 	b.ReportAllocs()
 	b.SetBytes(64)
 	b.ResetTimer()
 	for i := 0; i < b.N; i += burst {
 		for range min(burst, b.N-i) {
-			if err := s.Send(m); err != nil {
+			if err := s.Send(next()); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -98,9 +135,11 @@ func benchSend(b *testing.B, open func(setup) (sender, error)) {
 
 // benchThroughput times b.N messages of size bytes from producers
 // goroutines through im to a reader on network, until the reader has every
-// one of them. Each producer hands over one pre-built message again and
-// again, so the cost of building is not in the figure, for any impl.
-func benchThroughput(b *testing.B, im impl, network string, size, producers int) {
+// one of them. With built, each producer builds every message with its own
+// warmed tlv.Builder inside the timed loop, and the pipe recycles it after
+// the write; otherwise each producer hands over one pre-built message again
+// and again, so the cost of building is not in the figure, for any impl.
+func benchThroughput(b *testing.B, im impl, network string, size, producers int, built bool) {
 	srv := listen(b, network)
 	r := newReceiver(b, srv, size, b.N, nil, false)
 	p, err := im.open(setup{ep: srv.ep, producers: producers})
@@ -112,17 +151,28 @@ func benchThroughput(b *testing.B, im impl, network string, size, producers int)
 			b.Error(err)
 		}
 	})
-	msgs := make([]*tlv.Message, producers)
-	for i := range msgs {
-		if n := share(b.N, producers, i); n > 0 {
-			msgs[i] = retained(size, uint8(i+1), n)
+	var next func(i int) *tlv.Message
+	if built {
+		fbs := make([]*frameBuilder, producers)
+		for i := range fbs {
+			fbs[i] = newFrameBuilder(size, uint8(i+1))
+			fbs[i].warm(warmN)
 		}
+		next = func(i int) *tlv.Message { return fbs[i].next() }
+	} else {
+		msgs := make([]*tlv.Message, producers)
+		for i := range msgs {
+			if n := share(b.N, producers, i); n > 0 {
+				msgs[i] = retained(size, uint8(i+1), n)
+			}
+		}
+		next = func(i int) *tlv.Message { return msgs[i] }
 	}
 	b.ReportAllocs()
 	b.SetBytes(int64(size))
 	b.ResetTimer()
 	start := time.Now()
-	err = transfer(p, r, b.N, producers, func(i int) *tlv.Message { return msgs[i] })
+	err = transfer(p, r, b.N, producers, next)
 	elapsed := time.Since(start)
 	b.StopTimer()
 	if err != nil {

@@ -46,37 +46,54 @@ type impl struct {
 }
 
 var (
-	implSink   = impl{"sink", openSink}
-	implDirect = impl{"direct", rawWith(true, true, true)} // dials with transport.Dial, as the lazy sink does
-	implRaw    = impl{"raw", rawWith(false, false, false)}
+	implSink       = impl{"sink", openSinkWith(false)}
+	implSinkSingle = impl{"sink-single", openSinkWith(true)}   // lazy.Config.SingleProducer
+	implDirect     = impl{"direct", rawWith(true, true, true)} // dials with transport.Dial, as the lazy sink does
+	implRaw        = impl{"raw", rawWith(false, false, false)}
 	// raw with one part of the sink contract put back each.
 	implRawCheck     = impl{"raw+check", rawWith(true, false, false)}
 	implRawShared    = impl{"raw+shared", rawWith(false, true, false)}
 	implRawTransport = impl{"raw+transport", rawWith(false, false, true)}
-	implBufio        = impl{"bufio", openBufio}
+	implBufio        = impl{"bufio", openBufio(false)}
+	implBufioFlush   = impl{"bufio-flush", openBufio(true)}
 	implChan         = impl{"chan", openChan}
-	implWritePerMsg  = impl{"write-per-msg", openWritePerMsg}
+	// The channel design as a user who builds every message writes it: a
+	// fresh byte slice per message on the channel, left to the garbage
+	// collector after the write. Named chan too: E2E's msg=built rows and
+	// Latency use it, msg=prebuilt uses implChan.
+	implChanAlloc   = impl{"chan", openChanAlloc}
+	implWritePerMsg = impl{"write-per-msg", openWritePerMsg}
 )
 
 // sinkPipe is the library: a lazy sink, connected before the measurement so
-// that the dial (a one-off) is not in it.
+// that the dial (a one-off) is not in it. Its producers wait for room with
+// SendWait, as the README tells an adapter that must not lose a message to.
 type sinkPipe struct{ s *lazy.Sink }
 
-func openSink(st setup) (pipe, error) {
-	s, err := lazy.New(lazy.Config{Name: "bench", Endpoint: st.ep, Idle: st.idle})
-	if err != nil {
-		return nil, err
+// openSinkWith opens the sink with its defaults, or with SingleProducer set
+// (for one producer only).
+func openSinkWith(single bool) func(setup) (pipe, error) {
+	return func(st setup) (pipe, error) {
+		if single && st.producers != 1 {
+			return nil, errors.New("a SingleProducer sink takes one producer")
+		}
+		s, err := lazy.New(lazy.Config{Name: "bench", Endpoint: st.ep, Idle: st.idle, SingleProducer: single})
+		if err != nil {
+			return nil, err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.Connect(ctx); err != nil {
+			s.Close()
+			return nil, err
+		}
+		return sinkPipe{s}, nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := s.Connect(ctx); err != nil {
-		s.Close()
-		return nil, err
-	}
-	return sinkPipe{s}, nil
 }
 
-func (p sinkPipe) send(m *tlv.Message) error { return sendWaiting(p.s, m) }
+func openSink(st setup) (pipe, error) { return implSink.open(st) }
+
+func (p sinkPipe) send(m *tlv.Message) error { return p.s.SendWait(context.Background(), m) }
 
 func (sinkPipe) flush() error { return nil }
 
@@ -85,15 +102,15 @@ func (p sinkPipe) close() error { return p.s.Close() }
 // yieldTries is how many times sendWaiting yields before it sleeps.
 const yieldTries = 8
 
-// sendWaiting is what a producer that must not lose a message does with a
-// sink that never blocks: on ErrBufferFull it yields a few times, then sleeps
-// a microsecond at a time until the ring has room. Yielding alone is not
-// enough: runtime.Gosched never lets the scheduler poll the network, so with
-// as many yielding producers as Ps the writer and the reader wait for
+// sendWaiting is how a producer of ringSink (direct, raw and its steps),
+// which has no SendWait, waits on ErrBufferFull: it yields a few times, then
+// sleeps a microsecond at a time until the ring has room. Yielding alone is
+// not enough: runtime.Gosched never lets the scheduler poll the network, so
+// with as many yielding producers as Ps the writer and the reader wait for
 // sysmon's poll (up to 10 ms) to learn that their socket is ready, and 4
 // producers on 2 Ps got 10-180 k msgs/s instead of millions (more Ps than
 // producers restored them). A sleeping producer leaves its P idle, and an
-// idle P polls.
+// idle P polls. The sink's own SendWait sleeps until its writer frees room.
 func sendWaiting(s interface{ Send(*tlv.Message) error }, m *tlv.Message) error {
 	for i := 0; ; i++ {
 		err := s.Send(m)
@@ -360,23 +377,28 @@ func (w *rawWriter) writeOut() error {
 
 // bufioPipe is the producer writing into a 64 KiB bufio.Writer on the
 // socket itself: no goroutine, no queue, and a write syscall only when the
-// buffer is full. Several producers share it behind a mutex.
+// buffer is full, or, as bufio-flush, a Flush after every message (what a
+// producer that wants each message out at once writes). Several producers
+// share it behind a mutex.
 type bufioPipe struct {
-	c  net.Conn
-	w  *bufio.Writer
-	mu *sync.Mutex // nil for one producer, which needs none
+	c         net.Conn
+	w         *bufio.Writer
+	mu        *sync.Mutex // nil for one producer, which needs none
+	flushEach bool
 }
 
-func openBufio(st setup) (pipe, error) {
-	c, err := net.Dial(st.ep.Scheme, st.ep.Addr)
-	if err != nil {
-		return nil, err
+func openBufio(flushEach bool) func(setup) (pipe, error) {
+	return func(st setup) (pipe, error) {
+		c, err := net.Dial(st.ep.Scheme, st.ep.Addr)
+		if err != nil {
+			return nil, err
+		}
+		p := &bufioPipe{c: c, w: bufio.NewWriterSize(c, 64<<10), flushEach: flushEach}
+		if st.producers > 1 {
+			p.mu = new(sync.Mutex)
+		}
+		return p, nil
 	}
-	p := &bufioPipe{c: c, w: bufio.NewWriterSize(c, 64<<10)}
-	if st.producers > 1 {
-		p.mu = new(sync.Mutex)
-	}
-	return p, nil
 }
 
 func (p *bufioPipe) send(m *tlv.Message) error {
@@ -386,10 +408,19 @@ func (p *bufioPipe) send(m *tlv.Message) error {
 	}
 	_, err := p.w.Write(m.Bytes())
 	m.Release()
+	if err == nil && p.flushEach {
+		err = p.w.Flush()
+	}
 	return err
 }
 
-func (p *bufioPipe) flush() error { return p.w.Flush() }
+func (p *bufioPipe) flush() error {
+	if p.mu != nil {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+	}
+	return p.w.Flush()
+}
 
 func (p *bufioPipe) close() error {
 	err := p.w.Flush()
@@ -398,27 +429,49 @@ func (p *bufioPipe) close() error {
 
 // chanPipe is the common Go design: producers send on a buffered channel
 // (as deep as the sink's ring) and a writer goroutine takes what is there,
-// up to a batch, and writes it with net.Buffers (one writev).
-type chanPipe struct {
+// up to a batch, and writes it with net.Buffers (one writev). T is what
+// travels on the channel: the message itself (implChan, released after the
+// write) or a copy of its bytes in a fresh slice (implChanAlloc).
+type chanPipe[T any] struct {
 	c      net.Conn
-	ch     chan *tlv.Message
+	ch     chan T
+	put    func(*tlv.Message) T // what send puts on the channel for m
+	bytes  func(T) []byte
+	done   func(T) // after the write
 	exited chan struct{}
 	err    error // the first write error; read after exited
 }
 
-func openChan(st setup) (pipe, error) {
+func openChanOf[T any](st setup, put func(*tlv.Message) T, bytes func(T) []byte, done func(T)) (pipe, error) {
 	c, err := net.Dial(st.ep.Scheme, st.ep.Addr)
 	if err != nil {
 		return nil, err
 	}
-	p := &chanPipe{c: c, ch: make(chan *tlv.Message, lazy.DefaultBufferSize), exited: make(chan struct{})}
+	p := &chanPipe[T]{c: c, ch: make(chan T, lazy.DefaultBufferSize), put: put, bytes: bytes, done: done,
+		exited: make(chan struct{})}
 	go p.run()
 	return p, nil
 }
 
-func (p *chanPipe) run() {
+func openChan(st setup) (pipe, error) {
+	return openChanOf(st, func(m *tlv.Message) *tlv.Message { return m }, (*tlv.Message).Bytes, (*tlv.Message).Release)
+}
+
+// openChanAlloc is the channel design with one allocation per message: the
+// producer copies each built message into a new slice and recycles the
+// message at once, as code that encodes into a fresh buffer per message
+// does; the writer drops the slice after the write.
+func openChanAlloc(st setup) (pipe, error) {
+	return openChanOf(st, func(m *tlv.Message) []byte {
+		b := append([]byte(nil), m.Bytes()...)
+		m.Release()
+		return b
+	}, func(b []byte) []byte { return b }, func([]byte) {})
+}
+
+func (p *chanPipe[T]) run() {
 	defer close(p.exited)
-	batch := make([]*tlv.Message, 0, lazy.DefaultMaxBatch)
+	batch := make([]T, 0, lazy.DefaultMaxBatch)
 	back := make([][]byte, 0, lazy.DefaultMaxBatch)
 	for m := range p.ch {
 		batch = append(batch[:0], m)
@@ -436,26 +489,27 @@ func (p *chanPipe) run() {
 		}
 		bufs := net.Buffers(back[:0])
 		for _, m := range batch {
-			bufs = append(bufs, m.Bytes())
+			bufs = append(bufs, p.bytes(m))
 		}
 		if p.err == nil {
 			_, p.err = bufs.WriteTo(p.c)
 		}
 		clear(back[:cap(back)])
 		for _, m := range batch {
-			m.Release()
+			p.done(m)
 		}
+		clear(batch)
 	}
 }
 
-func (p *chanPipe) send(m *tlv.Message) error {
-	p.ch <- m
+func (p *chanPipe[T]) send(m *tlv.Message) error {
+	p.ch <- p.put(m)
 	return nil
 }
 
-func (*chanPipe) flush() error { return nil }
+func (*chanPipe[T]) flush() error { return nil }
 
-func (p *chanPipe) close() error {
+func (p *chanPipe[T]) close() error {
 	close(p.ch)
 	<-p.exited
 	return errors.Join(p.err, p.c.Close())
