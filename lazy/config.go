@@ -33,7 +33,14 @@ type Idle uint8
 const (
 	// IdleBackoff spins briefly, then yields, then parks until a Send wakes it.
 	IdleBackoff Idle = iota
-	// IdleSpin never parks: the lowest latency, at the cost of a core.
+	// IdleSpin never parks, and so never lets a Send write through: it
+	// costs a core while the sink is quiet, and pays only where the writer
+	// has that core to itself. With GOMAXPROCS no larger than the
+	// goroutines that are busy at once (the producers, the writer, and a
+	// reader in the same process), the spinning writer takes the processor
+	// that the others, and Go's netpoller, need, and latency grows to
+	// milliseconds (PERFORMANCE.md measures it on two cores). Prefer the
+	// default unless benchmarks on the target machine say otherwise.
 	IdleSpin
 	// IdlePark parks at once: the least CPU, and a wake-up (about 20 µs on
 	// the reference machine) on the first message after a quiet spell.

@@ -11,10 +11,35 @@
 // while the sink is in use: a sink never sent to has no goroutine, socket or
 // file descriptor, and Disconnect ends it again.
 //
+// # Producers
+//
+// Send is safe for concurrent use: producers are serialised on the ring
+// with a compare-and-swap. A sink fed by one goroutine at a time (an
+// adapter's feed loop) sets Config.SingleProducer and Send uses the plain
+// single-producer push instead; the checked build panics, naming the sink,
+// if two goroutines send at once. Send never waits: a full ring is
+// ErrBufferFull, and the message stays the caller's to drop or keep.
+// SendWait waits for room instead, asleep until the writer frees slots, so
+// a producer that must not lose a message does not spin on Send and take
+// the processor the writer and Go's netpoller need.
+//
+// # Writing through
+//
+// A writer that finds its ring empty spins, yields and then parks (Idle).
+// Waking a parked goroutine costs tens of microseconds on a small machine,
+// more than the write itself, so a Send that finds the writer parked on a
+// Unix or TCP connection writes its message itself with one non-blocking
+// write, and the writer sleeps on. When the socket takes only part, or the
+// message comes within a few microseconds of the last one written through
+// (dense traffic, which the writer batches better), the Send wakes the
+// writer instead. The order of messages and the accounting are the same
+// either way: what is written through leaves the ring exactly as the
+// writer's batches do. WebSocket connections always go through the writer.
+//
 // # State
 //
 // The connection state (idle, connecting, connected, backoff, closed) and
-// the writer's "parked" bit share one atomic word. The first Send moves idle
+// the writer's flags (parked, writing through) share one atomic word. The first Send moves idle
 // to connecting with one compare-and-swap and starts the writer, so any
 // number of concurrent first sends start exactly one dial. While the writer
 // is connected and awake, Send pays one load of that word beyond the ring

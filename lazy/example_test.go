@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/msgsink/msgsink/lazy"
 	"github.com/msgsink/msgsink/tlv"
@@ -61,4 +62,47 @@ func ExampleNew() {
 	// before the first Send: idle
 	// after Flush: connected written 3 bytes 222
 	// relay read 222 bytes; balanced: true
+}
+
+// An adapter's feed loop: one goroutine builds every message and sends it,
+// so the sink is a SingleProducer. SendWait waits (asleep) while the ring is
+// full instead of refusing; a loop that must never wait would call Send and
+// drop the message on ErrBufferFull, which the sink counts.
+func ExampleSink_SendWait() {
+	dir, _ := os.MkdirTemp("", "msgsink")
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "relay.sock")
+	ln, _ := net.Listen("unix", path)
+	defer ln.Close()
+	received := make(chan int64)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		n, _ := io.Copy(io.Discard, c)
+		received <- n
+	}()
+
+	ep, _ := transport.ParseEndpoint("unix://" + path)
+	s, err := lazy.New(lazy.Config{Name: "md_feed", Endpoint: ep, BufferSize: 64, SingleProducer: true})
+	if err != nil {
+		panic(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b := tlv.NewBuilder(tlv.DomainMarketData, 1)
+	for i := range 1000 { // far more than the 64 slots of the ring
+		b.AppendTrade(&tlv.Trade{Instrument: 42, Price: int64(100+i) * tlv.PriceScale, Volume: tlv.PriceScale})
+		m, _ := b.Finish()
+		if err := s.SendWait(ctx, m); err != nil { // ctx ended, or the sink closed
+			m.Release()
+			break
+		}
+	}
+	_ = s.Close() // flushes
+	info := s.Info()
+	fmt.Println("written", info.Written, "refused", info.Refused.BufferFull, "relay read", <-received, "bytes")
+	// Output:
+	// written 1000 refused 0 relay read 74000 bytes
 }
