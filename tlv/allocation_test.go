@@ -139,3 +139,39 @@ func TestAllocsRetainN(t *testing.T) {
 		}
 	})
 }
+
+// A writer's batch release: two builders' messages interleaved in runs, a
+// copy and a message with a reference left, all through ReleaseAll; once
+// warm, building them again reuses the released ones and allocates nothing.
+func TestAllocsReleaseAll(t *testing.T) {
+	a, b := tlv.NewBuilder(tlv.DomainMarketData, 1), tlv.NewBuilder(tlv.DomainMarketData, 2)
+	v := tlv.Validator{}
+	batch := make([]*tlv.Message, 0, 16)
+	next := func(from *tlv.Builder) *tlv.Message {
+		from.AppendTrade(&fxTrade)
+		m, err := from.FinishAt(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	assertNoAllocs(t, "build+ReleaseAll", func() {
+		batch = batch[:0]
+		for i := range 12 {
+			from := a
+			if i/4%2 == 1 {
+				from = b
+			}
+			batch = append(batch, next(from))
+		}
+		c, err := v.Copy(batch[0].Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		held := batch[5]
+		held.Retain()
+		batch = append(batch, c)
+		tlv.ReleaseAll(batch)
+		held.Release()
+	})
+}
