@@ -9,7 +9,9 @@
 // the Go version, the load average and the CPU other processes took while it
 // ran: on a shared machine that is what says whether the figures can be
 // trusted. report reads that output, asks benchstat for the tables, checks
-// the targets of SPEC section 11, and profiles the benchmarks behind any
+// the targets of SPEC section 11 and the issues (issue 13's for the
+// adapter's path, with every message built, first; issue 6's for the pipe
+// alone after them), and profiles the benchmarks behind any
 // target missed, so the document carries its own evidence.
 package main
 

@@ -63,8 +63,14 @@ func (r *report) write(notesFile string, profile bool) error {
 		codeList(r.raw))
 	r.machine()
 	r.load()
-	ts := r.targets()
-	r.targetTable(ts)
+	adapter, pipe := r.adapterTargets(), r.pipeTargets()
+	r.targetTable("Targets: the critical path as an adapter lives it (issue 13)",
+		"Every message built with a `tlv.Builder` as it is sent and recycled after the write (`E2E/msg=built`, "+
+			"`Latency`, `Overhead/op=build-send`), the baselines encoding each message too.", adapter)
+	r.targetTable("Pipe-only and earlier targets (issue 6)",
+		"The pipe alone: one pre-built message sent again and again (`E2E/msg=prebuilt`, `Overhead/op=e2e`), "+
+			"and the parked sink's CPU.", pipe)
+	ts := append(adapter, pipe...)
 	if notesFile != "" {
 		notes, err := os.ReadFile(notesFile)
 		if err != nil {
@@ -78,7 +84,7 @@ func (r *report) write(notesFile string, profile bool) error {
 			return err
 		}
 	}
-	sections := []func() error{r.overhead, r.e2e, r.latency, r.idle, r.library}
+	sections := []func() error{r.e2eBuilt, r.latency, r.overhead, r.e2ePrebuilt, r.idle, r.library}
 	for _, s := range sections {
 		if err := s(); err != nil {
 			return err
@@ -260,7 +266,7 @@ func (r *report) section(title, prefix string) *family {
 }
 
 func (r *report) overhead() error {
-	f := r.section("Overhead proofs", "Overhead/")
+	f := r.section("Send, build and overhead proofs", "Overhead/")
 	if f == nil {
 		return nil
 	}
@@ -271,7 +277,15 @@ func (r *report) overhead() error {
 		"-filter", ".name:Overhead /op:send", "-col", "/impl@(direct lazy)"); err != nil {
 		return err
 	}
-	r.printf("`op=e2e`: producer to reader over a Unix socket, the sink against `raw`, a hand-written ring, writer " +
+	r.printf("`Send` with `SingleProducer` (`lazy-single`, the plain SPSC push) against the shared default (`lazy`, " +
+		"`PushShared`), and `op=build-send`: a message built with a warmed `tlv.Builder`, sent, and recycled by the " +
+		"writer per op, the adapter's step. Deltas are against lazy.\n\n")
+	if err := r.table(f, "", []string{"ns/op", "allocs/op"},
+		"-filter", ".name:Overhead /op:(send OR build-send)", "-row", "/op", "-col", "/impl@(lazy lazy-single)"); err != nil {
+		return err
+	}
+	r.printf("`op=e2e`: producer to reader over a Unix socket with one pre-built message (the pipe alone), the sink " +
+		"against `raw`, a hand-written ring, writer " +
 		"goroutine and `net.Buffers` writev with no validation, accounting or transport abstraction. `raw+check`, " +
 		"`raw+shared` and `raw+transport` put back one part of the sink contract each (validation in `Send`, " +
 		"`PushShared` for concurrent producers, `transport.Conn` for the writev), `direct` all three, and `sink` adds " +
@@ -280,16 +294,21 @@ func (r *report) overhead() error {
 		"-filter", ".name:Overhead /op:e2e", "-col", "/impl@(raw raw+check raw+shared raw+transport direct sink)")
 }
 
-func (r *report) e2e() error {
-	f := r.section("Throughput against the baselines", "E2E/")
+// e2eBuilt gives the adapter's throughput: every message built per send.
+func (r *report) e2eBuilt() error {
+	f := r.section("Throughput as an adapter sends: every message built (msg=built)", "E2E/")
 	if f == nil {
 		return nil
 	}
-	r.printf("msgs/s from the producers to a reader on the same socket, until the reader has every message. " +
-		"`bufio`: the producer writes into a 64 KiB `bufio.Writer` on the socket (behind a mutex for 4 producers); " +
-		"`chan`: a channel and a writer goroutine doing `net.Buffers` writev; `write-per-msg`: one `write` per message. " +
-		"Deltas are against bufio.\n\n")
-	cols := []string{"-filter", ".name:E2E", "-row", "/transport,/size,/producers", "-col", "/impl@(bufio sink chan write-per-msg)"}
+	r.printf("msgs/s from the producers to a reader on the same socket, until the reader has every message. Each " +
+		"producer builds every message with its own warmed `tlv.Builder` (a different message each time) and the " +
+		"pipe recycles it after the write; every baseline encodes each message too. `sink`: the lazy sink with its " +
+		"defaults; `sink-single`: with `SingleProducer` (one producer only); `bufio`: the producer writes the " +
+		"message into a 64 KiB `bufio.Writer` on the socket (behind a mutex for 4 producers); `chan`: a copy of " +
+		"each message in a fresh slice (one allocation per message) on a channel to a writer goroutine doing " +
+		"`net.Buffers` writev; `write-per-msg`: one `write` per message. Deltas are against bufio.\n\n")
+	cols := []string{"-filter", ".name:E2E /msg:built", "-row", "/transport,/size,/producers",
+		"-col", "/impl@(bufio sink-single sink chan write-per-msg)"}
 	if err := r.table(f, "", []string{"msgs/s"}, cols...); err != nil {
 		return err
 	}
@@ -298,6 +317,24 @@ func (r *report) e2e() error {
 	}
 	r.skipped(f)
 	return nil
+}
+
+// e2ePrebuilt gives the pipe-only throughput: one pre-built message sent
+// again and again.
+func (r *report) e2ePrebuilt() error {
+	f := r.section("Pipe-only throughput: one pre-built message (msg=prebuilt)", "E2E/")
+	if f == nil {
+		return nil
+	}
+	r.printf("As above, but each producer hands over one pre-built message again and again, so building is in no " +
+		"impl's figure: what the pipe alone costs. `chan` carries the message itself and releases it after the " +
+		"write (no allocation). Deltas are against bufio.\n\n")
+	cols := []string{"-filter", ".name:E2E /msg:prebuilt", "-row", "/transport,/size,/producers",
+		"-col", "/impl@(bufio sink chan write-per-msg)"}
+	if err := r.table(f, "", []string{"msgs/s"}, cols...); err != nil {
+		return err
+	}
+	return r.table(f, "Allocations:", []string{"allocs/op"}, cols...)
 }
 
 // skipped lists the benchmarks of f that skipped themselves, with why.
@@ -317,11 +354,15 @@ func (r *report) latency() error {
 	if f == nil {
 		return nil
 	}
-	r.printf("From `Send` to the reader, 64-byte messages over a Unix socket at a fixed offered rate (paced by a " +
-		"timerfd, open loop): the send time travels in the header timestamp and the reader subtracts it from its " +
-		"clock on arrival. Quantiles come from a log-linear histogram (`internal/hist`, within 12.5%%); each row " +
-		"is the median over the runs of that run's quantile. Deltas are against one `write` per message.\n\n")
-	cols := []string{"-filter", ".name:Latency", "-row", "/rate", "-col", "/impl@(write-per-msg sink),/idle"}
+	r.printf("From the send to the reader, 64-byte messages over a Unix socket at a fixed offered rate (paced by a " +
+		"timerfd, open loop), every message built with a `tlv.Builder` as it is sent and recycled after the write: " +
+		"the send time travels in the header timestamp and the reader subtracts it from its clock on arrival. " +
+		"Quantiles come from a log-linear histogram (`internal/hist`, within 12.5%%); each row is the median over " +
+		"the runs of that run's quantile. `write-per-msg`: one `write` per message; `bufio-flush`: a `bufio.Writer` " +
+		"with a `Flush` per message; `chan`: the channel design of msg=built; `sink` per idle strategy, and " +
+		"`sink-single` (`SingleProducer`). Deltas are against one `write` per message.\n\n")
+	cols := []string{"-filter", ".name:Latency", "-row", "/rate",
+		"-col", "/impl@(write-per-msg bufio-flush chan sink sink-single),/idle"}
 	for _, u := range []string{"p50-ns", "p99-ns", "p999-ns"} {
 		if err := r.table(f, "", []string{u}, cols...); err != nil {
 			return err
@@ -369,6 +410,8 @@ func (r *report) reproduce() {
 		"make perf    # make bench (every family, COUNT=10), then this file from its output\n" +
 		"make bench BENCH='Overhead' COUNT=10   # one family, raw output in bench-<time>.txt\n" +
 		"make benchcmp OLD=PERFORMANCE.raw.txt NEW=bench-<time>.txt   # compare a change with this run\n" +
+		"go test -run '^$' -bench 'E2E/msg=built/transport=unix' -count 10 ./bench | tee new.txt && " +
+		"bin/benchstat -row /producers -col /impl new.txt\n" +
 		"go test -run '^$' -bench 'Overhead/op=send' -count 10 ./bench | tee new.txt && bin/benchstat -col /impl new.txt\n```\n\n")
 	r.printf("`make bench` sets `-benchtime` per family (`BENCHTIME_LIB`, `BENCHTIME_OVERHEAD`, `BENCHTIME_E2E`, " +
 		"`BENCHTIME_LATENCY`, `BENCHTIME_IDLE` in the Makefile) so that the whole run stays under about 30 minutes " +
