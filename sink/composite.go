@@ -548,13 +548,7 @@ func (f *Failover) Send(m *tlv.Message) error {
 		}
 		err := t.Send(m)
 		if err == nil {
-			f.counts[i].accepted.Add(1) // their sum is Enqueued
-			if f.passed[i].Load() {
-				f.passed[i].Store(false)
-			}
-			if a := int32(i); f.active.Load() != a && f.active.Swap(a) != a {
-				f.switches.Add(1)
-			}
+			f.took(i)
 			return nil
 		}
 		f.counts[i].refused.Add(1)
@@ -567,6 +561,18 @@ func (f *Failover) Send(m *tlv.Message) error {
 		refused = ErrBufferFull
 	}
 	return f.refuse(refused)
+}
+
+// took records that target i took a message: counted, no longer passed
+// over, and the active one (a change is a switch).
+func (f *Failover) took(i int) {
+	f.counts[i].accepted.Add(1) // their sum is Enqueued
+	if f.passed[i].Load() {
+		f.passed[i].Store(false)
+	}
+	if a := int32(i); f.active.Load() != a && f.active.Swap(a) != a {
+		f.switches.Add(1)
+	}
 }
 
 // SendBatch sends ms in order, message by message; it stops at the first

@@ -228,11 +228,12 @@ func (nopSink) SendBatch(ms []*tlv.Message) (int, error) {
 	}
 	return len(ms), nil
 }
-func (nopSink) Connect(context.Context) error    { return nil }
-func (nopSink) Flush(context.Context) error      { return nil }
-func (nopSink) Disconnect(context.Context) error { return nil }
-func (nopSink) Close() error                     { return nil }
-func (nopSink) Info() sink.Info                  { return sink.Info{Name: "nop"} }
+func (n nopSink) SendWait(_ context.Context, m *tlv.Message) error { return n.Send(m) }
+func (nopSink) Connect(context.Context) error                      { return nil }
+func (nopSink) Flush(context.Context) error                        { return nil }
+func (nopSink) Disconnect(context.Context) error                   { return nil }
+func (nopSink) Close() error                                       { return nil }
+func (nopSink) Info() sink.Info                                    { return sink.Info{Name: "nop"} }
 
 // BenchmarkCompositeOverhead measures the composites alone, over targets
 // that cost nothing: their counters, reference counting and dispatch.

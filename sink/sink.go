@@ -18,6 +18,13 @@ type Sink interface {
 	// blocks and never dials: ErrBufferFull when the ring is full, ErrClosed
 	// after Close, ErrDomain/ErrMalformed when m fails the sink's validation.
 	Send(m *tlv.Message) error
+	// SendWait is Send that waits, asleep, for room instead of returning
+	// ErrBufferFull: woken by the writer when it frees slots, so that a
+	// producer that must not drop a message neither spins nor starves the
+	// writer. When ctx ends first it returns ctx.Err(), counted as refused
+	// for a full buffer, and the caller still owns m; after Close it
+	// returns ErrClosed. It does not allocate.
+	SendWait(ctx context.Context, m *tlv.Message) error
 	// SendBatch sends ms in order and returns how many were taken; on error,
 	// ms[n:] stay with the caller.
 	SendBatch(ms []*tlv.Message) (n int, err error)

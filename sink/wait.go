@@ -1,0 +1,156 @@
+package sink
+
+import (
+	"context"
+	"errors"
+
+	"github.com/msgsink/msgsink/tlv"
+)
+
+// SendWait on a composite waits where Send would refuse for a full buffer:
+// on the target that would have taken the message. A composite has no
+// queue of its own to wait on; its targets (lazy sinks, or composites of
+// them) wake the waiting producer themselves.
+
+// refuseWait counts a message no target took in SendWait: an ended ctx
+// counts as a full buffer, as in lazy.Sink, since the wait was for room.
+func (c *composite) refuseWait(err error) error {
+	if ended(err) {
+		c.refFull.Add(1)
+		return err
+	}
+	return c.refuse(err)
+}
+
+// commonWait is common for SendWait: a wait that its ctx ended says more
+// than the other targets' refusals.
+func commonWait(acc, err error) error {
+	switch {
+	case ended(acc):
+		return acc
+	case ended(err):
+		return err
+	}
+	return common(acc, err)
+}
+
+func ended(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// SendWait offers m to every target, waiting on each that is full, so that
+// every target gets it unless ctx ends or a target refuses for another
+// reason. References and errors are as in Send: nil when some target took
+// m; otherwise the caller still owns it and the error is the targets'
+// common one, or ctx's.
+func (f *Fanout) SendWait(ctx context.Context, m *tlv.Message) error {
+	if f.closed.Load() {
+		return f.refuseClosed()
+	}
+	ts := f.targets
+	last := len(ts) - 1
+	m.RetainN(last)
+	taken := false
+	var refusal error
+	for i, t := range ts {
+		err := t.SendWait(ctx, m)
+		if err == nil {
+			taken = true
+			continue
+		}
+		f.counts[i].refused.Add(1)
+		refusal = commonWait(refusal, err)
+		if i < last || taken {
+			m.Release() // the last target's reference is the caller's when none took m
+		}
+	}
+	if !taken {
+		return f.refuseWait(refusal)
+	}
+	f.enqueued.Add(1)
+	return nil
+}
+
+// SendWait offers m as Send does, to each target in turn; when all of them
+// refuse and the one whose turn it was is full, it waits on that one.
+func (r *RoundRobin) SendWait(ctx context.Context, m *tlv.Message) error {
+	if r.closed.Load() {
+		return r.refuseClosed()
+	}
+	n := uint32(len(r.targets))
+	start := (r.next.Add(1) - 1) % n
+	wait := -1 // the first target in turn that was full
+	var refused error
+	for k := uint32(0); k < n; k++ {
+		i := start + k
+		if i >= n {
+			i -= n
+		}
+		err := r.targets[i].Send(m)
+		if err == nil {
+			r.counts[i].accepted.Add(1)
+			return nil
+		}
+		r.counts[i].refused.Add(1)
+		if wait < 0 && reason(err) == ErrBufferFull {
+			wait = int(i)
+		}
+		refused = common(refused, err)
+	}
+	if wait < 0 {
+		return r.refuse(refused)
+	}
+	if err := r.targets[wait].SendWait(ctx, m); err != nil {
+		r.counts[wait].refused.Add(1)
+		return r.refuseWait(err)
+	}
+	r.counts[wait].accepted.Add(1)
+	return nil
+}
+
+// SendWait offers m as Send does, to the usable targets in order of
+// preference; when none takes it, it waits on the most preferred target
+// that was full or passed over (down, reconnecting), unless every target
+// refused for good (closed, or the wrong domain).
+func (f *Failover) SendWait(ctx context.Context, m *tlv.Message) error {
+	if f.closed.Load() {
+		return f.refuseClosed()
+	}
+	wait := -1
+	var refused error
+	for i, t := range f.targets {
+		if !f.usable(i) {
+			f.pass(i)
+			if wait < 0 && f.staters[i].State() != StateClosed {
+				wait = i
+			}
+			continue
+		}
+		err := t.Send(m)
+		if err == nil {
+			f.took(i)
+			return nil
+		}
+		f.counts[i].refused.Add(1)
+		r := reason(err)
+		if wait < 0 && r == ErrBufferFull {
+			wait = i
+		}
+		if r == ErrBufferFull || r == ErrClosed {
+			f.pass(i)
+		}
+		refused = common(refused, err)
+	}
+	if wait < 0 {
+		if refused == nil {
+			refused = ErrBufferFull
+		}
+		return f.refuse(refused)
+	}
+	if err := f.targets[wait].SendWait(ctx, m); err != nil {
+		f.counts[wait].refused.Add(1)
+		return f.refuseWait(err)
+	}
+	f.took(wait)
+	return nil
+}
