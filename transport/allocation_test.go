@@ -84,3 +84,50 @@ func discardRaw(c net.Conn) {
 		}
 	}
 }
+
+// TestTryWriteZeroAllocs: a write through allocates nothing, whether the
+// socket takes the whole message or, full, part or none of it (then the
+// WriteBatch that finishes it allocates nothing either).
+func TestTryWriteZeroAllocs(t *testing.T) {
+	for _, transport := range transports {
+		for name, size := range map[string]int{"small": 64, "large": 3000} {
+			t.Run(transport+"/"+name, func(t *testing.T) {
+				c, peer := connPair(t, transport)
+				go drain(peer)
+				ms := newBatch(t, size)
+				allocs := testing.AllocsPerRun(1000, func() {
+					whole, err := c.TryWrite(ms[0])
+					if err != nil {
+						t.Fatalf("TryWrite: %v", err)
+					}
+					if !whole {
+						if n, err := c.WriteBatch(ms, nil); err != nil || n != 1 {
+							t.Fatalf("WriteBatch = %d, %v", n, err)
+						}
+					}
+				})
+				if allocs != 0 {
+					t.Errorf("TryWrite allocates %v times per message, want 0", allocs)
+				}
+			})
+		}
+		// A full socket: the write fails with EAGAIN, which is an answer.
+		t.Run(transport+"/full", func(t *testing.T) {
+			c, peer := connPair(t, transport)
+			fillable(t, c, peer)
+			ms := newBatch(t, repeat(5000, 64)...)
+			k := tryUntilRefused(t, c, ms)
+			if c.skip != 0 {
+				t.Skipf("the socket took %d bytes of a 64-byte message; the full path needs none", c.skip)
+			}
+			allocs := testing.AllocsPerRun(1000, func() {
+				if whole, err := c.TryWrite(ms[k]); whole || err != nil {
+					t.Fatalf("TryWrite on a full socket = %v, %v", whole, err)
+				}
+			})
+			if allocs != 0 {
+				t.Errorf("TryWrite on a full socket allocates %v times, want 0", allocs)
+			}
+		})
+	}
+}
