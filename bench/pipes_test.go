@@ -67,11 +67,12 @@ var (
 
 // sinkPipe is the library: a lazy sink, connected before the measurement so
 // that the dial (a one-off) is not in it. Its producers wait for room with
-// SendWait, as the README tells an adapter that must not lose a message to.
+// SendWait, which sleeps until the writer frees slots: what an adapter that
+// must not lose a message uses, instead of retrying ErrBufferFull.
 type sinkPipe struct{ s *lazy.Sink }
 
 // openSinkWith opens the sink with its defaults, or with SingleProducer set
-// (for one producer only).
+// (for one producer only). openSink is the default one.
 func openSinkWith(single bool) func(setup) (pipe, error) {
 	return func(st setup) (pipe, error) {
 		if single && st.producers != 1 {
