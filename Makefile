@@ -81,7 +81,7 @@ ifeq ($(BENCH),.)
 	{ $(call BENCHRUN,library,$(BENCHTIME_LIB)) -bench . $(BENCHPKGS) && \
 	  $(call BENCHRUN,overhead,$(BENCHTIME_OVERHEAD)) -bench '^BenchmarkOverhead$$' ./bench && \
 	  $(call BENCHRUN,e2e,$(BENCHTIME_E2E)) -bench '^BenchmarkE2E$$' ./bench && \
-	  $(call BENCHRUN,latency,$(BENCHTIME_LATENCY)) -bench '^BenchmarkLatency$$' ./bench && \
+	  $(call BENCHRUN,latency,$(BENCHTIME_LATENCY)) -bench '^Benchmark(Relay)?Latency$$' ./bench && \
 	  $(call BENCHRUN,idle,$(BENCHTIME_IDLE)) -bench '^BenchmarkIdleCPU$$' ./bench; } | tee $(BENCHOUT)
 else
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count=$(COUNT) -timeout=60m ./... | tee $(BENCHOUT)

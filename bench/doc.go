@@ -47,6 +47,10 @@
 //     each message the moment it is made: one write per message, a
 //     bufio.Writer with a Flush per message, and the channel design of
 //     msg=built.
+//   - RelayLatency/rate=10k|100k/impl=sink-single/idle=backoff/hop=relay:
+//     Latency's sink-single row with a domain relay (internal/relay, in
+//     this process, as in the demo) between the sink and the reader, which
+//     subscribes to it: the cost of the hop, against the direct row.
 //   - Overhead/op=send/.../impl=lazy|direct|lazy-single: the cost of Send in
 //     the lazy sink against "direct", the same design with the lazy state
 //     machine taken out: the same ring, the same transport.Conn.WriteBatch
@@ -90,7 +94,7 @@
 // WebSocket too) with messages built as msg=built builds them, and checks
 // that every message arrives whole, in order, and exactly once: a broken
 // comparator cannot look fast. TestPacedLatency does the same for
-// Latency's path and each impl it runs.
+// Latency's path and each impl it runs, and for the relay hop.
 //
 // # How to run
 //

@@ -11,13 +11,26 @@ import (
 )
 
 // TestPacedLatency runs BenchmarkLatency's path briefly for the sink (shared
-// and SingleProducer) and every baseline: every paced message arrives, valid and in order, the pacer
-// keeps roughly to its rate, and every message's delay is recorded.
+// and SingleProducer) and every baseline, and BenchmarkRelayLatency's
+// through a relay: every paced message arrives, valid and in order, the
+// pacer keeps roughly to its rate, and every message's delay is recorded.
 func TestPacedLatency(t *testing.T) {
 	const n, rate = 300, 10_000
+	type path struct {
+		name string
+		im   impl
+		srv  func(testing.TB) server
+	}
+	direct := func(tb testing.TB) server { return listen(tb, "unix") }
+	var paths []path
 	for _, im := range append([]impl{implSink, implSinkSingle}, latencyBaselines...) {
-		t.Run("impl="+im.name, func(t *testing.T) {
-			srv := listen(t, "unix")
+		paths = append(paths, path{"impl=" + im.name, im, direct})
+	}
+	paths = append(paths, path{"impl=" + implSinkSingle.name + "/hop=relay", implSinkSingle, viaRelay})
+	for _, pt := range paths {
+		im := pt.im
+		t.Run(pt.name, func(t *testing.T) {
+			srv := pt.srv(t)
 			var h hist.Histogram
 			r := newReceiver(t, srv, 64, n, &h, true)
 			p, err := im.open(setup{ep: srv.ep, producers: 1, idle: lazy.IdlePark})

@@ -50,8 +50,13 @@ func BenchmarkLatency(b *testing.B) {
 var latencyBaselines = []impl{implWritePerMsg, implBufioFlush, implChanAlloc}
 
 func benchLatency(b *testing.B, im impl, idle lazy.Idle, rate int) {
+	benchLatencyOver(b, listen(b, "unix"), im, idle, rate)
+}
+
+// benchLatencyOver is benchLatency with the receiver reading from srv: a
+// Unix socket of its own, or a relay's consumer side (viaRelay).
+func benchLatencyOver(b *testing.B, srv server, im impl, idle lazy.Idle, rate int) {
 	const size = 64
-	srv := listen(b, "unix")
 	var h hist.Histogram
 	r := newReceiver(b, srv, size, b.N, &h, false)
 	p, err := im.open(setup{ep: srv.ep, producers: 1, idle: idle})

@@ -48,12 +48,11 @@ func retained(size, n int) *tlv.Message {
 // itself, not of the socket behind it (../bench measures the socket: E2E).
 func BenchmarkSend(b *testing.B) {
 	for _, size := range []int{64, 200} {
-		// single is connected with SingleProducer: the plain SPSC push.
-		for _, mode := range []string{"lazy", "connected", "single"} {
+		for _, mode := range []string{"lazy", "connected"} {
 			b.Run("transport=unix/size="+strconv.Itoa(size)+"/producers=1/impl="+mode, func(b *testing.B) {
 				ep, _ := drainPeer(b, "unix")
-				s := newSink(b, lazy.Config{Endpoint: ep, SingleProducer: mode == "single"})
-				if mode != "lazy" {
+				s := newSink(b, lazy.Config{Endpoint: ep})
+				if mode == "connected" {
 					if err := s.Connect(context.Background()); err != nil {
 						b.Fatal(err)
 					}

@@ -64,6 +64,11 @@ func latencyName(rate, impl, idle string) string {
 	return n
 }
 
+// relayLatencyName names the RelayLatency benchmark at rate.
+func relayLatencyName(rate string) string {
+	return "RelayLatency/rate=" + rate + "/impl=sink-single/idle=" + defaultIdle + "/hop=relay"
+}
+
 // lookup returns the result of the bench package's benchmark name.
 func (r *report) lookup(name string) *result {
 	for _, f := range r.fams {
@@ -135,11 +140,10 @@ func (r *report) adapterTargets() []target {
 		add(r.against(fmt.Sprintf("p99 at %s msgs/s, default idle strategy ≤ 1.5× bufio + `Flush`", rt),
 			latencyName(rt, "sink", defaultIdle), latencyName(rt, "bufio-flush", ""), "p99-ns", 1.5, true, dur))
 	}
-	// The relay hop (issue 13, item 6) is checked here once bench measures
-	// it: producer, relay and consumer at 100k msgs/s against the direct
-	// sink's p50 above.
-	add(target{name: "via the relay at 100k msgs/s: p50 ≤ 2× direct", status: notMeasured,
-		measured: "no relay-hop benchmark in bench yet (issue 13, item 6)"})
+	// The relay hop: the same single-producer sink to a reader through a
+	// relay, against straight to it, in the same run.
+	add(r.against("via the relay at 100k msgs/s: p50 ≤ 2× direct (`single_producer`, default idle)",
+		relayLatencyName("100k"), latencyName("100k", "sink-single", defaultIdle), "p50-ns", 2, true, dur))
 
 	idle := "IdleCPU/idle=" + defaultIdle
 	t = target{name: fmt.Sprintf("a quiet connected sink, default strategy (%s), ≈ 0%% CPU (≤ 1%% of a core)", defaultIdle), bench: []string{idle}}
