@@ -92,9 +92,9 @@ type Sink struct {
 	cancel                    context.CancelFunc // aborts a dial in progress at Close's deadline
 	closeOnce                 sync.Once
 
-	written, writtenBytes, attempts, reconnects          atomic.Uint64
-	refFull, refClosed, refDomain, refPrec, refMalformed atomic.Uint64
-	dropConnect, dropStale, dropClosed                   atomic.Uint64
+	written, writtenBytes, wroteThrough, attempts, reconnects atomic.Uint64
+	refFull, refClosed, refDomain, refPrec, refMalformed      atomic.Uint64
+	dropConnect, dropStale, dropClosed                        atomic.Uint64
 
 	notify *notify.Notifier // nil without a Logger or OnStateChange
 
@@ -322,6 +322,7 @@ func (s *Sink) writeThrough(now int64) {
 		whole, _ = s.through.TryWrite(a[0])
 		if whole {
 			s.consume(a, nil, 1, &s.written, &s.writtenBytes)
+			s.wroteThrough.Add(1) // after written, as Info reads them the other way round
 		}
 	}
 	for {
@@ -889,21 +890,25 @@ func (s *Sink) State() sink.State { return s.state() }
 
 // Info returns a snapshot of the sink.
 func (s *Sink) Info() sink.Info {
+	// Before Written: a snapshot never counts more written through than
+	// written.
+	through := s.wroteThrough.Load()
 	pushed, removed := s.ring.Counts()
 	s.mu.Lock()
 	lastErr := s.lastErr
 	s.mu.Unlock()
 	return sink.Info{
-		Name:         s.cfg.Name,
-		Kind:         s.cfg.Kind,
-		Endpoint:     s.cfg.Endpoint.String(),
-		State:        s.state(),
-		BufferSize:   s.ring.Cap(),
-		Metadata:     s.cfg.Metadata,
-		Enqueued:     pushed,
-		Written:      s.written.Load(),
-		WrittenBytes: s.writtenBytes.Load(),
-		Pending:      pushed - removed,
+		Name:           s.cfg.Name,
+		Kind:           s.cfg.Kind,
+		Endpoint:       s.cfg.Endpoint.String(),
+		State:          s.state(),
+		BufferSize:     s.ring.Cap(),
+		Metadata:       s.cfg.Metadata,
+		Enqueued:       pushed,
+		Written:        s.written.Load(),
+		WrittenBytes:   s.writtenBytes.Load(),
+		WrittenThrough: through,
+		Pending:        pushed - removed,
 		Refused: sink.Refused{
 			BufferFull: s.refFull.Load(), Closed: s.refClosed.Load(), Domain: s.refDomain.Load(),
 			Precision: s.refPrec.Load(), Malformed: s.refMalformed.Load(),

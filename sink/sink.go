@@ -129,6 +129,10 @@ type Info struct {
 	Written uint64 `json:"written"`
 	// WrittenBytes is the size of the Written messages.
 	WrittenBytes uint64 `json:"written_bytes"`
+	// WrittenThrough counts the Written messages that a Send wrote itself,
+	// with one non-blocking write, because it found the writer goroutine
+	// parked on an idle connection (see package lazy).
+	WrittenThrough uint64 `json:"written_through"`
 	// Pending counts messages enqueued and neither written nor dropped yet:
 	// in the ring, or in the batch being written.
 	Pending uint64 `json:"pending"`

@@ -12,7 +12,7 @@ var states = []sink.State{sink.StateIdle, sink.StateConnecting, sink.StateConnec
 type Collector struct {
 	infos func() []sink.Info
 
-	enqueued, written, writtenBytes, pending, refused, dropped,
+	enqueued, written, writtenBytes, through, pending, refused, dropped,
 	attempts, reconnects, bufferSize, state *prometheus.Desc
 }
 
@@ -30,6 +30,7 @@ func NewCollector(infos func() []sink.Info) *Collector {
 		enqueued:     desc("enqueued_total", "Messages Send accepted."),
 		written:      desc("written_total", "Messages written whole to a connection (or taken by a composite's targets)."),
 		writtenBytes: desc("written_bytes_total", "Bytes of the messages written."),
+		through:      desc("written_through_total", "Messages written by the Send itself, the writer goroutine being parked."),
 		pending:      desc("pending", "Messages enqueued and neither written nor dropped yet."),
 		refused:      desc("refused_total", "Messages Send refused, by reason; the caller kept them.", "reason"),
 		dropped:      desc("dropped_total", "Messages enqueued and then dropped, by reason.", "reason"),
@@ -42,7 +43,7 @@ func NewCollector(infos func() []sink.Info) *Collector {
 
 // Describe sends every metric's description.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.enqueued, c.written, c.writtenBytes, c.pending, c.refused,
+	for _, d := range []*prometheus.Desc{c.enqueued, c.written, c.writtenBytes, c.through, c.pending, c.refused,
 		c.dropped, c.attempts, c.reconnects, c.bufferSize, c.state} {
 		ch <- d
 	}
@@ -61,6 +62,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.enqueued, in.Enqueued)
 		counter(c.written, in.Written)
 		counter(c.writtenBytes, in.WrittenBytes)
+		counter(c.through, in.WrittenThrough)
 		gauge(c.pending, float64(in.Pending))
 		r := in.Refused
 		counter(c.refused, r.BufferFull, "buffer_full")
