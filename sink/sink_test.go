@@ -79,7 +79,7 @@ func TestInfoJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `{"name":"md","kind":"relay","endpoint":"unix:///tmp/md.sock","state":"backoff","buffer_size":8,` +
-		`"enqueued":5,"written":3,"written_bytes":222,"pending":1,` +
+		`"enqueued":5,"written":3,"written_bytes":222,"written_through":0,"pending":1,` +
 		`"refused":{"buffer_full":2,"closed":0,"domain":0,"precision":0,"malformed":0},` +
 		`"dropped":{"connect_failed":0,"stale":1,"closed":0},"connect_attempts":4,"reconnects":1,` +
 		`"last_error":"msgsink: sink \"md\": write: broken pipe"}`

@@ -23,5 +23,5 @@ func ExamplePublish() {
 	}
 	fmt.Println(expvar.Get("msgsink"))
 	// Output:
-	// {"market_data_relay":{"name":"market_data_relay","kind":"relay","endpoint":"","state":"idle","buffer_size":8,"enqueued":0,"written":0,"written_bytes":0,"pending":0,"refused":{"buffer_full":0,"closed":0,"domain":0,"precision":0,"malformed":0},"dropped":{"connect_failed":0,"stale":0,"closed":0},"connect_attempts":0,"reconnects":0}}
+	// {"market_data_relay":{"name":"market_data_relay","kind":"relay","endpoint":"","state":"idle","buffer_size":8,"enqueued":0,"written":0,"written_bytes":0,"written_through":0,"pending":0,"refused":{"buffer_full":0,"closed":0,"domain":0,"precision":0,"malformed":0},"dropped":{"connect_failed":0,"stale":0,"closed":0},"connect_attempts":0,"reconnects":0}}
 }
