@@ -276,8 +276,8 @@ func summary(out io.Writer, wall time.Duration, end point, in sink.Info, rs rela
 	fmt.Fprintf(out, "\nsummary after %.1fs\n", wall.Seconds())
 	fmt.Fprintf(out, "  adapter   offered %d: sink took %d, refused %d (buffer_full %d, other %d)\n",
 		end.offered, in.Enqueued, in.Refused.Total(), in.Refused.BufferFull, in.Refused.Total()-in.Refused.BufferFull)
-	fmt.Fprintf(out, "  sink      %s: written %d (%d bytes), dropped %d (connect_failed %d, stale %d, closed %d), pending %d, connect attempts %d, reconnects %d\n",
-		in.Name, in.Written, in.WrittenBytes, in.Dropped.Total(), in.Dropped.ConnectFailed, in.Dropped.Stale, in.Dropped.Closed,
+	fmt.Fprintf(out, "  sink      %s: written %d (%d bytes; %d by Send itself, the writer asleep), dropped %d (connect_failed %d, stale %d, closed %d), pending %d, connect attempts %d, reconnects %d\n",
+		in.Name, in.Written, in.WrittenBytes, in.WrittenThrough, in.Dropped.Total(), in.Dropped.ConnectFailed, in.Dropped.Stale, in.Dropped.Closed,
 		in.Pending, in.ConnectAttempts, in.Reconnects)
 	fmt.Fprintf(out, "  relay     %s\n", rs)
 	fmt.Fprintf(out, "  consumer  received %d, missed %d (sequence gaps: refused by the sink, or taken by the relay before the consumer subscribed), out of order %d\n",
