@@ -93,7 +93,7 @@ func (b *Builder) FinishAt(ts uint64) (*Message, error) {
 		h.SetChecksum(checksum(f))
 	}
 	m := b.cur
-	m.buf.B = f
+	m.buf.B, m.b = f, f
 	m.built = true
 	m.refs = 1
 	b.cur, b.buf = nil, nil

@@ -33,6 +33,11 @@ var (
 // peers at once.
 type Message struct {
 	buf *bytebufferpool.ByteBuffer
+	// b is the encoded message, buf.B as Finish or Copy left it. Readers go
+	// through b, so that a sink's writer on another core reads this
+	// struct's line and the bytes, and never the ByteBuffer, which the
+	// building goroutine writes while it builds the next message in it.
+	b []byte
 	// refs is accessed atomically while the message is shared. Its owner
 	// (a Builder after taking it from the free list, whose Swap orders
 	// memory, or Copy) sets it with a plain store: an atomic store is an
@@ -83,25 +88,25 @@ func (m *Message) live(op string) {
 // Bytes returns the encoded message: header and payload.
 func (m *Message) Bytes() []byte {
 	m.live("Bytes")
-	return m.buf.B
+	return m.b
 }
 
 // Frame returns the message as a Frame view.
 func (m *Message) Frame() Frame {
 	m.live("Frame")
-	return Frame(m.buf.B)
+	return Frame(m.b)
 }
 
 // Header returns the header view.
 func (m *Message) Header() Header {
 	m.live("Header")
-	return Header(m.buf.B[:HeaderSize:HeaderSize])
+	return Header(m.b[:HeaderSize:HeaderSize])
 }
 
 // Len returns the encoded size in bytes.
 func (m *Message) Len() int {
 	m.live("Len")
-	return len(m.buf.B)
+	return len(m.b)
 }
 
 // Retain adds a reference for one more holder.
@@ -185,8 +190,8 @@ func (m *Message) drop() bool {
 	}
 	m.refs = 0
 	m.built = false
-	if cap(m.buf.B) > maxPooledCap {
-		m.buf = nil // let a giant go to the GC; the next build takes a fresh one
+	if cap(m.b) > maxPooledCap {
+		m.buf, m.b = nil, nil // let a giant go to the GC; the next build takes a fresh one
 	}
 	return true
 }
@@ -197,7 +202,7 @@ func (m *Message) recycle() {
 	// resets it itself.
 	if m.buf != nil {
 		bufPool.Put(m.buf)
-		m.buf = nil
+		m.buf, m.b = nil, nil
 	}
 	msgPool.Put(m)
 }
@@ -211,6 +216,7 @@ func (v Validator) Copy(b []byte) (*Message, error) {
 	m := msgPool.Get().(*Message)
 	m.buf = bufPool.Get()
 	m.buf.B = append(m.buf.B[:0], b...)
+	m.b = m.buf.B
 	m.refs = 1
 	return m, nil
 }
@@ -224,6 +230,6 @@ func (v Validator) Check(m *Message) error {
 			return nil
 		}
 	}
-	_, err := v.Parse(m.buf.B)
+	_, err := v.Parse(m.b)
 	return err
 }
