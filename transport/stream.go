@@ -62,8 +62,8 @@ type StreamConn struct {
 	tryBuf     []byte
 	tryN       int
 	tryWriteFD func(fd uintptr) bool
-	werr        error     // what stopped writev, if not the poller
-	failed      error     // the error of the WriteBatch that failed, which ends the stream
+	werr       error // what stopped writev, if not the poller
+	failed     error // the error of the WriteBatch that failed, which ends the stream
 
 	done      chan struct{} // closed when the reader goroutine returns
 	readErr   error         // why the reader returned; read only after done
