@@ -84,7 +84,7 @@ func (f *File) Names() []string {
 func Load(path string) (*File, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("msgsink: config: %w", err)
+		return nil, fmt.Errorf("config: %w", err)
 	}
 	return Parse(path, data)
 }

@@ -67,7 +67,7 @@ func New(r Resolver, opts ...Option) *Factory {
 
 // FromFile loads and validates a services.toml (config.Load) and returns a
 // factory over it. It never dials. Its error is config.Load's: every problem
-// in the file, matching config.ErrInvalidConfig.
+// in the file, matching sink.ErrInvalidConfig (config.ErrInvalidConfig).
 func FromFile(path string, opts ...Option) (*Factory, error) {
 	file, err := config.Load(path)
 	if err != nil {
@@ -79,9 +79,11 @@ func FromFile(path string, opts ...Option) (*Factory, error) {
 // Sink returns the sink for name, creating it on the first call; every later
 // call, from any goroutine, returns the same sink. Creating it never dials.
 // The error is a *sink.Error (Op "resolve") that matches ErrUnknownService for
-// an undefined name, config.ErrInvalidConfig for a definition the factory
-// cannot build (a composite cycle the resolver let through, a bad setting),
-// and sink.ErrClosed after Close.
+// an undefined name, sink.ErrInvalidConfig (config.ErrInvalidConfig is the
+// same value) for a definition the factory cannot build (a composite cycle
+// the resolver let through, an unknown type or pattern, a setting lazy.New
+// refuses, a composite without enough targets), and sink.ErrClosed after
+// Close.
 func (f *Factory) Sink(name string) (sink.Sink, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -100,7 +102,7 @@ func (f *Factory) build(name string, path []string) (sink.Sink, error) {
 	}
 	if slices.Contains(path, name) {
 		cycle := strings.Join(append(path, name), " -> ")
-		return nil, resolveError(name, fmt.Errorf("%w: composite cycle %s; remove one of these targets", config.ErrInvalidConfig, cycle))
+		return nil, resolveError(name, fmt.Errorf("%w: composite cycle %s; remove one of these targets", sink.ErrInvalidConfig, cycle))
 	}
 	svc, err := f.resolver.Resolve(name)
 	if err != nil {
@@ -113,7 +115,7 @@ func (f *Factory) build(name string, path []string) (sink.Sink, error) {
 	case config.KindComposite:
 		s, err = f.composite(name, svc, append(path, name))
 	default:
-		err = fmt.Errorf("%w: service type %q; use %q, %q or %q", config.ErrInvalidConfig, svc.Type, config.KindRelay, config.KindDirect, config.KindComposite)
+		err = fmt.Errorf("%w: service type %q; use %q, %q or %q", sink.ErrInvalidConfig, svc.Type, config.KindRelay, config.KindDirect, config.KindComposite)
 	}
 	if err != nil {
 		return nil, resolveError(name, err)
@@ -173,7 +175,7 @@ func (f *Factory) composite(name string, svc config.Service, path []string) (sin
 	case config.PatternFailover:
 		return sink.NewFailover(name, targets...)
 	}
-	return nil, fmt.Errorf("%w: composite pattern %q; use %q, %q or %q", config.ErrInvalidConfig, svc.Pattern,
+	return nil, fmt.Errorf("%w: composite pattern %q; use %q, %q or %q", sink.ErrInvalidConfig, svc.Pattern,
 		config.PatternFanout, config.PatternRoundRobin, config.PatternFailover)
 }
 

@@ -357,7 +357,8 @@ func TestFromFileInvalid(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := factory.FromFile(path)
-	if !errors.Is(err, config.ErrInvalidConfig) || !strings.Contains(err.Error(), `did you mean "buffer_size"?`) {
+	if !errors.Is(err, config.ErrInvalidConfig) || !errors.Is(err, sink.ErrInvalidConfig) ||
+		!strings.Contains(err.Error(), `did you mean "buffer_size"?`) {
 		t.Fatalf("err = %v, want ErrInvalidConfig with a suggestion", err)
 	}
 }
@@ -480,16 +481,20 @@ func TestResolverCycleAndBadDefinitions(t *testing.T) {
 		name, want string
 		is         error
 	}{
-		{"a", "composite cycle a -> b -> a", config.ErrInvalidConfig},
-		{"odd", `service type "queue"`, config.ErrInvalidConfig},
-		{"pattern", `composite pattern "broadcast"`, config.ErrInvalidConfig},
-		{"badsize", "max", lazy.ErrConfig},
+		{"a", "composite cycle a -> b -> a", sink.ErrInvalidConfig},
+		{"odd", `service type "queue"`, sink.ErrInvalidConfig},
+		{"pattern", `composite pattern "broadcast"`, sink.ErrInvalidConfig},
+		{"badsize", "max", sink.ErrInvalidConfig},
 		{"missing", `"nowhere"`, config.ErrUnknownService},
-		{"failover", "at least 2", sink.ErrInvalidComposite},
+		{"failover", "at least 2", sink.ErrInvalidConfig},
 	} {
 		_, err := f.Sink(tc.name)
 		if !errors.Is(err, tc.is) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Sink(%q) = %v, want %v containing %q", tc.name, err, tc.is, tc.want)
+		}
+		// The check factory's doc promises, whichever layer refused it.
+		if tc.is == sink.ErrInvalidConfig && !errors.Is(err, config.ErrInvalidConfig) {
+			t.Errorf("Sink(%q) = %v, which does not match config.ErrInvalidConfig", tc.name, err)
 		}
 	}
 	// A failed composite leaves nothing half-made behind: the cycle's members

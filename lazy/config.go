@@ -2,7 +2,6 @@ package lazy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -119,9 +118,6 @@ type Config struct {
 	OnStateChange func(sink.StateChange)
 }
 
-// ErrConfig is returned by New for a Config it cannot use.
-var ErrConfig = errors.New("lazy: invalid sink config")
-
 func (c Config) withDefaults() (Config, error) {
 	def := func(v *time.Duration, d time.Duration) {
 		if *v == 0 {
@@ -151,7 +147,9 @@ func (c Config) withDefaults() (Config, error) {
 		c.Dial = transport.Dial
 	}
 	bad := func(format string, args ...any) (Config, error) {
-		return c, fmt.Errorf("%w: sink %q: "+format, append([]any{ErrConfig, c.Name}, args...)...)
+		// sink.ErrInvalidConfig, the one sentinel for every configuration
+		// mistake, so that callers need not know which layer refused it.
+		return c, fmt.Errorf("%w: sink %q: "+format, append([]any{sink.ErrInvalidConfig, c.Name}, args...)...)
 	}
 	switch {
 	case c.BufferSize < 1 || c.BufferSize > ring.MaxCapacity:

@@ -410,7 +410,7 @@ func TestConfigErrors(t *testing.T) {
 		{BufferSize: -1}, {MaxBatch: 2000}, {Retry: lazy.Retry{Multiplier: 0.5}},
 		{Retry: lazy.Retry{Initial: time.Second, Max: time.Millisecond}}, {Retry: lazy.Retry{MaxAttempts: -1}},
 	} {
-		if _, err := lazy.New(cfg); !errors.Is(err, lazy.ErrConfig) {
+		if _, err := lazy.New(cfg); !errors.Is(err, sink.ErrInvalidConfig) {
 			t.Errorf("%+v: %v", cfg, err)
 		}
 	}

@@ -38,10 +38,6 @@ const (
 	KindFailover   = "failover"
 )
 
-// ErrInvalidComposite is returned by the composite constructors for a target
-// list they cannot use; the error names the composite.
-var ErrInvalidComposite = errors.New("msgsink: invalid composite")
-
 // Stater is implemented by sinks that can report their connection state
 // cheaply (lazy.Sink: one atomic load). Failover consults it on every Send; a
 // target without it always counts as available.
@@ -84,7 +80,7 @@ type composite struct {
 // init sets c up over targets, of which it needs at least the given number.
 func (c *composite) init(name, kind string, least int, targets []Sink) error {
 	bad := func(why string) error {
-		return &Error{Sink: name, Op: "new " + kind, Err: fmt.Errorf("%w: %s", ErrInvalidComposite, why)}
+		return &Error{Sink: name, Op: "new " + kind, Err: fmt.Errorf("%w: %s", ErrInvalidConfig, why)}
 	}
 	if len(targets) < least {
 		if least == 1 {

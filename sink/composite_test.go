@@ -231,8 +231,8 @@ func TestNewCompositeErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.new()
-			if !errors.Is(err, sink.ErrInvalidComposite) {
-				t.Fatalf("got %v, want ErrInvalidComposite", err)
+			if !errors.Is(err, sink.ErrInvalidConfig) {
+				t.Fatalf("got %v, want ErrInvalidConfig", err)
 			}
 			t.Log(err)
 		})

@@ -127,9 +127,9 @@ func TestDialTCPNoDelay(t *testing.T) {
 	}
 }
 
-func TestOpErrorSink(t *testing.T) {
-	err := &OpError{Op: "write", Sink: "md-feed", Endpoint: "tcp://127.0.0.1:9000", Err: os.NewSyscallError("writev", syscall.EPIPE)}
-	want := `transport: sink "md-feed": write tcp://127.0.0.1:9000: writev: broken pipe (the peer closed the connection)`
+func TestOpErrorMessage(t *testing.T) {
+	err := &OpError{Op: "write", Endpoint: "tcp://127.0.0.1:9000", Err: os.NewSyscallError("writev", syscall.EPIPE)}
+	want := `transport: write tcp://127.0.0.1:9000: writev: broken pipe (the peer closed the connection)`
 	if err.Error() != want {
 		t.Errorf("Error() = %q\nwant       %q", err.Error(), want)
 	}
