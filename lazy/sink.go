@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/msgsink/msgsink/internal/checked"
-	"github.com/msgsink/msgsink/internal/notify"
 	"github.com/msgsink/msgsink/ring"
 	"github.com/msgsink/msgsink/sink"
 	"github.com/msgsink/msgsink/tlv"
@@ -96,7 +95,7 @@ type Sink struct {
 	refFull, refClosed, refDomain, refPrec, refMalformed atomic.Uint64
 	dropConnect, dropStale, dropClosed                   atomic.Uint64
 
-	notify *notify.Notifier // nil without a Logger or OnStateChange
+	notify *notifier // nil without a Logger or OnStateChange
 
 	mu      sync.Mutex
 	conn    transport.Conn // the live connection, for Close to break a blocked write
@@ -120,7 +119,7 @@ func New(cfg Config) (*Sink, error) {
 		wake:      make(chan struct{}, 1),
 		progress:  make(chan struct{}, 1),
 		room:      make(chan struct{}, 1),
-		notify:    notify.New(cfg.Logger, cfg.OnStateChange),
+		notify:    newNotifier(cfg.Logger, cfg.OnStateChange),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil

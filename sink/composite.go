@@ -77,6 +77,18 @@ type composite struct {
 	refFull, refClosed, refDomain, refPrec, refMalformed, refSelf atomic.Uint64
 }
 
+// sendEach is the SendBatch of every composite: each message through s.Send,
+// in order, stopping at the first refusal, so that a batch is routed, counted
+// and refused exactly as its messages sent one by one would be.
+func sendEach(s Sink, ms []*tlv.Message) (int, error) {
+	for i, m := range ms {
+		if err := s.Send(m); err != nil {
+			return i, err
+		}
+	}
+	return len(ms), nil
+}
+
 // init sets c up over targets, of which it needs at least the given number.
 func (c *composite) init(name, kind string, least int, targets []Sink) error {
 	bad := func(why string) error {
@@ -367,14 +379,7 @@ func (f *Fanout) sendRefused(m *tlv.Message, i int, err error) error {
 
 // SendBatch sends ms in order, message by message; it stops at the first
 // message no target takes and leaves ms[n:] with the caller.
-func (f *Fanout) SendBatch(ms []*tlv.Message) (int, error) {
-	for i, m := range ms {
-		if err := f.Send(m); err != nil {
-			return i, err
-		}
-	}
-	return len(ms), nil
-}
+func (f *Fanout) SendBatch(ms []*tlv.Message) (int, error) { return sendEach(f, ms) }
 
 // TargetStats returns what each target accepted and refused. A fanout offers
 // every message to every target, so a target's Accepted is the messages
@@ -445,14 +450,7 @@ func (r *RoundRobin) Send(m *tlv.Message) error {
 // SendBatch sends ms in order, message by message, each to the next target
 // in turn; it stops at the first message no target takes and leaves ms[n:]
 // with the caller.
-func (r *RoundRobin) SendBatch(ms []*tlv.Message) (int, error) {
-	for i, m := range ms {
-		if err := r.Send(m); err != nil {
-			return i, err
-		}
-	}
-	return len(ms), nil
-}
+func (r *RoundRobin) SendBatch(ms []*tlv.Message) (int, error) { return sendEach(r, ms) }
 
 // Info returns the round robin's counters; see TargetStats for the
 // per-target ones.
@@ -567,14 +565,7 @@ func (f *Failover) Send(m *tlv.Message) error {
 
 // SendBatch sends ms in order, message by message; it stops at the first
 // message no target takes and leaves ms[n:] with the caller.
-func (f *Failover) SendBatch(ms []*tlv.Message) (int, error) {
-	for i, m := range ms {
-		if err := f.Send(m); err != nil {
-			return i, err
-		}
-	}
-	return len(ms), nil
-}
+func (f *Failover) SendBatch(ms []*tlv.Message) (int, error) { return sendEach(f, ms) }
 
 // Switches returns how many times the target taking the messages changed.
 func (f *Failover) Switches() uint64 { return f.switches.Load() }
