@@ -2,7 +2,6 @@ package config
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -51,9 +50,10 @@ type Service struct {
 	Endpoint transport.Endpoint
 	// Sink holds the fully resolved settings of a relay or direct service:
 	// built-in defaults, then [defaults], then the service's own keys. Name,
-	// Kind, Endpoint, Metadata and Validator are filled; Dial is set for a
-	// wss:// service with tls_ca_file or insecure_skip_verify, nil otherwise
-	// (transport.Dial).
+	// Kind, Endpoint, Metadata and Validator are filled; Dialer is a
+	// *transport.Dialer with the TLS config of a wss:// service with
+	// tls_ca_file or insecure_skip_verify, nil otherwise (the zero
+	// transport.Dialer).
 	Sink lazy.Config
 
 	Pattern string   // composite: fanout, round_robin or failover
@@ -480,13 +480,7 @@ func (p *parser) tls(sc scope, m map[string]any, s *Service) {
 	if !ok {
 		return
 	}
-	s.Sink.Dial = func(ctx context.Context, e transport.Endpoint) (transport.Conn, error) {
-		c, err := transport.DialWebSocket(ctx, e, transport.WebSocketOptions{TLS: cfg})
-		if err != nil {
-			return nil, err // not a typed nil in the interface
-		}
-		return c, nil
-	}
+	s.Sink.Dialer = &transport.Dialer{TLS: cfg}
 }
 
 // maxCAFile bounds a tls_ca_file: a bundle of every public root is ~200 KB.

@@ -27,7 +27,7 @@ func TestLoadSeedExample(t *testing.T) {
 		t.Fatalf("relay %+v", r)
 	}
 	if r.Sink.MaxBatch != lazy.DefaultMaxBatch || r.Sink.ConnectTimeout != lazy.DefaultConnectTimeout ||
-		r.Sink.Retry.Initial != lazy.DefaultRetryInitial || r.Sink.Dial != nil {
+		r.Sink.Retry.Initial != lazy.DefaultRetryInitial || r.Sink.Dialer != nil {
 		t.Fatalf("defaults not merged: %+v", r.Sink)
 	}
 	d := f.Services["dashboard"]

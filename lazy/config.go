@@ -78,6 +78,17 @@ type Retry struct {
 	MaxAttempts int
 }
 
+// Dialer connects a sink to its endpoint. *transport.Dialer is the one a
+// configuration sets; it is an interface so that a test can substitute a
+// dialer that wraps or breaks the connections it makes.
+type Dialer interface {
+	DialContext(ctx context.Context, e transport.Endpoint) (transport.Conn, error)
+}
+
+// defaultDialer is the Dialer of a Config without one. Dialing does not
+// modify it, so every sink may share it.
+var defaultDialer transport.Dialer
+
 // Config configures a Sink. Its zero value, with an Endpoint, works.
 type Config struct {
 	Name     string // shown in Info and errors
@@ -104,8 +115,10 @@ type Config struct {
 	// domain (Validator.Domain) when one is set.
 	Validator tlv.Validator
 
-	// Dial connects to the endpoint; nil means transport.Dial.
-	Dial func(ctx context.Context, e transport.Endpoint) (transport.Conn, error)
+	// Dialer connects to the endpoint, within ConnectTimeout; nil means a
+	// zero transport.Dialer. A wss:// endpoint with a private CA sets a
+	// *transport.Dialer with its TLS config.
+	Dialer Dialer
 
 	// Logger gets one line per state change (connecting, connected,
 	// backoff with the error behind it, idle, closed), never one per
@@ -143,8 +156,8 @@ func (c Config) withDefaults() (Config, error) {
 	case c.Retry.Jitter < 0:
 		c.Retry.Jitter = 0
 	}
-	if c.Dial == nil {
-		c.Dial = transport.Dial
+	if c.Dialer == nil {
+		c.Dialer = &defaultDialer
 	}
 	bad := func(format string, args ...any) (Config, error) {
 		// sink.ErrInvalidConfig, the one sentinel for every configuration

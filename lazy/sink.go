@@ -489,7 +489,7 @@ func (s *Sink) dial(lost error) (transport.Conn, error) {
 		s.setState(sink.StateConnecting)
 		s.attempts.Add(1)
 		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ConnectTimeout)
-		conn, err := s.cfg.Dial(ctx, s.cfg.Endpoint)
+		conn, err := s.cfg.Dialer.DialContext(ctx, s.cfg.Endpoint)
 		cancel()
 		if err == nil {
 			return conn, nil

@@ -137,3 +137,21 @@ func TestOpErrorMessage(t *testing.T) {
 		t.Error("does not match EPIPE")
 	}
 }
+
+// Dialer.Timeout bounds a dial that ctx leaves unbounded, as
+// net.Dialer.Timeout does.
+func TestDialerTimeout(t *testing.T) {
+	e := Endpoint{Scheme: "tcp", Addr: testnet.Blackhole(t)}
+	const timeout = 200 * time.Millisecond
+	d := Dialer{Timeout: timeout}
+	start := time.Now()
+	c, err := d.DialContext(context.Background(), e)
+	if err == nil {
+		c.Close()
+		t.Fatal("dialled a blackhole")
+	}
+	if el := time.Since(start); el < timeout || el > timeout+time.Second {
+		t.Errorf("DialContext returned after %v, want about %v", el, timeout)
+	}
+	checkErr(t, err, context.DeadlineExceeded, "the connect timed out")
+}

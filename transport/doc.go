@@ -39,7 +39,7 @@
 // masked server frames, reserved bits, unknown opcodes, a malformed Close
 // payload, continuation frames out of place). A refused upgrade is a
 // *HandshakeError with the HTTP status; a certificate that does not verify is
-// the tls error, unless WebSocketOptions says otherwise.
+// the tls error, unless the Dialer's TLS config says otherwise.
 //
 // # Written means accepted by the kernel
 //

@@ -92,7 +92,7 @@ func (e *OpError) hint() string {
 		return ""
 	case errors.As(err, &certErr):
 		return "the server's certificate did not verify: trust its CA (tls_ca_file in services.toml, " +
-			"WebSocketOptions.TLS in code), or check that the endpoint names the host the certificate is for"
+			"Dialer.TLS in code), or check that the endpoint names the host the certificate is for"
 	case errors.Is(err, ErrUnsupportedScheme):
 		return "use a unix:// or tcp:// endpoint"
 	case errors.Is(err, net.ErrClosed):

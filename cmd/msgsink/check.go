@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/msgsink/msgsink/config"
+	"github.com/msgsink/msgsink/lazy"
 	"github.com/msgsink/msgsink/transport"
 )
 
@@ -84,13 +85,13 @@ func probeAll(ctx context.Context, file *config.File, stdout io.Writer) int {
 }
 
 func probeOne(ctx context.Context, s config.Service) error {
-	dial := s.Sink.Dial
-	if dial == nil {
-		dial = transport.Dial
+	var d lazy.Dialer = &transport.Dialer{}
+	if s.Sink.Dialer != nil {
+		d = s.Sink.Dialer // a wss:// service's TLS settings
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.Sink.ConnectTimeout)
 	defer cancel()
-	c, err := dial(ctx, s.Endpoint)
+	c, err := d.DialContext(ctx, s.Endpoint)
 	if err != nil {
 		return err
 	}
