@@ -19,47 +19,43 @@ import (
 
 	"github.com/msgsink/msgsink/lazy"
 	"github.com/msgsink/msgsink/ring"
+	"github.com/msgsink/msgsink/sink"
 	"github.com/msgsink/msgsink/tlv"
 	"github.com/msgsink/msgsink/transport"
 )
 
-// Kind is a service's type.
-type Kind = string
-
-// The service types.
-const (
-	KindRelay     Kind = "relay"
-	KindDirect    Kind = "direct"
-	KindComposite Kind = "composite"
-)
-
-// The composite patterns.
-const (
-	PatternFanout     = "fanout"
-	PatternRoundRobin = "round_robin"
-	PatternFailover   = "failover"
-)
-
-// Service is one validated [services.NAME] table.
+// Service is one validated [services.NAME] table. Its identity (Name, Type,
+// Endpoint, Metadata) is stated here once; Sink holds the settings only, so
+// that a Resolver that moves a service changes one field.
 type Service struct {
 	Name string
-	Type Kind
-	Line int // the line of its table header
+	Type sink.Kind // sink.KindRelay, sink.KindDirect or sink.KindComposite
+	Line int       // the line of its table header
 
 	// Endpoint is the parsed endpoint of a relay or direct service.
 	Endpoint transport.Endpoint
+	// Metadata holds the free-form strings of [services.NAME.metadata].
+	Metadata map[string]string
+
 	// Sink holds the fully resolved settings of a relay or direct service:
-	// built-in defaults, then [defaults], then the service's own keys. Name,
-	// Kind, Endpoint, Metadata and Validator are filled; Dialer is a
-	// *transport.Dialer with the TLS config of a wss:// service with
-	// tls_ca_file or insecure_skip_verify, nil otherwise (the zero
-	// transport.Dialer).
+	// built-in defaults, then [defaults], then the service's own keys.
+	// Validator is filled; Dialer is a *transport.Dialer with the TLS config
+	// of a wss:// service with tls_ca_file or insecure_skip_verify, nil
+	// otherwise (the zero transport.Dialer). Its Name, Kind, Endpoint and
+	// Metadata are left empty: they are the Service's, and LazyConfig joins
+	// the two.
 	Sink lazy.Config
 
-	Pattern string   // composite: fanout, round_robin or failover
-	Targets []string // composite: the names of its member services, in order
+	Pattern sink.Kind // composite: sink.KindFanout, KindRoundRobin or KindFailover
+	Targets []string  // composite: the names of its member services, in order
+}
 
-	Metadata map[string]string
+// LazyConfig returns the configuration of a relay or direct service's sink:
+// Sink with the service's identity.
+func (s Service) LazyConfig() lazy.Config {
+	c := s.Sink
+	c.Name, c.Kind, c.Endpoint, c.Metadata = s.Name, s.Type, s.Endpoint, s.Metadata
+	return c
 }
 
 // File is a validated services.toml.
@@ -117,14 +113,23 @@ var (
 	directKeys   = append(slices.Clone(sinkKeys), tlsKeys...)
 	compKeys     = []string{"type", "pattern", "targets", "metadata"}
 	allSvcKeys   = append(slices.Clone(directKeys), "pattern", "targets")
-	typeNames    = []string{KindRelay, KindDirect, KindComposite}
-	patternNames = []string{PatternFanout, PatternRoundRobin, PatternFailover}
+	typeNames    = kindNames(sink.ServiceKinds())
+	patternNames = kindNames(sink.Patterns())
 	idleNames    = []string{"backoff", "spin", "park"}
 	backlogNames = []string{"replay", "drop"}
 	levelNames   = []string{"performance", "standard", "audit"}
 	precNames    = []string{"exchange", "dex", "mixed"}
 	domainNames  = []string{"market_data", "signal", "execution", "system"}
 )
+
+// kindNames returns the names of kinds, for messages and suggestions.
+func kindNames(kinds []sink.Kind) []string {
+	names := make([]string, len(kinds))
+	for i, k := range kinds {
+		names[i] = string(k)
+	}
+	return names
+}
 
 type parser struct {
 	file  string
@@ -306,16 +311,16 @@ func (p *parser) service(sc scope, name string, m map[string]any, base lazy.Conf
 		case !slices.Contains(typeNames, str):
 			p.errorf(sc, "type", hintOr(didYouMean(str, typeNames), "want "+oneOf(typeNames)), "unknown type %q", str)
 		default:
-			s.Type = str
+			s.Type = sink.Kind(str)
 		}
 	}
 	valid := allSvcKeys
 	switch s.Type {
-	case KindRelay:
+	case sink.KindRelay:
 		valid = sinkKeys
-	case KindDirect:
+	case sink.KindDirect:
 		valid = directKeys
-	case KindComposite:
+	case sink.KindComposite:
 		valid = compKeys
 	}
 	for _, k := range sortedKeys(m) {
@@ -326,7 +331,7 @@ func (p *parser) service(sc scope, name string, m map[string]any, base lazy.Conf
 				"key %q does not belong to a %s service", k, s.Type)
 		case slices.Contains(allSvcKeys, k):
 			other := `type = "composite"`
-			if s.Type == KindComposite {
+			if s.Type == sink.KindComposite {
 				other = `type = "relay" or "direct"`
 			}
 			p.errorf(sc, k, "remove it, or set "+other, "key %q does not belong to a %s service", k, s.Type)
@@ -338,7 +343,7 @@ func (p *parser) service(sc scope, name string, m map[string]any, base lazy.Conf
 		s.Metadata = p.metadata(sc, v)
 	}
 	switch s.Type {
-	case KindRelay, KindDirect:
+	case sink.KindRelay, sink.KindDirect:
 		s.Sink = base
 		p.settings(sc, m, &s.Sink)
 		if _, own := m["retry"]; own {
@@ -350,11 +355,10 @@ func (p *parser) service(sc scope, name string, m map[string]any, base lazy.Conf
 				s.Sink.Validator.Domain, _ = tlv.ParseDomain(d)
 			}
 		}
-		s.Sink.Name, s.Sink.Kind, s.Sink.Endpoint, s.Sink.Metadata = name, s.Type, s.Endpoint, s.Metadata
-		if s.Type == KindDirect {
+		if s.Type == sink.KindDirect {
 			p.tls(sc, m, &s)
 		}
-	case KindComposite:
+	case sink.KindComposite:
 		s.Pattern, s.Targets = p.composite(sc, m)
 	}
 	return s
@@ -388,11 +392,11 @@ func (p *parser) metadata(sc scope, v any) map[string]string {
 	return md
 }
 
-func (p *parser) endpoint(sc scope, typ Kind, m map[string]any) transport.Endpoint {
+func (p *parser) endpoint(sc scope, typ sink.Kind, m map[string]any) transport.Endpoint {
 	v, ok := m["endpoint"]
 	if !ok {
 		form := `"unix:///path.sock" or "tcp://host:port"`
-		if typ == KindDirect {
+		if typ == sink.KindDirect {
 			form = `"unix:///path.sock", "tcp://host:port", "ws://host:port/path" or "wss://host:port/path"`
 		}
 		p.errs = append(p.errs, &Error{File: p.file, Line: p.lines.line(sc.path...), Service: sc.service, Key: "endpoint",
@@ -414,7 +418,7 @@ func (p *parser) endpoint(sc scope, typ Kind, m map[string]any) transport.Endpoi
 		p.errorf(sc, "endpoint", "", "bad endpoint %q: %s", s, reason)
 		return transport.Endpoint{}
 	}
-	if typ == KindRelay && e.Scheme != "unix" && e.Scheme != "tcp" {
+	if typ == sink.KindRelay && e.Scheme != "unix" && e.Scheme != "tcp" {
 		p.errorf(sc, "endpoint", `use a unix:// or tcp:// endpoint, or set type = "direct" for a `+e.Scheme+" peer",
 			"a relay endpoint must be unix:// or tcp://, not %s://", e.Scheme)
 		return transport.Endpoint{}
@@ -679,10 +683,11 @@ func (p *parser) enum(sc scope, key string, v any, names []string) (string, bool
 	return s, true
 }
 
-func (p *parser) composite(sc scope, m map[string]any) (string, []string) {
-	var pattern string
+func (p *parser) composite(sc scope, m map[string]any) (sink.Kind, []string) {
+	var pattern sink.Kind
 	if v, ok := m["pattern"]; ok {
-		pattern, _ = p.enum(sc, "pattern", v, patternNames)
+		name, _ := p.enum(sc, "pattern", v, patternNames)
+		pattern = sink.Kind(name)
 	} else {
 		p.errs = append(p.errs, &Error{File: p.file, Line: p.lines.line(sc.path...), Service: sc.service, Key: "pattern",
 			Msg: `missing required key "pattern"`, Hint: "add pattern = " + oneOf(patternNames)})
@@ -715,7 +720,7 @@ func (p *parser) composite(sc scope, m map[string]any) (string, []string) {
 		}
 		targets = append(targets, s)
 	}
-	if pattern == PatternFailover && len(arr) > 0 && len(targets) < 2 {
+	if pattern == sink.KindFailover && len(arr) > 0 && len(targets) < 2 {
 		p.errorf(sc, "targets", `add a second target, or use pattern = "fanout"`, "a failover needs at least two distinct targets, has %d", len(targets))
 	}
 	return pattern, targets
@@ -763,7 +768,7 @@ func (p *parser) composites(f *File, names []string) {
 		color[n] = black
 	}
 	for _, n := range names {
-		if color[n] == white && f.Services[n].Type == KindComposite {
+		if color[n] == white && f.Services[n].Type == sink.KindComposite {
 			visit(n)
 		}
 	}

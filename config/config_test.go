@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/msgsink/msgsink/lazy"
+	"github.com/msgsink/msgsink/sink"
 	"github.com/msgsink/msgsink/tlv"
 	"github.com/msgsink/msgsink/transport"
 )
@@ -22,8 +23,8 @@ func TestLoadSeedExample(t *testing.T) {
 		t.Fatalf("names %s", got)
 	}
 	r := f.Services["market_data_relay"]
-	if r.Type != KindRelay || r.Endpoint != (transport.Endpoint{Scheme: "unix", Addr: "/tmp/market_data_relay.sock"}) ||
-		r.Sink.BufferSize != 10000 || r.Sink.Name != "market_data_relay" || r.Sink.Kind != "relay" || r.Line != 1 {
+	if r.Type != sink.KindRelay || r.Endpoint != (transport.Endpoint{Scheme: "unix", Addr: "/tmp/market_data_relay.sock"}) ||
+		r.Sink.BufferSize != 10000 || r.Name != "market_data_relay" || r.Sink.Name != "" || r.LazyConfig().Name != "market_data_relay" || r.LazyConfig().Kind != sink.KindRelay || r.Line != 1 {
 		t.Fatalf("relay %+v", r)
 	}
 	if r.Sink.MaxBatch != lazy.DefaultMaxBatch || r.Sink.ConnectTimeout != lazy.DefaultConnectTimeout ||
@@ -31,11 +32,11 @@ func TestLoadSeedExample(t *testing.T) {
 		t.Fatalf("defaults not merged: %+v", r.Sink)
 	}
 	d := f.Services["dashboard"]
-	if d.Type != KindDirect || d.Endpoint != (transport.Endpoint{Scheme: "ws", Addr: "127.0.0.1:8080", Path: "/ws"}) {
+	if d.Type != sink.KindDirect || d.Endpoint != (transport.Endpoint{Scheme: "ws", Addr: "127.0.0.1:8080", Path: "/ws"}) {
 		t.Fatalf("dashboard %+v", d)
 	}
 	b := f.Services["broadcast_all"]
-	if b.Type != KindComposite || b.Pattern != PatternFanout || strings.Join(b.Targets, ",") != "market_data_relay,dashboard" {
+	if b.Type != sink.KindComposite || b.Pattern != sink.KindFanout || strings.Join(b.Targets, ",") != "market_data_relay,dashboard" {
 		t.Fatalf("broadcast_all %+v", b)
 	}
 }
@@ -47,7 +48,7 @@ func TestLoadSpecExample(t *testing.T) {
 	}
 	r := f.Services["market_data_relay"]
 	if r.Sink.Validator.Domain != tlv.DomainMarketData || r.Metadata["owner"] != "md-team" ||
-		r.Sink.Metadata["owner"] != "md-team" || r.Sink.BufferSize != 10000 {
+		r.Sink.Metadata != nil || r.LazyConfig().Metadata["owner"] != "md-team" || r.Sink.BufferSize != 10000 {
 		t.Fatalf("relay %+v", r)
 	}
 	if r.Sink.Retry.MaxAttempts != 0 || r.Sink.Retry.Multiplier != 2 || r.Sink.Retry.Jitter != 0.2 ||

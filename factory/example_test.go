@@ -83,7 +83,7 @@ func (r registry) Resolve(name string) (config.Service, error) {
 	if err != nil {
 		return config.Service{}, err
 	}
-	return config.Service{Name: name, Type: config.KindRelay, Endpoint: e}, nil
+	return config.Service{Name: name, Type: sink.KindRelay, Endpoint: e}, nil
 }
 
 func ExampleNew() {

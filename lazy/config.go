@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"time"
 
 	"github.com/msgsink/msgsink/internal/enum"
@@ -91,10 +92,10 @@ var defaultDialer transport.Dialer
 
 // Config configures a Sink. Its zero value, with an Endpoint, works.
 type Config struct {
-	Name     string // shown in Info and errors
-	Kind     string // "relay" or "direct", shown in Info
+	Name     string    // shown in Info and errors
+	Kind     sink.Kind // sink.KindRelay or sink.KindDirect, shown in Info
 	Endpoint transport.Endpoint
-	Metadata map[string]string // free-form, shown in Info
+	Metadata map[string]string // free-form, shown in Info; New copies it
 
 	BufferSize     int           // ring slots, rounded up to a power of two; 0 means DefaultBufferSize
 	MaxBatch       int           // messages per write, 1..MaxBatchLimit; 0 means DefaultMaxBatch
@@ -137,6 +138,9 @@ func (c Config) withDefaults() (Config, error) {
 			*v = d
 		}
 	}
+	// The sink keeps its own copy of the metadata: the map came from the
+	// caller (a config.Service shares its own), and Info hands out copies.
+	c.Metadata = maps.Clone(c.Metadata)
 	if c.BufferSize == 0 {
 		c.BufferSize = DefaultBufferSize
 	}

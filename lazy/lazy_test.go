@@ -449,3 +449,19 @@ func cpuTime(t *testing.T) time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// Info hands out a copy of the metadata: a caller that changes it changes
+// neither the sink nor the map it configured the sink with.
+func TestInfoMetadataIsACopy(t *testing.T) {
+	md := map[string]string{"owner": "md-team"}
+	s, err := lazy.New(lazy.Config{Name: "md", Endpoint: mustEndpoint(t, "unix:///tmp/msgsink-never-dialled.sock"), Metadata: md})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.Info().Metadata["owner"] = "someone else"
+	md["owner"] = "changed after New"
+	if got := s.Info().Metadata["owner"]; got != "md-team" {
+		t.Fatalf("Info().Metadata[owner] = %q, want md-team", got)
+	}
+}

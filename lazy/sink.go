@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -898,7 +899,7 @@ func (s *Sink) Info() sink.Info {
 		Endpoint:     s.cfg.Endpoint.String(),
 		State:        s.state(),
 		BufferSize:   s.ring.Cap(),
-		Metadata:     s.cfg.Metadata,
+		Metadata:     maps.Clone(s.cfg.Metadata), // the caller may change its copy; the sink keeps its own
 		Enqueued:     pushed,
 		Written:      s.written.Load(),
 		WrittenBytes: s.writtenBytes.Load(),

@@ -31,13 +31,6 @@ import (
 // A composite never closes its targets: a target may be shared (the factory
 // hands out one sink per name) and belongs to whoever made it.
 
-// Composite patterns, shown as Info.Kind.
-const (
-	KindFanout     = "fanout"
-	KindRoundRobin = "round_robin"
-	KindFailover   = "failover"
-)
-
 // Stater is implemented by sinks that can report their connection state
 // cheaply (lazy.Sink: one atomic load). Failover consults it on every Send; a
 // target without it always counts as available.
@@ -65,7 +58,7 @@ type targetCounter struct {
 // hands out one sink per name), so Close leaves the targets open.
 type composite struct {
 	name    string
-	kind    string
+	kind    Kind
 	targets []Sink
 	staters []Stater // staters[i] is targets[i] as a Stater, or nil
 	names   []string // per-target keys for Info.Metadata
@@ -90,9 +83,9 @@ func sendEach(s Sink, ms []*tlv.Message) (int, error) {
 }
 
 // init sets c up over targets, of which it needs at least the given number.
-func (c *composite) init(name, kind string, least int, targets []Sink) error {
+func (c *composite) init(name string, kind Kind, least int, targets []Sink) error {
 	bad := func(why string) error {
-		return &Error{Sink: name, Op: "new " + kind, Err: fmt.Errorf("%w: %s", ErrInvalidConfig, why)}
+		return &Error{Sink: name, Op: "new " + string(kind), Err: fmt.Errorf("%w: %s", ErrInvalidConfig, why)}
 	}
 	if len(targets) < least {
 		if least == 1 {

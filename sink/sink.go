@@ -104,9 +104,9 @@ func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 type Info struct {
 	// Name is the sink's service name (services.toml's [services.NAME]).
 	Name string `json:"name"`
-	// Kind is "relay" or "direct" for a connection, or the pattern of a
-	// composite: "fanout", "round_robin", "failover".
-	Kind string `json:"kind"`
+	// Kind is KindRelay or KindDirect for a connection, or the pattern of a
+	// composite: KindFanout, KindRoundRobin, KindFailover.
+	Kind Kind `json:"kind"`
 	// Endpoint is where a connection leads, as configured; for a composite,
 	// its targets' names.
 	Endpoint string `json:"endpoint"`
