@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,9 +17,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/msgsink/msgsink/lazy"
-	"github.com/msgsink/msgsink/ring"
 	"github.com/msgsink/msgsink/sink"
-	"github.com/msgsink/msgsink/tlv"
 	"github.com/msgsink/msgsink/transport"
 )
 
@@ -101,34 +98,6 @@ func Parse(filename string, data []byte) (*File, error) {
 	}
 	f.Path = filename
 	return f, nil
-}
-
-// The keys valid in each place.
-var (
-	topKeys      = []string{"defaults", "services"}
-	settingKeys  = []string{"buffer_size", "max_batch", "idle", "connect_timeout", "backlog", "validation", "precision", "single_producer", "retry"}
-	retryKeys    = []string{"initial", "max", "multiplier", "jitter", "max_attempts"}
-	sinkKeys     = append([]string{"type", "endpoint", "domain", "metadata"}, settingKeys...)
-	tlsKeys      = []string{"tls_ca_file", "insecure_skip_verify"}
-	directKeys   = append(slices.Clone(sinkKeys), tlsKeys...)
-	compKeys     = []string{"type", "pattern", "targets", "metadata"}
-	allSvcKeys   = append(slices.Clone(directKeys), "pattern", "targets")
-	typeNames    = kindNames(sink.ServiceKinds())
-	patternNames = kindNames(sink.Patterns())
-	idleNames    = []string{"backoff", "spin", "park"}
-	backlogNames = []string{"replay", "drop"}
-	levelNames   = []string{"performance", "standard", "audit"}
-	precNames    = []string{"exchange", "dex", "mixed"}
-	domainNames  = []string{"market_data", "signal", "execution", "system"}
-)
-
-// kindNames returns the names of kinds, for messages and suggestions.
-func kindNames(kinds []sink.Kind) []string {
-	names := make([]string, len(kinds))
-	for i, k := range kinds {
-		names[i] = string(k)
-	}
-	return names
 }
 
 type parser struct {
@@ -240,18 +209,7 @@ func (p *parser) file0(root map[string]any) *File {
 				"unknown key %q", k)
 		}
 	}
-	base := lazy.Config{
-		BufferSize:     lazy.DefaultBufferSize,
-		MaxBatch:       lazy.DefaultMaxBatch,
-		ConnectTimeout: lazy.DefaultConnectTimeout,
-		CloseTimeout:   lazy.DefaultCloseTimeout,
-		Retry: lazy.Retry{
-			Initial:    lazy.DefaultRetryInitial,
-			Max:        lazy.DefaultRetryMax,
-			Multiplier: lazy.DefaultMultiplier,
-			Jitter:     lazy.DefaultJitter,
-		},
-	}
+	base := lazy.Config{}.Resolved() // lazy states the built-in defaults
 	if v, ok := root["defaults"]; ok {
 		dsc := scope{path: []string{"defaults"}, keyBase: "defaults."}
 		if m, ok := v.(map[string]any); ok {
@@ -264,7 +222,7 @@ func (p *parser) file0(root map[string]any) *File {
 					p.errorf(dsc, k, hint, "unknown key %q", k)
 				}
 			}
-			p.settings(dsc, m, &base)
+			p.apply(dsc, m, keyTable, inDefaults, &base)
 			p.retryOrder(dsc, m, base.Retry)
 		} else {
 			p.errorf(top, "defaults", "write a [defaults] table", "defaults must be a table, not %s", tomlType(v))
@@ -315,13 +273,8 @@ func (p *parser) service(sc scope, name string, m map[string]any, base lazy.Conf
 		}
 	}
 	valid := allSvcKeys
-	switch s.Type {
-	case sink.KindRelay:
-		valid = sinkKeys
-	case sink.KindDirect:
-		valid = directKeys
-	case sink.KindComposite:
-		valid = compKeys
+	if at := placeOf(s.Type); at != 0 {
+		valid = keysIn(keyTable, at)
 	}
 	for _, k := range sortedKeys(m) {
 		switch {
@@ -345,16 +298,11 @@ func (p *parser) service(sc scope, name string, m map[string]any, base lazy.Conf
 	switch s.Type {
 	case sink.KindRelay, sink.KindDirect:
 		s.Sink = base
-		p.settings(sc, m, &s.Sink)
+		p.apply(sc, m, keyTable, placeOf(s.Type), &s.Sink)
 		if _, own := m["retry"]; own {
 			p.retryOrder(sc, m, s.Sink.Retry)
 		}
 		s.Endpoint = p.endpoint(sc, s.Type, m)
-		if v, ok := m["domain"]; ok {
-			if d, ok := p.enum(sc, "domain", v, domainNames); ok {
-				s.Sink.Validator.Domain, _ = tlv.ParseDomain(d)
-			}
-		}
 		if s.Type == sink.KindDirect {
 			p.tls(sc, m, &s)
 		}
@@ -508,179 +456,6 @@ func readCAFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%s is %d bytes, more than a CA bundle's %d", path, st.Size(), maxCAFile)
 	}
 	return io.ReadAll(io.LimitReader(f, maxCAFile))
-}
-
-// settings applies the keys shared by [defaults] and relay/direct services.
-func (p *parser) settings(sc scope, m map[string]any, c *lazy.Config) {
-	if n, ok := p.intKey(sc, m, "buffer_size", 1, ring.MaxCapacity, "8192"); ok {
-		c.BufferSize = n
-	}
-	if n, ok := p.intKey(sc, m, "max_batch", 1, lazy.MaxBatchLimit, "1024"); ok {
-		c.MaxBatch = n
-	}
-	if d, ok := p.durKey(sc, m, "connect_timeout"); ok {
-		c.ConnectTimeout = d
-	}
-	if b, ok := p.boolKey(sc, m, "single_producer"); ok {
-		c.SingleProducer = b
-	}
-	if v, ok := m["idle"]; ok {
-		if s, ok := p.enum(sc, "idle", v, idleNames); ok {
-			c.Idle, _ = lazy.ParseIdle(s)
-		}
-	}
-	if v, ok := m["backlog"]; ok {
-		if s, ok := p.enum(sc, "backlog", v, backlogNames); ok {
-			c.Backlog, _ = lazy.ParseBacklog(s)
-		}
-	}
-	if v, ok := m["validation"]; ok {
-		if s, ok := p.enum(sc, "validation", v, levelNames); ok {
-			c.Validator.Level, _ = tlv.ParseLevel(s)
-		}
-	}
-	if v, ok := m["precision"]; ok {
-		if s, ok := p.enum(sc, "precision", v, precNames); ok {
-			c.Validator.Precision, _ = tlv.ParsePrecision(s)
-		}
-	}
-	v, ok := m["retry"]
-	if !ok {
-		return
-	}
-	r, ok := v.(map[string]any)
-	if !ok {
-		p.errorf(sc, "retry", "write a retry table: [<table>.retry] with initial, max, multiplier, jitter, max_attempts",
-			"retry must be a table, not %s", tomlType(v))
-		return
-	}
-	rsc := sc.sub("retry")
-	for _, k := range sortedKeys(r) {
-		if !slices.Contains(retryKeys, k) {
-			p.unknown(rsc, k, retryKeys)
-		}
-	}
-	if d, ok := p.durKey(rsc, r, "initial"); ok {
-		c.Retry.Initial = d
-	}
-	if d, ok := p.durKey(rsc, r, "max"); ok {
-		c.Retry.Max = d
-	}
-	if f, ok := p.floatKey(rsc, r, "multiplier", 1, math.MaxFloat64, "a growth factor of at least 1, e.g. multiplier = 2.0"); ok {
-		c.Retry.Multiplier = f
-	}
-	if f, ok := p.floatKey(rsc, r, "jitter", 0, 1, "a fraction from 0 (none) to 1, e.g. jitter = 0.2"); ok {
-		if f == 0 {
-			f = -1 // lazy reads 0 as "default" and a negative jitter as none
-		}
-		c.Retry.Jitter = f
-	}
-	if n, ok := p.intKey(rsc, r, "max_attempts", 0, math.MaxInt32, "0 (retry forever)"); ok {
-		c.Retry.MaxAttempts = n
-	}
-}
-
-// retryOrder checks initial <= max once both are resolved, against the table
-// that set one of them.
-func (p *parser) retryOrder(sc scope, m map[string]any, r lazy.Retry) {
-	if r.Initial <= r.Max {
-		return
-	}
-	key := "initial"
-	if rm, ok := m["retry"].(map[string]any); ok {
-		if _, ok := rm["max"]; ok {
-			key = "max"
-		}
-	}
-	p.errorf(sc.sub("retry"), key, fmt.Sprintf("make retry.initial (%v) no larger than retry.max (%v)", r.Initial, r.Max),
-		"retry initial %v is longer than max %v", r.Initial, r.Max)
-}
-
-func (p *parser) boolKey(sc scope, m map[string]any, key string) (bool, bool) {
-	v, ok := m[key]
-	if !ok {
-		return false, false
-	}
-	b, ok := v.(bool)
-	if !ok {
-		p.errorf(sc, key, "write "+key+" = true or false (no quotes)", "%s must be a boolean, not %s", key, tomlType(v))
-	}
-	return b, ok
-}
-
-func (p *parser) intKey(sc scope, m map[string]any, key string, lo, hi int64, example string) (int, bool) {
-	v, ok := m[key]
-	if !ok {
-		return 0, false
-	}
-	n, ok := v.(int64)
-	if !ok {
-		p.errorf(sc, key, "write "+key+" = "+example+" (an integer, no quotes)", "%s must be an integer, not %s", key, tomlType(v))
-		return 0, false
-	}
-	if n < lo || n > hi {
-		p.errorf(sc, key, fmt.Sprintf("use a value from %d to %d", lo, hi), "%s %d is out of range", key, n)
-		return 0, false
-	}
-	return int(n), true
-}
-
-func (p *parser) floatKey(sc scope, m map[string]any, key string, lo, hi float64, want string) (float64, bool) {
-	v, ok := m[key]
-	if !ok {
-		return 0, false
-	}
-	var f float64
-	switch v := v.(type) {
-	case float64:
-		f = v
-	case int64:
-		f = float64(v)
-	default:
-		p.errorf(sc, key, "want "+want, "%s must be a number, not %s", key, tomlType(v))
-		return 0, false
-	}
-	if math.IsNaN(f) || f < lo || f > hi {
-		p.errorf(sc, key, "want "+want, "%s %v is out of range", key, f)
-		return 0, false
-	}
-	return f, true
-}
-
-func (p *parser) durKey(sc scope, m map[string]any, key string) (time.Duration, bool) {
-	v, ok := m[key]
-	if !ok {
-		return 0, false
-	}
-	s, ok := v.(string)
-	if !ok {
-		p.errorf(sc, key, `write a quoted duration with a unit, e.g. `+key+` = "2s" or "10ms"`,
-			"%s must be a duration string, not %s", key, tomlType(v))
-		return 0, false
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		p.errorf(sc, key, `write a duration such as "10ms", "2s" or "1m30s"`, "%s %q is not a duration", key, s)
-		return 0, false
-	}
-	if d <= 0 {
-		p.errorf(sc, key, `write a positive duration such as "10ms" or "2s"`, "%s %q must be greater than zero", key, s)
-		return 0, false
-	}
-	return d, true
-}
-
-func (p *parser) enum(sc scope, key string, v any, names []string) (string, bool) {
-	s, ok := v.(string)
-	if !ok {
-		p.errorf(sc, key, "write "+key+" = "+oneOf(names), "%s must be a string, not %s", key, tomlType(v))
-		return "", false
-	}
-	if !slices.Contains(names, s) {
-		p.errorf(sc, key, hintOr(didYouMean(s, names), "want "+oneOf(names)), "unknown %s %q", key, s)
-		return "", false
-	}
-	return s, true
 }
 
 func (p *parser) composite(sc scope, m map[string]any) (sink.Kind, []string) {

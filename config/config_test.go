@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -375,5 +376,25 @@ single_producer = "yes"
 `))
 	if err == nil || !strings.Contains(err.Error(), "single_producer must be a boolean") {
 		t.Errorf("single_producer = \"yes\": %v, want a boolean error", err)
+	}
+}
+
+// The key table describes each key once: no name twice, every setting
+// readable in [defaults] is one a relay and a direct service take too, and
+// an enumeration's hint lists its owner's names.
+func TestKeyTable(t *testing.T) {
+	seen := map[string]bool{}
+	for _, k := range append(slices.Clone(keyTable), retryTable...) {
+		if seen[k.name] {
+			t.Errorf("key %q is described twice", k.name)
+		}
+		seen[k.name] = true
+		if k.in&inDefaults != 0 && k.in&inSink != inSink {
+			t.Errorf("key %q is valid in [defaults] but not in every relay and direct service", k.name)
+		}
+	}
+	_, err := Parse("services.toml", []byte(okRelay+"idle = \"sleep\"\n"))
+	if want := "want " + oneOf(lazy.IdleNames()); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("err = %v, want it to contain %s", err, want)
 	}
 }

@@ -36,6 +36,11 @@ func TestExamplesFile(t *testing.T) {
 			t.Errorf("examples/services.toml does not show %s", k)
 		}
 	}
+	for _, k := range allSvcKeys { // every row of the key table is shown somewhere
+		if !strings.Contains(text, k+" = ") && !strings.Contains(text, "."+k+"]") {
+			t.Errorf("examples/services.toml does not show %s", k)
+		}
+	}
 	idx := indexLines(text)
 	for _, k := range settingKeys {
 		if idx.line("defaults", k) == idx.line("defaults") {

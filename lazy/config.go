@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/msgsink/msgsink/internal/enum"
@@ -44,6 +45,10 @@ var idleNames = [...]string{"backoff", "spin", "park"}
 
 func (i Idle) String() string { return enum.Name(idleNames[:], int(i), "idle") }
 
+// IdleNames returns the services.toml names of the idle strategies, in the
+// order of their values: the one list config checks, suggests and documents.
+func IdleNames() []string { return slices.Clone(idleNames[:]) }
+
 // ParseIdle maps a services.toml idle name to its Idle.
 func ParseIdle(s string) (Idle, bool) { return enum.Parse[Idle](idleNames[:], s) }
 
@@ -60,6 +65,10 @@ const (
 var backlogNames = [...]string{"replay", "drop"}
 
 func (b Backlog) String() string { return enum.Name(backlogNames[:], int(b), "backlog") }
+
+// BacklogNames returns the services.toml names of the backlog policies, in
+// the order of their values.
+func BacklogNames() []string { return slices.Clone(backlogNames[:]) }
 
 // ParseBacklog maps a services.toml backlog name to its Backlog.
 func ParseBacklog(s string) (Backlog, bool) { return enum.Parse[Backlog](backlogNames[:], s) }
@@ -132,15 +141,16 @@ type Config struct {
 	OnStateChange func(sink.StateChange)
 }
 
-func (c Config) withDefaults() (Config, error) {
+// Resolved returns c with each zero field that has a default (the Default*
+// constants) set to it, as New reads them: what a sink made from c will use.
+// A negative Retry.Jitter (none) stays as it is. The config package resolves
+// services.toml's settings with it, so that the defaults are stated here only.
+func (c Config) Resolved() Config {
 	def := func(v *time.Duration, d time.Duration) {
 		if *v == 0 {
 			*v = d
 		}
 	}
-	// The sink keeps its own copy of the metadata: the map came from the
-	// caller (a config.Service shares its own), and Info hands out copies.
-	c.Metadata = maps.Clone(c.Metadata)
 	if c.BufferSize == 0 {
 		c.BufferSize = DefaultBufferSize
 	}
@@ -154,12 +164,20 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Retry.Multiplier == 0 {
 		c.Retry.Multiplier = DefaultMultiplier
 	}
-	switch {
-	case c.Retry.Jitter == 0:
+	if c.Retry.Jitter == 0 {
 		c.Retry.Jitter = DefaultJitter
-	case c.Retry.Jitter < 0:
-		c.Retry.Jitter = 0
 	}
+	return c
+}
+
+func (c Config) withDefaults() (Config, error) {
+	c = c.Resolved()
+	if c.Retry.Jitter < 0 {
+		c.Retry.Jitter = 0 // none, from here on
+	}
+	// The sink keeps its own copy of the metadata: the map came from the
+	// caller (a config.Service shares its own), and Info hands out copies.
+	c.Metadata = maps.Clone(c.Metadata)
 	if c.Dialer == nil {
 		c.Dialer = &defaultDialer
 	}

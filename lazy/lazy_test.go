@@ -465,3 +465,28 @@ func TestInfoMetadataIsACopy(t *testing.T) {
 		t.Fatalf("Info().Metadata[owner] = %q, want md-team", got)
 	}
 }
+
+// Resolved states the defaults once, for New and for config alike; a
+// negative jitter (none) survives it.
+func TestResolved(t *testing.T) {
+	c := lazy.Config{Retry: lazy.Retry{Jitter: -1}}.Resolved()
+	if c.BufferSize != lazy.DefaultBufferSize || c.MaxBatch != lazy.DefaultMaxBatch ||
+		c.ConnectTimeout != lazy.DefaultConnectTimeout || c.CloseTimeout != lazy.DefaultCloseTimeout ||
+		c.Retry.Initial != lazy.DefaultRetryInitial || c.Retry.Max != lazy.DefaultRetryMax ||
+		c.Retry.Multiplier != lazy.DefaultMultiplier || c.Retry.Jitter != -1 {
+		t.Fatalf("%+v", c)
+	}
+	if j := (lazy.Config{}).Resolved().Retry.Jitter; j != lazy.DefaultJitter {
+		t.Fatalf("jitter %v, want the default", j)
+	}
+	for _, n := range lazy.IdleNames() {
+		if i, ok := lazy.ParseIdle(n); !ok || i.String() != n {
+			t.Errorf("idle %q: ParseIdle = %v, %v", n, i, ok)
+		}
+	}
+	for _, n := range lazy.BacklogNames() {
+		if b, ok := lazy.ParseBacklog(n); !ok || b.String() != n {
+			t.Errorf("backlog %q: ParseBacklog = %v, %v", n, b, ok)
+		}
+	}
+}
