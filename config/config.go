@@ -236,7 +236,7 @@ func (p *parser) file0(root map[string]any) *File {
 	}
 	if len(svcs) == 0 {
 		p.errs = append(p.errs, &Error{File: p.file, Line: p.lines.line("services"), Key: "services",
-			Msg: "no services defined", Hint: `add a [services.NAME] table with type = "relay", "direct" or "composite"`})
+			Msg: "no services defined", Hint: "add a [services.NAME] table with type = " + oneOf(typeNames)})
 		return f
 	}
 	names := sortedKeys(svcs)
@@ -256,21 +256,11 @@ func (p *parser) file0(root map[string]any) *File {
 
 func (p *parser) service(sc scope, name string, m map[string]any, base lazy.Config) Service {
 	s := Service{Name: name, Line: p.lines.line(sc.path...)}
-	typ, ok := m["type"]
-	switch {
-	case !ok:
+	if typ, ok := m["type"]; !ok {
 		p.errs = append(p.errs, &Error{File: p.file, Line: s.Line, Service: name, Key: "type",
 			Msg: `missing required key "type"`, Hint: "add type = " + oneOf(typeNames)})
-	default:
-		str, isStr := typ.(string)
-		switch {
-		case !isStr:
-			p.errorf(sc, "type", "write type = "+oneOf(typeNames), "type must be a string, not %s", tomlType(typ))
-		case !slices.Contains(typeNames, str):
-			p.errorf(sc, "type", hintOr(didYouMean(str, typeNames), "want "+oneOf(typeNames)), "unknown type %q", str)
-		default:
-			s.Type = sink.Kind(str)
-		}
+	} else if str, ok := p.enum(sc, "type", typ, typeNames); ok {
+		s.Type = sink.Kind(str)
 	}
 	valid := allSvcKeys
 	if at := placeOf(s.Type); at != 0 {
