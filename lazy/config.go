@@ -99,7 +99,9 @@ type Dialer interface {
 // modify it, so every sink may share it.
 var defaultDialer transport.Dialer
 
-// Config configures a Sink. Its zero value, with an Endpoint, works.
+// Config configures a Sink. Its zero value, with an Endpoint, works. New
+// refuses a Config it cannot use with a *sink.Error (Op "new") that names
+// the setting and matches sink.ErrInvalidConfig.
 type Config struct {
 	Name     string    // shown in Info and errors
 	Kind     sink.Kind // sink.KindRelay or sink.KindDirect, shown in Info
@@ -182,9 +184,11 @@ func (c Config) withDefaults() (Config, error) {
 		c.Dialer = &defaultDialer
 	}
 	bad := func(format string, args ...any) (Config, error) {
-		// sink.ErrInvalidConfig, the one sentinel for every configuration
-		// mistake, so that callers need not know which layer refused it.
-		return c, fmt.Errorf("%w: sink %q: "+format, append([]any{sink.ErrInvalidConfig, c.Name}, args...)...)
+		// A *sink.Error naming the sink, as the composite constructors
+		// return, around sink.ErrInvalidConfig, the one sentinel for every
+		// configuration mistake, so that callers need not know which layer
+		// refused it.
+		return c, &sink.Error{Sink: c.Name, Op: "new", Err: fmt.Errorf("%w: "+format, append([]any{sink.ErrInvalidConfig}, args...)...)}
 	}
 	switch {
 	case c.BufferSize < 1 || c.BufferSize > ring.MaxCapacity:

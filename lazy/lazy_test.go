@@ -414,6 +414,12 @@ func TestConfigErrors(t *testing.T) {
 			t.Errorf("%+v: %v", cfg, err)
 		}
 	}
+	_, err := lazy.New(lazy.Config{Name: "md", MaxBatch: 2000})
+	var se *sink.Error
+	if !errors.As(err, &se) || se.Sink != "md" || se.Op != "new" ||
+		err.Error() != `sink "md": new: sink: invalid configuration: max_batch 2000 out of range 1..1024` {
+		t.Fatalf("err = %v, want a *sink.Error naming the sink", err)
+	}
 }
 
 // A parked writer waits on a channel, not in a loop: a connected sink with
