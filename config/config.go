@@ -2,13 +2,11 @@ package config
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,47 +17,42 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/msgsink/msgsink/lazy"
-	"github.com/msgsink/msgsink/ring"
-	"github.com/msgsink/msgsink/tlv"
+	"github.com/msgsink/msgsink/sink"
 	"github.com/msgsink/msgsink/transport"
 )
 
-// Kind is a service's type.
-type Kind = string
-
-// The service types.
-const (
-	KindRelay     Kind = "relay"
-	KindDirect    Kind = "direct"
-	KindComposite Kind = "composite"
-)
-
-// The composite patterns.
-const (
-	PatternFanout     = "fanout"
-	PatternRoundRobin = "round_robin"
-	PatternFailover   = "failover"
-)
-
-// Service is one validated [services.NAME] table.
+// Service is one validated [services.NAME] table. Its identity (Name, Type,
+// Endpoint, Metadata) is stated here once; Sink holds the settings only, so
+// that a Resolver that moves a service changes one field.
 type Service struct {
 	Name string
-	Type Kind
-	Line int // the line of its table header
+	Type sink.Kind // sink.KindRelay, sink.KindDirect or sink.KindComposite
+	Line int       // the line of its table header
 
 	// Endpoint is the parsed endpoint of a relay or direct service.
 	Endpoint transport.Endpoint
+	// Metadata holds the free-form strings of [services.NAME.metadata].
+	Metadata map[string]string
+
 	// Sink holds the fully resolved settings of a relay or direct service:
-	// built-in defaults, then [defaults], then the service's own keys. Name,
-	// Kind, Endpoint, Metadata and Validator are filled; Dial is set for a
-	// wss:// service with tls_ca_file or insecure_skip_verify, nil otherwise
-	// (transport.Dial).
+	// built-in defaults, then [defaults], then the service's own keys.
+	// Validator is filled; Dialer is a *transport.Dialer with the TLS config
+	// of a wss:// service with tls_ca_file or insecure_skip_verify, nil
+	// otherwise (the zero transport.Dialer). Its Name, Kind, Endpoint and
+	// Metadata are left empty: they are the Service's, and LazyConfig joins
+	// the two.
 	Sink lazy.Config
 
-	Pattern string   // composite: fanout, round_robin or failover
-	Targets []string // composite: the names of its member services, in order
+	Pattern sink.Kind // composite: sink.KindFanout, KindRoundRobin or KindFailover
+	Targets []string  // composite: the names of its member services, in order
+}
 
-	Metadata map[string]string
+// LazyConfig returns the configuration of a relay or direct service's sink:
+// Sink with the service's identity.
+func (s Service) LazyConfig() lazy.Config {
+	c := s.Sink
+	c.Name, c.Kind, c.Endpoint, c.Metadata = s.Name, s.Type, s.Endpoint, s.Metadata
+	return c
 }
 
 // File is a validated services.toml.
@@ -84,7 +77,7 @@ func (f *File) Names() []string {
 func Load(path string) (*File, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("msgsink: config: %w", err)
+		return nil, fmt.Errorf("config: %w", err)
 	}
 	return Parse(path, data)
 }
@@ -106,25 +99,6 @@ func Parse(filename string, data []byte) (*File, error) {
 	f.Path = filename
 	return f, nil
 }
-
-// The keys valid in each place.
-var (
-	topKeys      = []string{"defaults", "services"}
-	settingKeys  = []string{"buffer_size", "max_batch", "idle", "connect_timeout", "backlog", "validation", "precision", "single_producer", "retry"}
-	retryKeys    = []string{"initial", "max", "multiplier", "jitter", "max_attempts"}
-	sinkKeys     = append([]string{"type", "endpoint", "domain", "metadata"}, settingKeys...)
-	tlsKeys      = []string{"tls_ca_file", "insecure_skip_verify"}
-	directKeys   = append(slices.Clone(sinkKeys), tlsKeys...)
-	compKeys     = []string{"type", "pattern", "targets", "metadata"}
-	allSvcKeys   = append(slices.Clone(directKeys), "pattern", "targets")
-	typeNames    = []string{KindRelay, KindDirect, KindComposite}
-	patternNames = []string{PatternFanout, PatternRoundRobin, PatternFailover}
-	idleNames    = []string{"backoff", "spin", "park"}
-	backlogNames = []string{"replay", "drop"}
-	levelNames   = []string{"performance", "standard", "audit"}
-	precNames    = []string{"exchange", "dex", "mixed"}
-	domainNames  = []string{"market_data", "signal", "execution", "system"}
-)
 
 type parser struct {
 	file  string
@@ -235,18 +209,7 @@ func (p *parser) file0(root map[string]any) *File {
 				"unknown key %q", k)
 		}
 	}
-	base := lazy.Config{
-		BufferSize:     lazy.DefaultBufferSize,
-		MaxBatch:       lazy.DefaultMaxBatch,
-		ConnectTimeout: lazy.DefaultConnectTimeout,
-		CloseTimeout:   lazy.DefaultCloseTimeout,
-		Retry: lazy.Retry{
-			Initial:    lazy.DefaultRetryInitial,
-			Max:        lazy.DefaultRetryMax,
-			Multiplier: lazy.DefaultMultiplier,
-			Jitter:     lazy.DefaultJitter,
-		},
-	}
+	base := lazy.Config{}.Resolved() // lazy states the built-in defaults
 	if v, ok := root["defaults"]; ok {
 		dsc := scope{path: []string{"defaults"}, keyBase: "defaults."}
 		if m, ok := v.(map[string]any); ok {
@@ -259,7 +222,7 @@ func (p *parser) file0(root map[string]any) *File {
 					p.errorf(dsc, k, hint, "unknown key %q", k)
 				}
 			}
-			p.settings(dsc, m, &base)
+			p.apply(dsc, m, keyTable, inDefaults, &base)
 			p.retryOrder(dsc, m, base.Retry)
 		} else {
 			p.errorf(top, "defaults", "write a [defaults] table", "defaults must be a table, not %s", tomlType(v))
@@ -273,7 +236,7 @@ func (p *parser) file0(root map[string]any) *File {
 	}
 	if len(svcs) == 0 {
 		p.errs = append(p.errs, &Error{File: p.file, Line: p.lines.line("services"), Key: "services",
-			Msg: "no services defined", Hint: `add a [services.NAME] table with type = "relay", "direct" or "composite"`})
+			Msg: "no services defined", Hint: "add a [services.NAME] table with type = " + oneOf(typeNames)})
 		return f
 	}
 	names := sortedKeys(svcs)
@@ -293,30 +256,15 @@ func (p *parser) file0(root map[string]any) *File {
 
 func (p *parser) service(sc scope, name string, m map[string]any, base lazy.Config) Service {
 	s := Service{Name: name, Line: p.lines.line(sc.path...)}
-	typ, ok := m["type"]
-	switch {
-	case !ok:
+	if typ, ok := m["type"]; !ok {
 		p.errs = append(p.errs, &Error{File: p.file, Line: s.Line, Service: name, Key: "type",
 			Msg: `missing required key "type"`, Hint: "add type = " + oneOf(typeNames)})
-	default:
-		str, isStr := typ.(string)
-		switch {
-		case !isStr:
-			p.errorf(sc, "type", "write type = "+oneOf(typeNames), "type must be a string, not %s", tomlType(typ))
-		case !slices.Contains(typeNames, str):
-			p.errorf(sc, "type", hintOr(didYouMean(str, typeNames), "want "+oneOf(typeNames)), "unknown type %q", str)
-		default:
-			s.Type = str
-		}
+	} else if str, ok := p.enum(sc, "type", typ, typeNames); ok {
+		s.Type = sink.Kind(str)
 	}
 	valid := allSvcKeys
-	switch s.Type {
-	case KindRelay:
-		valid = sinkKeys
-	case KindDirect:
-		valid = directKeys
-	case KindComposite:
-		valid = compKeys
+	if at := placeOf(s.Type); at != 0 {
+		valid = keysIn(keyTable, at)
 	}
 	for _, k := range sortedKeys(m) {
 		switch {
@@ -326,7 +274,7 @@ func (p *parser) service(sc scope, name string, m map[string]any, base lazy.Conf
 				"key %q does not belong to a %s service", k, s.Type)
 		case slices.Contains(allSvcKeys, k):
 			other := `type = "composite"`
-			if s.Type == KindComposite {
+			if s.Type == sink.KindComposite {
 				other = `type = "relay" or "direct"`
 			}
 			p.errorf(sc, k, "remove it, or set "+other, "key %q does not belong to a %s service", k, s.Type)
@@ -338,23 +286,17 @@ func (p *parser) service(sc scope, name string, m map[string]any, base lazy.Conf
 		s.Metadata = p.metadata(sc, v)
 	}
 	switch s.Type {
-	case KindRelay, KindDirect:
+	case sink.KindRelay, sink.KindDirect:
 		s.Sink = base
-		p.settings(sc, m, &s.Sink)
+		p.apply(sc, m, keyTable, placeOf(s.Type), &s.Sink)
 		if _, own := m["retry"]; own {
 			p.retryOrder(sc, m, s.Sink.Retry)
 		}
 		s.Endpoint = p.endpoint(sc, s.Type, m)
-		if v, ok := m["domain"]; ok {
-			if d, ok := p.enum(sc, "domain", v, domainNames); ok {
-				s.Sink.Validator.Domain, _ = tlv.ParseDomain(d)
-			}
-		}
-		s.Sink.Name, s.Sink.Kind, s.Sink.Endpoint, s.Sink.Metadata = name, s.Type, s.Endpoint, s.Metadata
-		if s.Type == KindDirect {
+		if s.Type == sink.KindDirect {
 			p.tls(sc, m, &s)
 		}
-	case KindComposite:
+	case sink.KindComposite:
 		s.Pattern, s.Targets = p.composite(sc, m)
 	}
 	return s
@@ -388,11 +330,11 @@ func (p *parser) metadata(sc scope, v any) map[string]string {
 	return md
 }
 
-func (p *parser) endpoint(sc scope, typ Kind, m map[string]any) transport.Endpoint {
+func (p *parser) endpoint(sc scope, typ sink.Kind, m map[string]any) transport.Endpoint {
 	v, ok := m["endpoint"]
 	if !ok {
 		form := `"unix:///path.sock" or "tcp://host:port"`
-		if typ == KindDirect {
+		if typ == sink.KindDirect {
 			form = `"unix:///path.sock", "tcp://host:port", "ws://host:port/path" or "wss://host:port/path"`
 		}
 		p.errs = append(p.errs, &Error{File: p.file, Line: p.lines.line(sc.path...), Service: sc.service, Key: "endpoint",
@@ -414,7 +356,7 @@ func (p *parser) endpoint(sc scope, typ Kind, m map[string]any) transport.Endpoi
 		p.errorf(sc, "endpoint", "", "bad endpoint %q: %s", s, reason)
 		return transport.Endpoint{}
 	}
-	if typ == KindRelay && e.Scheme != "unix" && e.Scheme != "tcp" {
+	if typ == sink.KindRelay && e.Scheme != "unix" && e.Scheme != "tcp" {
 		p.errorf(sc, "endpoint", `use a unix:// or tcp:// endpoint, or set type = "direct" for a `+e.Scheme+" peer",
 			"a relay endpoint must be unix:// or tcp://, not %s://", e.Scheme)
 		return transport.Endpoint{}
@@ -480,13 +422,7 @@ func (p *parser) tls(sc scope, m map[string]any, s *Service) {
 	if !ok {
 		return
 	}
-	s.Sink.Dial = func(ctx context.Context, e transport.Endpoint) (transport.Conn, error) {
-		c, err := transport.DialWebSocket(ctx, e, transport.WebSocketOptions{TLS: cfg})
-		if err != nil {
-			return nil, err // not a typed nil in the interface
-		}
-		return c, nil
-	}
+	s.Sink.Dialer = &transport.Dialer{TLS: cfg}
 }
 
 // maxCAFile bounds a tls_ca_file: a bundle of every public root is ~200 KB.
@@ -512,183 +448,11 @@ func readCAFile(path string) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(f, maxCAFile))
 }
 
-// settings applies the keys shared by [defaults] and relay/direct services.
-func (p *parser) settings(sc scope, m map[string]any, c *lazy.Config) {
-	if n, ok := p.intKey(sc, m, "buffer_size", 1, ring.MaxCapacity, "8192"); ok {
-		c.BufferSize = n
-	}
-	if n, ok := p.intKey(sc, m, "max_batch", 1, lazy.MaxBatchLimit, "1024"); ok {
-		c.MaxBatch = n
-	}
-	if d, ok := p.durKey(sc, m, "connect_timeout"); ok {
-		c.ConnectTimeout = d
-	}
-	if b, ok := p.boolKey(sc, m, "single_producer"); ok {
-		c.SingleProducer = b
-	}
-	if v, ok := m["idle"]; ok {
-		if s, ok := p.enum(sc, "idle", v, idleNames); ok {
-			c.Idle, _ = lazy.ParseIdle(s)
-		}
-	}
-	if v, ok := m["backlog"]; ok {
-		if s, ok := p.enum(sc, "backlog", v, backlogNames); ok {
-			c.Backlog, _ = lazy.ParseBacklog(s)
-		}
-	}
-	if v, ok := m["validation"]; ok {
-		if s, ok := p.enum(sc, "validation", v, levelNames); ok {
-			c.Validator.Level, _ = tlv.ParseLevel(s)
-		}
-	}
-	if v, ok := m["precision"]; ok {
-		if s, ok := p.enum(sc, "precision", v, precNames); ok {
-			c.Validator.Precision, _ = tlv.ParsePrecision(s)
-		}
-	}
-	v, ok := m["retry"]
-	if !ok {
-		return
-	}
-	r, ok := v.(map[string]any)
-	if !ok {
-		p.errorf(sc, "retry", "write a retry table: [<table>.retry] with initial, max, multiplier, jitter, max_attempts",
-			"retry must be a table, not %s", tomlType(v))
-		return
-	}
-	rsc := sc.sub("retry")
-	for _, k := range sortedKeys(r) {
-		if !slices.Contains(retryKeys, k) {
-			p.unknown(rsc, k, retryKeys)
-		}
-	}
-	if d, ok := p.durKey(rsc, r, "initial"); ok {
-		c.Retry.Initial = d
-	}
-	if d, ok := p.durKey(rsc, r, "max"); ok {
-		c.Retry.Max = d
-	}
-	if f, ok := p.floatKey(rsc, r, "multiplier", 1, math.MaxFloat64, "a growth factor of at least 1, e.g. multiplier = 2.0"); ok {
-		c.Retry.Multiplier = f
-	}
-	if f, ok := p.floatKey(rsc, r, "jitter", 0, 1, "a fraction from 0 (none) to 1, e.g. jitter = 0.2"); ok {
-		if f == 0 {
-			f = -1 // lazy reads 0 as "default" and a negative jitter as none
-		}
-		c.Retry.Jitter = f
-	}
-	if n, ok := p.intKey(rsc, r, "max_attempts", 0, math.MaxInt32, "0 (retry forever)"); ok {
-		c.Retry.MaxAttempts = n
-	}
-}
-
-// retryOrder checks initial <= max once both are resolved, against the table
-// that set one of them.
-func (p *parser) retryOrder(sc scope, m map[string]any, r lazy.Retry) {
-	if r.Initial <= r.Max {
-		return
-	}
-	key := "initial"
-	if rm, ok := m["retry"].(map[string]any); ok {
-		if _, ok := rm["max"]; ok {
-			key = "max"
-		}
-	}
-	p.errorf(sc.sub("retry"), key, fmt.Sprintf("make retry.initial (%v) no larger than retry.max (%v)", r.Initial, r.Max),
-		"retry initial %v is longer than max %v", r.Initial, r.Max)
-}
-
-func (p *parser) boolKey(sc scope, m map[string]any, key string) (bool, bool) {
-	v, ok := m[key]
-	if !ok {
-		return false, false
-	}
-	b, ok := v.(bool)
-	if !ok {
-		p.errorf(sc, key, "write "+key+" = true or false (no quotes)", "%s must be a boolean, not %s", key, tomlType(v))
-	}
-	return b, ok
-}
-
-func (p *parser) intKey(sc scope, m map[string]any, key string, lo, hi int64, example string) (int, bool) {
-	v, ok := m[key]
-	if !ok {
-		return 0, false
-	}
-	n, ok := v.(int64)
-	if !ok {
-		p.errorf(sc, key, "write "+key+" = "+example+" (an integer, no quotes)", "%s must be an integer, not %s", key, tomlType(v))
-		return 0, false
-	}
-	if n < lo || n > hi {
-		p.errorf(sc, key, fmt.Sprintf("use a value from %d to %d", lo, hi), "%s %d is out of range", key, n)
-		return 0, false
-	}
-	return int(n), true
-}
-
-func (p *parser) floatKey(sc scope, m map[string]any, key string, lo, hi float64, want string) (float64, bool) {
-	v, ok := m[key]
-	if !ok {
-		return 0, false
-	}
-	var f float64
-	switch v := v.(type) {
-	case float64:
-		f = v
-	case int64:
-		f = float64(v)
-	default:
-		p.errorf(sc, key, "want "+want, "%s must be a number, not %s", key, tomlType(v))
-		return 0, false
-	}
-	if math.IsNaN(f) || f < lo || f > hi {
-		p.errorf(sc, key, "want "+want, "%s %v is out of range", key, f)
-		return 0, false
-	}
-	return f, true
-}
-
-func (p *parser) durKey(sc scope, m map[string]any, key string) (time.Duration, bool) {
-	v, ok := m[key]
-	if !ok {
-		return 0, false
-	}
-	s, ok := v.(string)
-	if !ok {
-		p.errorf(sc, key, `write a quoted duration with a unit, e.g. `+key+` = "2s" or "10ms"`,
-			"%s must be a duration string, not %s", key, tomlType(v))
-		return 0, false
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		p.errorf(sc, key, `write a duration such as "10ms", "2s" or "1m30s"`, "%s %q is not a duration", key, s)
-		return 0, false
-	}
-	if d <= 0 {
-		p.errorf(sc, key, `write a positive duration such as "10ms" or "2s"`, "%s %q must be greater than zero", key, s)
-		return 0, false
-	}
-	return d, true
-}
-
-func (p *parser) enum(sc scope, key string, v any, names []string) (string, bool) {
-	s, ok := v.(string)
-	if !ok {
-		p.errorf(sc, key, "write "+key+" = "+oneOf(names), "%s must be a string, not %s", key, tomlType(v))
-		return "", false
-	}
-	if !slices.Contains(names, s) {
-		p.errorf(sc, key, hintOr(didYouMean(s, names), "want "+oneOf(names)), "unknown %s %q", key, s)
-		return "", false
-	}
-	return s, true
-}
-
-func (p *parser) composite(sc scope, m map[string]any) (string, []string) {
-	var pattern string
+func (p *parser) composite(sc scope, m map[string]any) (sink.Kind, []string) {
+	var pattern sink.Kind
 	if v, ok := m["pattern"]; ok {
-		pattern, _ = p.enum(sc, "pattern", v, patternNames)
+		name, _ := p.enum(sc, "pattern", v, patternNames)
+		pattern = sink.Kind(name)
 	} else {
 		p.errs = append(p.errs, &Error{File: p.file, Line: p.lines.line(sc.path...), Service: sc.service, Key: "pattern",
 			Msg: `missing required key "pattern"`, Hint: "add pattern = " + oneOf(patternNames)})
@@ -721,7 +485,7 @@ func (p *parser) composite(sc scope, m map[string]any) (string, []string) {
 		}
 		targets = append(targets, s)
 	}
-	if pattern == PatternFailover && len(arr) > 0 && len(targets) < 2 {
+	if pattern == sink.KindFailover && len(arr) > 0 && len(targets) < 2 {
 		p.errorf(sc, "targets", `add a second target, or use pattern = "fanout"`, "a failover needs at least two distinct targets, has %d", len(targets))
 	}
 	return pattern, targets
@@ -769,7 +533,7 @@ func (p *parser) composites(f *File, names []string) {
 		color[n] = black
 	}
 	for _, n := range names {
-		if color[n] == white && f.Services[n].Type == KindComposite {
+		if color[n] == white && f.Services[n].Type == sink.KindComposite {
 			visit(n)
 		}
 	}

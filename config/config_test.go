@@ -4,11 +4,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/msgsink/msgsink/lazy"
+	"github.com/msgsink/msgsink/sink"
 	"github.com/msgsink/msgsink/tlv"
 	"github.com/msgsink/msgsink/transport"
 )
@@ -22,20 +24,20 @@ func TestLoadSeedExample(t *testing.T) {
 		t.Fatalf("names %s", got)
 	}
 	r := f.Services["market_data_relay"]
-	if r.Type != KindRelay || r.Endpoint != (transport.Endpoint{Scheme: "unix", Addr: "/tmp/market_data_relay.sock"}) ||
-		r.Sink.BufferSize != 10000 || r.Sink.Name != "market_data_relay" || r.Sink.Kind != "relay" || r.Line != 1 {
+	if r.Type != sink.KindRelay || r.Endpoint != (transport.Endpoint{Scheme: "unix", Addr: "/tmp/market_data_relay.sock"}) ||
+		r.Sink.BufferSize != 10000 || r.Name != "market_data_relay" || r.Sink.Name != "" || r.LazyConfig().Name != "market_data_relay" || r.LazyConfig().Kind != sink.KindRelay || r.Line != 1 {
 		t.Fatalf("relay %+v", r)
 	}
 	if r.Sink.MaxBatch != lazy.DefaultMaxBatch || r.Sink.ConnectTimeout != lazy.DefaultConnectTimeout ||
-		r.Sink.Retry.Initial != lazy.DefaultRetryInitial || r.Sink.Dial != nil {
+		r.Sink.Retry.Initial != lazy.DefaultRetryInitial || r.Sink.Dialer != nil {
 		t.Fatalf("defaults not merged: %+v", r.Sink)
 	}
 	d := f.Services["dashboard"]
-	if d.Type != KindDirect || d.Endpoint != (transport.Endpoint{Scheme: "ws", Addr: "127.0.0.1:8080", Path: "/ws"}) {
+	if d.Type != sink.KindDirect || d.Endpoint != (transport.Endpoint{Scheme: "ws", Addr: "127.0.0.1:8080", Path: "/ws"}) {
 		t.Fatalf("dashboard %+v", d)
 	}
 	b := f.Services["broadcast_all"]
-	if b.Type != KindComposite || b.Pattern != PatternFanout || strings.Join(b.Targets, ",") != "market_data_relay,dashboard" {
+	if b.Type != sink.KindComposite || b.Pattern != sink.KindFanout || strings.Join(b.Targets, ",") != "market_data_relay,dashboard" {
 		t.Fatalf("broadcast_all %+v", b)
 	}
 }
@@ -47,7 +49,7 @@ func TestLoadSpecExample(t *testing.T) {
 	}
 	r := f.Services["market_data_relay"]
 	if r.Sink.Validator.Domain != tlv.DomainMarketData || r.Metadata["owner"] != "md-team" ||
-		r.Sink.Metadata["owner"] != "md-team" || r.Sink.BufferSize != 10000 {
+		r.Sink.Metadata != nil || r.LazyConfig().Metadata["owner"] != "md-team" || r.Sink.BufferSize != 10000 {
 		t.Fatalf("relay %+v", r)
 	}
 	if r.Sink.Retry.MaxAttempts != 0 || r.Sink.Retry.Multiplier != 2 || r.Sink.Retry.Jitter != 0.2 ||
@@ -374,5 +376,25 @@ single_producer = "yes"
 `))
 	if err == nil || !strings.Contains(err.Error(), "single_producer must be a boolean") {
 		t.Errorf("single_producer = \"yes\": %v, want a boolean error", err)
+	}
+}
+
+// The key table describes each key once: no name twice, every setting
+// readable in [defaults] is one a relay and a direct service take too, and
+// an enumeration's hint lists its owner's names.
+func TestKeyTable(t *testing.T) {
+	seen := map[string]bool{}
+	for _, k := range append(slices.Clone(keyTable), retryTable...) {
+		if seen[k.name] {
+			t.Errorf("key %q is described twice", k.name)
+		}
+		seen[k.name] = true
+		if k.in&inDefaults != 0 && k.in&inSink != inSink {
+			t.Errorf("key %q is valid in [defaults] but not in every relay and direct service", k.name)
+		}
+	}
+	_, err := Parse("services.toml", []byte(okRelay+"idle = \"sleep\"\n"))
+	if want := "want " + oneOf(lazy.IdleNames()); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("err = %v, want it to contain %s", err, want)
 	}
 }

@@ -28,10 +28,19 @@
 // services.toml) and insecure_skip_verify (a boolean), which only a direct
 // service with a wss:// endpoint takes.
 //
-// A relay or direct Service carries a fully resolved lazy.Config: built-in
-// defaults, overridden by [defaults], overridden by the service's own keys
-// (a service's retry table overrides key by key). jitter = 0 means no jitter.
-// A wss:// service with TLS keys gets a Dial that uses them.
+// Each key is one row of a table (keys.go): its name, the tables it may be
+// written in, how its value is read and which lazy.Config field it sets. The
+// parser, the lists of valid keys behind the "did you mean" suggestions and
+// the tests read that table; the enumerations' names come from the packages
+// that own the types (lazy.IdleNames, tlv.LevelNames, sink.Patterns, ...),
+// and the defaults from lazy (lazy.Config.Resolved, the Default* constants).
+//
+// A relay or direct Service carries fully resolved settings (Service.Sink):
+// built-in defaults, overridden by [defaults], overridden by the service's
+// own keys (a service's retry table overrides key by key). jitter = 0 means
+// no jitter. Its identity (name, type, endpoint, metadata) is stated once,
+// in the Service; Service.LazyConfig joins the two for lazy.New. A wss://
+// service with TLS keys gets a *transport.Dialer with that TLS config.
 //
 // Loading never dials: reachability is a separate, explicit probe. It reads
 // the CA files, so that an unreadable one is reported at load.

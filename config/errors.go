@@ -1,14 +1,17 @@
 package config
 
 import (
-	"errors"
 	"strconv"
 	"strings"
+
+	"github.com/msgsink/msgsink/sink"
 )
 
 // ErrInvalidConfig is matched (errors.Is) by every validation error Load and
-// Parse return.
-var ErrInvalidConfig = errors.New("msgsink: invalid config")
+// Parse return. It is sink.ErrInvalidConfig, the one sentinel for a
+// configuration mistake in every package, named here for callers that load a
+// file and import nothing else.
+var ErrInvalidConfig = sink.ErrInvalidConfig
 
 // Error is one problem in a services.toml file: where it is, what is wrong and
 // what to change.

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/msgsink/msgsink/config"
+	"github.com/msgsink/msgsink/sink"
 )
 
 func ExampleLoad() {
@@ -17,7 +18,7 @@ func ExampleLoad() {
 	for _, name := range f.Names() {
 		s := f.Services[name]
 		switch s.Type {
-		case config.KindComposite:
+		case sink.KindComposite:
 			fmt.Println(name, s.Type, s.Pattern, s.Targets)
 		default:
 			fmt.Println(name, s.Type, s.Endpoint.Scheme, s.Endpoint.Addr, "buffer_size", s.Sink.BufferSize)

@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/msgsink/msgsink/sink"
 )
 
 // The commented example in the repository must stay valid and keep covering
@@ -15,15 +17,15 @@ func TestExamplesFile(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	for _, s := range f.Services {
-		seen[s.Type] = true
-		if s.Type == KindComposite {
-			seen["pattern:"+s.Pattern] = true
+		seen[string(s.Type)] = true
+		if s.Type == sink.KindComposite {
+			seen["pattern:"+string(s.Pattern)] = true
 		} else {
 			seen["scheme:"+s.Endpoint.Scheme] = true
 		}
 	}
-	for _, want := range []string{KindRelay, KindDirect, KindComposite, "scheme:unix", "scheme:tcp", "scheme:ws", "scheme:wss",
-		"pattern:" + PatternFanout, "pattern:" + PatternRoundRobin, "pattern:" + PatternFailover} {
+	for _, want := range []string{"relay", "direct", "composite", "scheme:unix", "scheme:tcp", "scheme:ws", "scheme:wss",
+		"pattern:fanout", "pattern:round_robin", "pattern:failover"} {
 		if !seen[want] {
 			t.Errorf("examples/services.toml has no %s", want)
 		}
@@ -31,6 +33,11 @@ func TestExamplesFile(t *testing.T) {
 	text := readFile(t, filepath.Join("..", "examples", "services.toml"))
 	for _, k := range tlsKeys { // tls_ca_file is shown commented out: it names a file
 		if !strings.Contains(text, k+" = ") {
+			t.Errorf("examples/services.toml does not show %s", k)
+		}
+	}
+	for _, k := range allSvcKeys { // every row of the key table is shown somewhere
+		if !strings.Contains(text, k+" = ") && !strings.Contains(text, "."+k+"]") {
 			t.Errorf("examples/services.toml does not show %s", k)
 		}
 	}

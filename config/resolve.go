@@ -8,7 +8,7 @@ import (
 // ErrUnknownService is matched (errors.Is) by the error of a lookup of a name
 // that is not defined. Resolvers other than *File should return it too, so
 // that callers can tell a missing service from a broken one.
-var ErrUnknownService = errors.New("msgsink: unknown service")
+var ErrUnknownService = errors.New("config: unknown service")
 
 // Resolve returns the service called name, or an error matching
 // ErrUnknownService that suggests the nearest defined name. With it a *File

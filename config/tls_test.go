@@ -71,17 +71,17 @@ endpoint = "`+endpoint+`"
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.Services["plain"].Sink.Dial != nil {
+	if f.Services["plain"].Sink.Dialer != nil {
 		t.Fatal("a wss service without TLS keys got a dialer of its own")
 	}
 	b := tlv.NewBuilder(tlv.DomainMarketData, 1)
 	for _, name := range []string{"ca", "skip"} {
 		svc := f.Services[name]
-		if svc.Sink.Dial == nil {
+		if svc.Sink.Dialer == nil {
 			t.Fatalf("%s: no dialer for the TLS keys", name)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		c, err := svc.Sink.Dial(ctx, svc.Endpoint)
+		c, err := svc.Sink.Dialer.DialContext(ctx, svc.Endpoint)
 		cancel()
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)

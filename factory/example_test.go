@@ -83,7 +83,7 @@ func (r registry) Resolve(name string) (config.Service, error) {
 	if err != nil {
 		return config.Service{}, err
 	}
-	return config.Service{Name: name, Type: config.KindRelay, Endpoint: e}, nil
+	return config.Service{Name: name, Type: sink.KindRelay, Endpoint: e}, nil
 }
 
 func ExampleNew() {
@@ -97,7 +97,7 @@ func ExampleNew() {
 	fmt.Println(err)
 	// Output:
 	// market_data_relay tcp://127.0.0.1:9000 idle <nil>
-	// msgsink: sink "signals": resolve: msgsink: unknown service "signals"
+	// sink "signals": resolve: config: unknown service "signals"
 }
 
 // An operator watches every sink's connection life through one observer,

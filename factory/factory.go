@@ -18,9 +18,10 @@ import (
 //
 // Resolve returns the definition of the service called name, or an error
 // matching config.ErrUnknownService when there is none. For a relay or direct
-// service the factory uses Service.Type, Service.Sink (a lazy.Config; Name,
-// Kind, Endpoint and Metadata are filled from the Service where empty) and
-// Service.Endpoint; for a composite, Service.Pattern and Service.Targets.
+// service the factory uses Service.LazyConfig: the settings in Service.Sink
+// with the identity stated once in the Service (Type, Endpoint, Metadata;
+// Name is the name asked for); for a composite, Service.Pattern and
+// Service.Targets.
 // Resolve is called once per name, under the factory's lock.
 type Resolver interface {
 	Resolve(name string) (config.Service, error)
@@ -67,7 +68,7 @@ func New(r Resolver, opts ...Option) *Factory {
 
 // FromFile loads and validates a services.toml (config.Load) and returns a
 // factory over it. It never dials. Its error is config.Load's: every problem
-// in the file, matching config.ErrInvalidConfig.
+// in the file, matching sink.ErrInvalidConfig (config.ErrInvalidConfig).
 func FromFile(path string, opts ...Option) (*Factory, error) {
 	file, err := config.Load(path)
 	if err != nil {
@@ -79,9 +80,11 @@ func FromFile(path string, opts ...Option) (*Factory, error) {
 // Sink returns the sink for name, creating it on the first call; every later
 // call, from any goroutine, returns the same sink. Creating it never dials.
 // The error is a *sink.Error (Op "resolve") that matches ErrUnknownService for
-// an undefined name, config.ErrInvalidConfig for a definition the factory
-// cannot build (a composite cycle the resolver let through, a bad setting),
-// and sink.ErrClosed after Close.
+// an undefined name, sink.ErrInvalidConfig (config.ErrInvalidConfig is the
+// same value) for a definition the factory cannot build (a composite cycle
+// the resolver let through, an unknown type or pattern, a setting lazy.New
+// refuses, a composite without enough targets), and sink.ErrClosed after
+// Close.
 func (f *Factory) Sink(name string) (sink.Sink, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -100,7 +103,7 @@ func (f *Factory) build(name string, path []string) (sink.Sink, error) {
 	}
 	if slices.Contains(path, name) {
 		cycle := strings.Join(append(path, name), " -> ")
-		return nil, resolveError(name, fmt.Errorf("%w: composite cycle %s; remove one of these targets", config.ErrInvalidConfig, cycle))
+		return nil, resolveError(name, fmt.Errorf("%w: composite cycle %s; remove one of these targets", sink.ErrInvalidConfig, cycle))
 	}
 	svc, err := f.resolver.Resolve(name)
 	if err != nil {
@@ -108,12 +111,12 @@ func (f *Factory) build(name string, path []string) (sink.Sink, error) {
 	}
 	var s sink.Sink
 	switch svc.Type {
-	case config.KindRelay, config.KindDirect:
+	case sink.KindRelay, sink.KindDirect:
 		s, err = f.newLazy(name, svc)
-	case config.KindComposite:
+	case sink.KindComposite:
 		s, err = f.composite(name, svc, append(path, name))
 	default:
-		err = fmt.Errorf("%w: service type %q; use %q, %q or %q", config.ErrInvalidConfig, svc.Type, config.KindRelay, config.KindDirect, config.KindComposite)
+		err = fmt.Errorf("%w: service type %q; use %q, %q or %q", sink.ErrInvalidConfig, svc.Type, sink.KindRelay, sink.KindDirect, sink.KindComposite)
 	}
 	if err != nil {
 		return nil, resolveError(name, err)
@@ -133,24 +136,13 @@ func resolveError(name string, err error) error {
 
 // newLazy makes the lazy sink of a relay or direct service.
 func (f *Factory) newLazy(name string, svc config.Service) (*lazy.Sink, error) {
-	cfg := svc.Sink
+	svc.Name = name // the name the sink answers to, whatever the resolver wrote
+	cfg := svc.LazyConfig()
 	if cfg.Logger == nil {
 		cfg.Logger = f.logger
 	}
 	if cfg.OnStateChange == nil {
 		cfg.OnStateChange = f.onChange
-	}
-	if cfg.Name == "" {
-		cfg.Name = name
-	}
-	if cfg.Kind == "" {
-		cfg.Kind = svc.Type
-	}
-	if cfg.Endpoint.Scheme == "" {
-		cfg.Endpoint = svc.Endpoint
-	}
-	if cfg.Metadata == nil {
-		cfg.Metadata = svc.Metadata
 	}
 	return lazy.New(cfg)
 }
@@ -166,15 +158,15 @@ func (f *Factory) composite(name string, svc config.Service, path []string) (sin
 		targets[i] = s
 	}
 	switch svc.Pattern {
-	case config.PatternFanout:
+	case sink.KindFanout:
 		return sink.NewFanout(name, targets...)
-	case config.PatternRoundRobin:
+	case sink.KindRoundRobin:
 		return sink.NewRoundRobin(name, targets...)
-	case config.PatternFailover:
+	case sink.KindFailover:
 		return sink.NewFailover(name, targets...)
 	}
-	return nil, fmt.Errorf("%w: composite pattern %q; use %q, %q or %q", config.ErrInvalidConfig, svc.Pattern,
-		config.PatternFanout, config.PatternRoundRobin, config.PatternFailover)
+	return nil, fmt.Errorf("%w: composite pattern %q; use %q, %q or %q", sink.ErrInvalidConfig, svc.Pattern,
+		sink.KindFanout, sink.KindRoundRobin, sink.KindFailover)
 }
 
 // Infos returns a snapshot of every sink made so far, sorted by name.

@@ -357,7 +357,8 @@ func TestFromFileInvalid(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := factory.FromFile(path)
-	if !errors.Is(err, config.ErrInvalidConfig) || !strings.Contains(err.Error(), `did you mean "buffer_size"?`) {
+	if !errors.Is(err, config.ErrInvalidConfig) || !errors.Is(err, sink.ErrInvalidConfig) ||
+		!strings.Contains(err.Error(), `did you mean "buffer_size"?`) {
 		t.Fatalf("err = %v, want ErrInvalidConfig with a suggestion", err)
 	}
 }
@@ -428,10 +429,10 @@ func TestNonFileResolverDrivesTheSameCode(t *testing.T) {
 	a, b := filepath.Join(dir, "a.sock"), filepath.Join(dir, "b.sock")
 	ra, rb := listenUnix(t, a), listenUnix(t, b)
 	f := factory.New(memory{
-		"venue_a": {Type: config.KindRelay, Endpoint: mustEndpoint(t, "unix://"+a)},
-		"venue_b": {Type: config.KindDirect, Endpoint: mustEndpoint(t, "unix://"+b),
+		"venue_a": {Type: sink.KindRelay, Endpoint: mustEndpoint(t, "unix://"+a)},
+		"venue_b": {Type: sink.KindDirect, Endpoint: mustEndpoint(t, "unix://"+b),
 			Sink: lazy.Config{BufferSize: 64, Idle: lazy.IdlePark}},
-		"market_data_relay": {Type: config.KindComposite, Pattern: config.PatternFanout, Targets: []string{"venue_a", "venue_b"}},
+		"market_data_relay": {Type: sink.KindComposite, Pattern: sink.KindFanout, Targets: []string{"venue_a", "venue_b"}},
 	})
 	defer func() {
 		if err := f.Close(); err != nil {
@@ -466,30 +467,34 @@ func TestNonFileResolverDrivesTheSameCode(t *testing.T) {
 func TestResolverCycleAndBadDefinitions(t *testing.T) {
 	e := mustEndpoint(t, "unix:///tmp/msgsink-never-dialled.sock")
 	f := factory.New(memory{
-		"a":        {Type: config.KindComposite, Pattern: config.PatternFanout, Targets: []string{"leaf", "b"}},
-		"b":        {Type: config.KindComposite, Pattern: config.PatternRoundRobin, Targets: []string{"a"}},
-		"leaf":     {Type: config.KindRelay, Endpoint: e},
+		"a":        {Type: sink.KindComposite, Pattern: sink.KindFanout, Targets: []string{"leaf", "b"}},
+		"b":        {Type: sink.KindComposite, Pattern: sink.KindRoundRobin, Targets: []string{"a"}},
+		"leaf":     {Type: sink.KindRelay, Endpoint: e},
 		"odd":      {Type: "queue", Endpoint: e},
-		"pattern":  {Type: config.KindComposite, Pattern: "broadcast", Targets: []string{"leaf"}},
-		"badsize":  {Type: config.KindRelay, Endpoint: e, Sink: lazy.Config{MaxBatch: 5000}},
-		"missing":  {Type: config.KindComposite, Pattern: config.PatternFanout, Targets: []string{"leaf", "nowhere"}},
-		"failover": {Type: config.KindComposite, Pattern: config.PatternFailover, Targets: []string{"leaf"}},
+		"pattern":  {Type: sink.KindComposite, Pattern: "broadcast", Targets: []string{"leaf"}},
+		"badsize":  {Type: sink.KindRelay, Endpoint: e, Sink: lazy.Config{MaxBatch: 5000}},
+		"missing":  {Type: sink.KindComposite, Pattern: sink.KindFanout, Targets: []string{"leaf", "nowhere"}},
+		"failover": {Type: sink.KindComposite, Pattern: sink.KindFailover, Targets: []string{"leaf"}},
 	})
 	defer f.Close()
 	for _, tc := range []struct {
 		name, want string
 		is         error
 	}{
-		{"a", "composite cycle a -> b -> a", config.ErrInvalidConfig},
-		{"odd", `service type "queue"`, config.ErrInvalidConfig},
-		{"pattern", `composite pattern "broadcast"`, config.ErrInvalidConfig},
-		{"badsize", "max", lazy.ErrConfig},
+		{"a", "composite cycle a -> b -> a", sink.ErrInvalidConfig},
+		{"odd", `service type "queue"`, sink.ErrInvalidConfig},
+		{"pattern", `composite pattern "broadcast"`, sink.ErrInvalidConfig},
+		{"badsize", "max", sink.ErrInvalidConfig},
 		{"missing", `"nowhere"`, config.ErrUnknownService},
-		{"failover", "at least 2", sink.ErrInvalidComposite},
+		{"failover", "at least 2", sink.ErrInvalidConfig},
 	} {
 		_, err := f.Sink(tc.name)
 		if !errors.Is(err, tc.is) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Sink(%q) = %v, want %v containing %q", tc.name, err, tc.is, tc.want)
+		}
+		// The check factory's doc promises, whichever layer refused it.
+		if tc.is == sink.ErrInvalidConfig && !errors.Is(err, config.ErrInvalidConfig) {
+			t.Errorf("Sink(%q) = %v, which does not match config.ErrInvalidConfig", tc.name, err)
 		}
 	}
 	// A failed composite leaves nothing half-made behind: the cycle's members

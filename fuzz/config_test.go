@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/msgsink/msgsink/config"
+	"github.com/msgsink/msgsink/sink"
 )
 
 // FuzzLoad: the services.toml loader never panics, and either returns a File
@@ -45,11 +46,11 @@ func FuzzLoad(f *testing.F) {
 				t.Fatalf("service %q named %q", name, s.Name)
 			}
 			switch s.Type {
-			case config.KindRelay, config.KindDirect:
-				if s.Endpoint.Scheme == "" || s.Sink.Name != name || s.Sink.BufferSize < 1 || s.Sink.MaxBatch < 1 {
+			case sink.KindRelay, sink.KindDirect:
+				if s.Endpoint.Scheme == "" || s.LazyConfig().Name != name || s.Sink.BufferSize < 1 || s.Sink.MaxBatch < 1 {
 					t.Fatalf("service %q not resolved: %+v", name, s)
 				}
-			case config.KindComposite:
+			case sink.KindComposite:
 				if len(s.Targets) == 0 {
 					t.Fatalf("composite %q without targets", name)
 				}

@@ -24,12 +24,12 @@ func TestBackoffSchedule(t *testing.T) {
 		var at []time.Time
 		retry := lazy.Retry{Initial: 10 * time.Millisecond, Max: 80 * time.Millisecond, Multiplier: 2, Jitter: 0.2, MaxAttempts: 7}
 		s, err := lazy.New(lazy.Config{Name: "b", Endpoint: ep, Retry: retry,
-			Dial: func(ctx context.Context, e transport.Endpoint) (transport.Conn, error) {
+			Dialer: dialFunc(func(ctx context.Context, e transport.Endpoint) (transport.Conn, error) {
 				mu.Lock()
 				at = append(at, time.Now())
 				mu.Unlock()
 				return transport.Dial(ctx, e)
-			}})
+			})})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -69,10 +69,10 @@ func TestBackoffNoJitter(t *testing.T) {
 		var at []time.Time
 		s, _ := lazy.New(lazy.Config{Name: "b", Endpoint: ep,
 			Retry: lazy.Retry{Initial: 5 * time.Millisecond, Max: time.Second, Multiplier: 3, Jitter: -1, MaxAttempts: 4},
-			Dial: func(ctx context.Context, e transport.Endpoint) (transport.Conn, error) {
+			Dialer: dialFunc(func(ctx context.Context, e transport.Endpoint) (transport.Conn, error) {
 				at = append(at, time.Now())
 				return transport.Dial(ctx, e)
-			}})
+			})})
 		b := newBuilder(64)
 		_ = s.Send(b.next())
 		_ = s.Flush(context.Background())
@@ -83,4 +83,12 @@ func TestBackoffNoJitter(t *testing.T) {
 		}
 		_ = s.Close()
 	})
+}
+
+// dialFunc makes a function a lazy.Dialer, for tests that count, slow or
+// bend dials.
+type dialFunc func(ctx context.Context, e transport.Endpoint) (transport.Conn, error)
+
+func (f dialFunc) DialContext(ctx context.Context, e transport.Endpoint) (transport.Conn, error) {
+	return f(ctx, e)
 }

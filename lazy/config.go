@@ -2,9 +2,10 @@ package lazy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/msgsink/msgsink/internal/enum"
@@ -51,6 +52,10 @@ var idleNames = [...]string{"backoff", "spin", "park"}
 
 func (i Idle) String() string { return enum.Name(idleNames[:], int(i), "idle") }
 
+// IdleNames returns the services.toml names of the idle strategies, in the
+// order of their values: the one list config checks, suggests and documents.
+func IdleNames() []string { return slices.Clone(idleNames[:]) }
+
 // ParseIdle maps a services.toml idle name to its Idle.
 func ParseIdle(s string) (Idle, bool) { return enum.Parse[Idle](idleNames[:], s) }
 
@@ -67,6 +72,10 @@ const (
 var backlogNames = [...]string{"replay", "drop"}
 
 func (b Backlog) String() string { return enum.Name(backlogNames[:], int(b), "backlog") }
+
+// BacklogNames returns the services.toml names of the backlog policies, in
+// the order of their values.
+func BacklogNames() []string { return slices.Clone(backlogNames[:]) }
 
 // ParseBacklog maps a services.toml backlog name to its Backlog.
 func ParseBacklog(s string) (Backlog, bool) { return enum.Parse[Backlog](backlogNames[:], s) }
@@ -86,12 +95,25 @@ type Retry struct {
 	MaxAttempts int
 }
 
-// Config configures a Sink. Its zero value, with an Endpoint, works.
+// Dialer connects a sink to its endpoint. *transport.Dialer is the one a
+// configuration sets; it is an interface so that a test can substitute a
+// dialer that wraps or breaks the connections it makes.
+type Dialer interface {
+	DialContext(ctx context.Context, e transport.Endpoint) (transport.Conn, error)
+}
+
+// defaultDialer is the Dialer of a Config without one. Dialing does not
+// modify it, so every sink may share it.
+var defaultDialer transport.Dialer
+
+// Config configures a Sink. Its zero value, with an Endpoint, works. New
+// refuses a Config it cannot use with a *sink.Error (Op "new") that names
+// the setting and matches sink.ErrInvalidConfig.
 type Config struct {
-	Name     string // shown in Info and errors
-	Kind     string // "relay" or "direct", shown in Info
+	Name     string    // shown in Info and errors
+	Kind     sink.Kind // sink.KindRelay or sink.KindDirect, shown in Info
 	Endpoint transport.Endpoint
-	Metadata map[string]string // free-form, shown in Info
+	Metadata map[string]string // free-form, shown in Info; New copies it
 
 	BufferSize     int           // ring slots, rounded up to a power of two; 0 means DefaultBufferSize
 	MaxBatch       int           // messages per write, 1..MaxBatchLimit; 0 means DefaultMaxBatch
@@ -112,8 +134,10 @@ type Config struct {
 	// domain (Validator.Domain) when one is set.
 	Validator tlv.Validator
 
-	// Dial connects to the endpoint; nil means transport.Dial.
-	Dial func(ctx context.Context, e transport.Endpoint) (transport.Conn, error)
+	// Dialer connects to the endpoint, within ConnectTimeout; nil means a
+	// zero transport.Dialer. A wss:// endpoint with a private CA sets a
+	// *transport.Dialer with its TLS config.
+	Dialer Dialer
 
 	// Logger gets one line per state change (connecting, connected,
 	// backoff with the error behind it, idle, closed), never one per
@@ -126,10 +150,11 @@ type Config struct {
 	OnStateChange func(sink.StateChange)
 }
 
-// ErrConfig is returned by New for a Config it cannot use.
-var ErrConfig = errors.New("lazy: invalid sink config")
-
-func (c Config) withDefaults() (Config, error) {
+// Resolved returns c with each zero field that has a default (the Default*
+// constants) set to it, as New reads them: what a sink made from c will use.
+// A negative Retry.Jitter (none) stays as it is. The config package resolves
+// services.toml's settings with it, so that the defaults are stated here only.
+func (c Config) Resolved() Config {
 	def := func(v *time.Duration, d time.Duration) {
 		if *v == 0 {
 			*v = d
@@ -148,17 +173,29 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Retry.Multiplier == 0 {
 		c.Retry.Multiplier = DefaultMultiplier
 	}
-	switch {
-	case c.Retry.Jitter == 0:
+	if c.Retry.Jitter == 0 {
 		c.Retry.Jitter = DefaultJitter
-	case c.Retry.Jitter < 0:
-		c.Retry.Jitter = 0
 	}
-	if c.Dial == nil {
-		c.Dial = transport.Dial
+	return c
+}
+
+func (c Config) withDefaults() (Config, error) {
+	c = c.Resolved()
+	if c.Retry.Jitter < 0 {
+		c.Retry.Jitter = 0 // none, from here on
+	}
+	// The sink keeps its own copy of the metadata: the map came from the
+	// caller (a config.Service shares its own), and Info hands out copies.
+	c.Metadata = maps.Clone(c.Metadata)
+	if c.Dialer == nil {
+		c.Dialer = &defaultDialer
 	}
 	bad := func(format string, args ...any) (Config, error) {
-		return c, fmt.Errorf("%w: sink %q: "+format, append([]any{ErrConfig, c.Name}, args...)...)
+		// A *sink.Error naming the sink, as the composite constructors
+		// return, around sink.ErrInvalidConfig, the one sentinel for every
+		// configuration mistake, so that callers need not know which layer
+		// refused it.
+		return c, &sink.Error{Sink: c.Name, Op: "new", Err: fmt.Errorf("%w: "+format, append([]any{sink.ErrInvalidConfig}, args...)...)}
 	}
 	switch {
 	case c.BufferSize < 1 || c.BufferSize > ring.MaxCapacity:

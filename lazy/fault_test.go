@@ -98,7 +98,7 @@ func TestFaultShortWrites(t *testing.T) {
 		_ = c.SetReadBuffer(1) // rounded up to the kernel's minimum
 		record(c, rec.Conn(), 97)
 	})
-	s := newSink(t, lazy.Config{Endpoint: ep, BufferSize: 256, Dial: func(ctx context.Context, e transport.Endpoint) (transport.Conn, error) {
+	s := newSink(t, lazy.Config{Endpoint: ep, BufferSize: 256, Dialer: dialFunc(func(ctx context.Context, e transport.Endpoint) (transport.Conn, error) {
 		var d net.Dialer
 		nc, err := d.DialContext(ctx, "unix", e.Addr)
 		if err != nil {
@@ -106,7 +106,7 @@ func TestFaultShortWrites(t *testing.T) {
 		}
 		_ = nc.(*net.UnixConn).SetWriteBuffer(1)
 		return transport.NewStreamConn(nc)
-	}})
+	})})
 	sendMixed(t, s, n)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)

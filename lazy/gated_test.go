@@ -102,7 +102,7 @@ func (p *gatedPeer) close() {
 // smallSendBuffer dials as transport.Dial does, with the smallest send
 // buffer the kernel allows on the socket, so that a stalled peer stops the
 // sink's writes after a few KiB. Each connection is passed to seen.
-func smallSendBuffer(seen func(transport.Conn)) func(ctx context.Context, e transport.Endpoint) (transport.Conn, error) {
+func smallSendBuffer(seen func(transport.Conn)) dialFunc {
 	return func(ctx context.Context, e transport.Endpoint) (transport.Conn, error) {
 		var d net.Dialer
 		nc, err := d.DialContext(ctx, e.Scheme, e.Addr)
@@ -201,7 +201,7 @@ func (s *stalledConn) Close() error {
 
 // stalledDial dials as transport.Dial does and returns connections that
 // write nothing until gate is closed.
-func stalledDial(gate <-chan struct{}) func(ctx context.Context, e transport.Endpoint) (transport.Conn, error) {
+func stalledDial(gate <-chan struct{}) dialFunc {
 	return func(ctx context.Context, e transport.Endpoint) (transport.Conn, error) {
 		c, err := transport.Dial(ctx, e)
 		if err != nil {

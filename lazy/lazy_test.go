@@ -410,9 +410,15 @@ func TestConfigErrors(t *testing.T) {
 		{BufferSize: -1}, {MaxBatch: 2000}, {Retry: lazy.Retry{Multiplier: 0.5}},
 		{Retry: lazy.Retry{Initial: time.Second, Max: time.Millisecond}}, {Retry: lazy.Retry{MaxAttempts: -1}},
 	} {
-		if _, err := lazy.New(cfg); !errors.Is(err, lazy.ErrConfig) {
+		if _, err := lazy.New(cfg); !errors.Is(err, sink.ErrInvalidConfig) {
 			t.Errorf("%+v: %v", cfg, err)
 		}
+	}
+	_, err := lazy.New(lazy.Config{Name: "md", MaxBatch: 2000})
+	var se *sink.Error
+	if !errors.As(err, &se) || se.Sink != "md" || se.Op != "new" ||
+		err.Error() != `sink "md": new: sink: invalid configuration: max_batch 2000 out of range 1..1024` {
+		t.Fatalf("err = %v, want a *sink.Error naming the sink", err)
 	}
 }
 
@@ -448,4 +454,45 @@ func cpuTime(t *testing.T) time.Duration {
 		t.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// Info hands out a copy of the metadata: a caller that changes it changes
+// neither the sink nor the map it configured the sink with.
+func TestInfoMetadataIsACopy(t *testing.T) {
+	md := map[string]string{"owner": "md-team"}
+	s, err := lazy.New(lazy.Config{Name: "md", Endpoint: mustEndpoint(t, "unix:///tmp/msgsink-never-dialled.sock"), Metadata: md})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.Info().Metadata["owner"] = "someone else"
+	md["owner"] = "changed after New"
+	if got := s.Info().Metadata["owner"]; got != "md-team" {
+		t.Fatalf("Info().Metadata[owner] = %q, want md-team", got)
+	}
+}
+
+// Resolved states the defaults once, for New and for config alike; a
+// negative jitter (none) survives it.
+func TestResolved(t *testing.T) {
+	c := lazy.Config{Retry: lazy.Retry{Jitter: -1}}.Resolved()
+	if c.BufferSize != lazy.DefaultBufferSize || c.MaxBatch != lazy.DefaultMaxBatch ||
+		c.ConnectTimeout != lazy.DefaultConnectTimeout || c.CloseTimeout != lazy.DefaultCloseTimeout ||
+		c.Retry.Initial != lazy.DefaultRetryInitial || c.Retry.Max != lazy.DefaultRetryMax ||
+		c.Retry.Multiplier != lazy.DefaultMultiplier || c.Retry.Jitter != -1 {
+		t.Fatalf("%+v", c)
+	}
+	if j := (lazy.Config{}).Resolved().Retry.Jitter; j != lazy.DefaultJitter {
+		t.Fatalf("jitter %v, want the default", j)
+	}
+	for _, n := range lazy.IdleNames() {
+		if i, ok := lazy.ParseIdle(n); !ok || i.String() != n {
+			t.Errorf("idle %q: ParseIdle = %v, %v", n, i, ok)
+		}
+	}
+	for _, n := range lazy.BacklogNames() {
+		if b, ok := lazy.ParseBacklog(n); !ok || b.String() != n {
+			t.Errorf("backlog %q: ParseBacklog = %v, %v", n, b, ok)
+		}
+	}
 }

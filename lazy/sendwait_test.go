@@ -95,7 +95,7 @@ func TestSendWaitWaitsForRoom(t *testing.T) {
 		for _, single := range []bool{false, true} {
 			t.Run(fmt.Sprintf("transport=%s/single_producer=%t", network, single), func(t *testing.T) {
 				p, ep := listenGated(t, network)
-				s := newSink(t, lazy.Config{Endpoint: ep, BufferSize: 16, Dial: smallSendBuffer(nil),
+				s := newSink(t, lazy.Config{Endpoint: ep, BufferSize: 16, Dialer: smallSendBuffer(nil),
 					SingleProducer: single})
 				const n = 5000 // 1 MB of 200-byte messages: more than the socket buffers hold
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -132,7 +132,7 @@ func TestSendWaitWaitsForRoom(t *testing.T) {
 func TestSendWaitManyProducers(t *testing.T) {
 	const producers, each = 4, 1500
 	p, ep := listenGated(t, "unix")
-	s := newSink(t, lazy.Config{Endpoint: ep, BufferSize: 16, Dial: smallSendBuffer(nil)})
+	s := newSink(t, lazy.Config{Endpoint: ep, BufferSize: 16, Dialer: smallSendBuffer(nil)})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var sent atomic.Int64
@@ -170,7 +170,7 @@ func TestSendWaitContextEnds(t *testing.T) {
 	p, ep := listenGated(t, "unix")
 	p.open()
 	stall := make(chan struct{})
-	s := newSink(t, lazy.Config{Endpoint: ep, BufferSize: 16, Dial: stalledDial(stall)})
+	s := newSink(t, lazy.Config{Endpoint: ep, BufferSize: 16, Dialer: stalledDial(stall)})
 	took := fillRing(t, s, sourceBuilder(1, 200))
 	refused := s.Info().Refused.BufferFull
 
@@ -215,7 +215,7 @@ func TestSendWaitContextEnds(t *testing.T) {
 func TestSendWaitClose(t *testing.T) {
 	p, ep := listenGated(t, "unix")
 	p.open()
-	s := newSink(t, lazy.Config{Endpoint: ep, BufferSize: 16, Dial: stalledDial(make(chan struct{})),
+	s := newSink(t, lazy.Config{Endpoint: ep, BufferSize: 16, Dialer: stalledDial(make(chan struct{})),
 		CloseTimeout: 50 * time.Millisecond})
 	took := fillRing(t, s, sourceBuilder(1, 200))
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -12,7 +13,6 @@ import (
 	"time"
 
 	"github.com/msgsink/msgsink/internal/checked"
-	"github.com/msgsink/msgsink/internal/notify"
 	"github.com/msgsink/msgsink/ring"
 	"github.com/msgsink/msgsink/sink"
 	"github.com/msgsink/msgsink/tlv"
@@ -96,7 +96,7 @@ type Sink struct {
 	refFull, refClosed, refDomain, refPrec, refMalformed      atomic.Uint64
 	dropConnect, dropStale, dropClosed                        atomic.Uint64
 
-	notify *notify.Notifier // nil without a Logger or OnStateChange
+	notify *notifier // nil without a Logger or OnStateChange
 
 	mu      sync.Mutex
 	conn    transport.Conn // the live connection, for Close to break a blocked write
@@ -120,7 +120,7 @@ func New(cfg Config) (*Sink, error) {
 		wake:      make(chan struct{}, 1),
 		progress:  make(chan struct{}, 1),
 		room:      make(chan struct{}, 1),
-		notify:    notify.New(cfg.Logger, cfg.OnStateChange),
+		notify:    newNotifier(cfg.Logger, cfg.OnStateChange),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
@@ -491,7 +491,7 @@ func (s *Sink) dial(lost error) (transport.Conn, error) {
 		s.setState(sink.StateConnecting)
 		s.attempts.Add(1)
 		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ConnectTimeout)
-		conn, err := s.cfg.Dial(ctx, s.cfg.Endpoint)
+		conn, err := s.cfg.Dialer.DialContext(ctx, s.cfg.Endpoint)
 		cancel()
 		if err == nil {
 			return conn, nil
@@ -903,7 +903,7 @@ func (s *Sink) Info() sink.Info {
 		Endpoint:       s.cfg.Endpoint.String(),
 		State:          s.state(),
 		BufferSize:     s.ring.Cap(),
-		Metadata:       s.cfg.Metadata,
+		Metadata:       maps.Clone(s.cfg.Metadata), // the caller may change its copy; the sink keeps its own
 		Enqueued:       pushed,
 		Written:        s.written.Load(),
 		WrittenBytes:   s.writtenBytes.Load(),

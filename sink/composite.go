@@ -31,17 +31,6 @@ import (
 // A composite never closes its targets: a target may be shared (the factory
 // hands out one sink per name) and belongs to whoever made it.
 
-// Composite patterns, shown as Info.Kind.
-const (
-	KindFanout     = "fanout"
-	KindRoundRobin = "round_robin"
-	KindFailover   = "failover"
-)
-
-// ErrInvalidComposite is returned by the composite constructors for a target
-// list they cannot use; the error names the composite.
-var ErrInvalidComposite = errors.New("msgsink: invalid composite")
-
 // Stater is implemented by sinks that can report their connection state
 // cheaply (lazy.Sink: one atomic load). Failover consults it on every Send; a
 // target without it always counts as available.
@@ -69,7 +58,7 @@ type targetCounter struct {
 // hands out one sink per name), so Close leaves the targets open.
 type composite struct {
 	name    string
-	kind    string
+	kind    Kind
 	targets []Sink
 	staters []Stater // staters[i] is targets[i] as a Stater, or nil
 	names   []string // per-target keys for Info.Metadata
@@ -81,10 +70,22 @@ type composite struct {
 	refFull, refClosed, refDomain, refPrec, refMalformed, refSelf atomic.Uint64
 }
 
+// sendEach is the SendBatch of every composite: each message through s.Send,
+// in order, stopping at the first refusal, so that a batch is routed, counted
+// and refused exactly as its messages sent one by one would be.
+func sendEach(s Sink, ms []*tlv.Message) (int, error) {
+	for i, m := range ms {
+		if err := s.Send(m); err != nil {
+			return i, err
+		}
+	}
+	return len(ms), nil
+}
+
 // init sets c up over targets, of which it needs at least the given number.
-func (c *composite) init(name, kind string, least int, targets []Sink) error {
+func (c *composite) init(name string, kind Kind, least int, targets []Sink) error {
 	bad := func(why string) error {
-		return &Error{Sink: name, Op: "new " + kind, Err: fmt.Errorf("%w: %s", ErrInvalidComposite, why)}
+		return &Error{Sink: name, Op: "new " + string(kind), Err: fmt.Errorf("%w: %s", ErrInvalidConfig, why)}
 	}
 	if len(targets) < least {
 		if least == 1 {
@@ -371,14 +372,7 @@ func (f *Fanout) sendRefused(m *tlv.Message, i int, err error) error {
 
 // SendBatch sends ms in order, message by message; it stops at the first
 // message no target takes and leaves ms[n:] with the caller.
-func (f *Fanout) SendBatch(ms []*tlv.Message) (int, error) {
-	for i, m := range ms {
-		if err := f.Send(m); err != nil {
-			return i, err
-		}
-	}
-	return len(ms), nil
-}
+func (f *Fanout) SendBatch(ms []*tlv.Message) (int, error) { return sendEach(f, ms) }
 
 // TargetStats returns what each target accepted and refused. A fanout offers
 // every message to every target, so a target's Accepted is the messages
@@ -449,14 +443,7 @@ func (r *RoundRobin) Send(m *tlv.Message) error {
 // SendBatch sends ms in order, message by message, each to the next target
 // in turn; it stops at the first message no target takes and leaves ms[n:]
 // with the caller.
-func (r *RoundRobin) SendBatch(ms []*tlv.Message) (int, error) {
-	for i, m := range ms {
-		if err := r.Send(m); err != nil {
-			return i, err
-		}
-	}
-	return len(ms), nil
-}
+func (r *RoundRobin) SendBatch(ms []*tlv.Message) (int, error) { return sendEach(r, ms) }
 
 // Info returns the round robin's counters; see TargetStats for the
 // per-target ones.
@@ -577,14 +564,7 @@ func (f *Failover) took(i int) {
 
 // SendBatch sends ms in order, message by message; it stops at the first
 // message no target takes and leaves ms[n:] with the caller.
-func (f *Failover) SendBatch(ms []*tlv.Message) (int, error) {
-	for i, m := range ms {
-		if err := f.Send(m); err != nil {
-			return i, err
-		}
-	}
-	return len(ms), nil
-}
+func (f *Failover) SendBatch(ms []*tlv.Message) (int, error) { return sendEach(f, ms) }
 
 // Switches returns how many times the target taking the messages changed.
 func (f *Failover) Switches() uint64 { return f.switches.Load() }

@@ -17,8 +17,8 @@ import (
 // writers' batches and the releases back to the builder. AllocsPerRun counts
 // every goroutine's allocations.
 func TestAllocsCompositeSend(t *testing.T) {
-	for _, kind := range []string{sink.KindFanout, sink.KindRoundRobin, sink.KindFailover} {
-		t.Run("kind="+kind+"/targets=3", func(t *testing.T) {
+	for _, kind := range sink.Patterns() {
+		t.Run("kind="+string(kind)+"/targets=3", func(t *testing.T) {
 			ts := drainTargets(t, 3)
 			var s sink.Sink
 			var err error

@@ -254,12 +254,12 @@ func BenchmarkCompositeOverhead(b *testing.B) {
 		return nil
 	}
 	for _, c := range []struct {
-		kind string
+		kind sink.Kind
 		send func(*tlv.Message) error
 	}{
 		{sink.KindFanout, fan.Send}, {sink.KindRoundRobin, rr.Send}, {sink.KindFailover, fo.Send}, {"none", direct},
 	} {
-		b.Run("kind="+c.kind+"/targets=3", func(b *testing.B) {
+		b.Run("kind="+string(c.kind)+"/targets=3", func(b *testing.B) {
 			m := newTestBuilder().next()
 			b.ReportAllocs()
 			for b.Loop() {

@@ -231,8 +231,8 @@ func TestNewCompositeErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.new()
-			if !errors.Is(err, sink.ErrInvalidComposite) {
-				t.Fatalf("got %v, want ErrInvalidComposite", err)
+			if !errors.Is(err, sink.ErrInvalidConfig) {
+				t.Fatalf("got %v, want ErrInvalidConfig", err)
 			}
 			t.Log(err)
 		})
@@ -662,7 +662,7 @@ func TestCompositeClose(t *testing.T) {
 	rr, _ := sink.NewRoundRobin("r", a)
 	fo, _ := sink.NewFailover("o", a, a)
 	for _, s := range []sink.Sink{fan, rr, fo} {
-		t.Run(s.Info().Kind, func(t *testing.T) {
+		t.Run(string(s.Info().Kind), func(t *testing.T) {
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}

@@ -1,7 +1,9 @@
 // Package sink defines what every msgsink sink promises: the Sink interface,
 // the sentinel errors, and the Info snapshot with its exact counters (SPEC
-// section 3). Implementations live elsewhere (package lazy for Unix, TCP and
-// WebSocket endpoints); code that sends depends only on this package.
+// section 3), and the composites that put several sinks behind one (Fanout,
+// RoundRobin, Failover: SPEC section 8), which need nothing but the
+// interface. The sink that owns a connection lives in package lazy (Unix,
+// TCP and WebSocket endpoints); code that sends depends only on this package.
 //
 // # Ownership
 //

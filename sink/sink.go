@@ -44,12 +44,20 @@ type Sink interface {
 	Info() Info
 }
 
-// Sentinel errors, usable with errors.Is.
+// Sentinel errors, usable with errors.Is. Like every error of msgsink, their
+// messages start with the name of the package that defines them.
 var (
-	ErrBufferFull    = errors.New("msgsink: buffer full (the writer is behind or the peer is down; raise buffer_size or slow the producer)")
-	ErrClosed        = errors.New("msgsink: sink closed")
-	ErrNotConnected  = errors.New("msgsink: not connected")
-	ErrConnectFailed = errors.New("msgsink: connect failed")
+	ErrBufferFull    = errors.New("sink: buffer full (the writer is behind or the peer is down; raise buffer_size or slow the producer)")
+	ErrClosed        = errors.New("sink: closed")
+	ErrNotConnected  = errors.New("sink: not connected")
+	ErrConnectFailed = errors.New("sink: connect failed")
+	// ErrInvalidConfig is matched by every invalid-configuration error of
+	// every package: a services.toml problem (config), a lazy.Config that
+	// lazy.New refuses, a composite's target list, a relay setting. Those
+	// packages alias it where their callers need the name (config.ErrInvalidConfig),
+	// so that one errors.Is answers "is this a configuration mistake?"
+	// whichever layer found it.
+	ErrInvalidConfig = errors.New("sink: invalid configuration")
 	// ErrDomain, ErrPrecision and ErrMalformed are the tlv package's, so one
 	// errors.Is works whichever layer refused the message.
 	ErrDomain    = tlv.ErrDomain
@@ -66,7 +74,7 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	return "msgsink: sink " + strconv.Quote(e.Sink) + ": " + e.Op + ": " + e.Err.Error()
+	return "sink " + strconv.Quote(e.Sink) + ": " + e.Op + ": " + e.Err.Error()
 }
 
 // Unwrap returns the cause, and ErrConnectFailed for a failed connect.
@@ -103,9 +111,9 @@ func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 type Info struct {
 	// Name is the sink's service name (services.toml's [services.NAME]).
 	Name string `json:"name"`
-	// Kind is "relay" or "direct" for a connection, or the pattern of a
-	// composite: "fanout", "round_robin", "failover".
-	Kind string `json:"kind"`
+	// Kind is KindRelay or KindDirect for a connection, or the pattern of a
+	// composite: KindFanout, KindRoundRobin, KindFailover.
+	Kind Kind `json:"kind"`
 	// Endpoint is where a connection leads, as configured; for a composite,
 	// its targets' names.
 	Endpoint string `json:"endpoint"`

@@ -17,7 +17,7 @@ func TestErrorUnwrap(t *testing.T) {
 	if !errors.Is(err, sink.ErrConnectFailed) || !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("connect error does not unwrap: %v", err)
 	}
-	if got := err.Error(); got != `msgsink: sink "md": connect: connection refused` {
+	if got := err.Error(); got != `sink "md": connect: connection refused` {
 		t.Fatalf("message %q", got)
 	}
 	w := error(&sink.Error{Sink: "md", Op: "write", Err: syscall.EPIPE})
@@ -64,7 +64,7 @@ func ExampleError() {
 	fmt.Println(err)
 	// Output:
 	// true true
-	// msgsink: sink "market_data_relay": connect: no such file or directory
+	// sink "market_data_relay": connect: no such file or directory
 }
 
 // Info marshals to JSON with snake_case keys, the state by name and the
@@ -82,7 +82,7 @@ func TestInfoJSON(t *testing.T) {
 		`"enqueued":5,"written":3,"written_bytes":222,"written_through":0,"pending":1,` +
 		`"refused":{"buffer_full":2,"closed":0,"domain":0,"precision":0,"malformed":0},` +
 		`"dropped":{"connect_failed":0,"stale":1,"closed":0},"connect_attempts":4,"reconnects":1,` +
-		`"last_error":"msgsink: sink \"md\": write: broken pipe"}`
+		`"last_error":"sink \"md\": write: broken pipe"}`
 	if string(b) != want {
 		t.Fatalf("got  %s\nwant %s", b, want)
 	}

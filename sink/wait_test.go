@@ -14,7 +14,7 @@ import (
 
 // composites builds a composite of each kind over targets.
 var composites = []struct {
-	kind string
+	kind sink.Kind
 	make func(targets ...sink.Sink) (sink.Sink, error)
 }{
 	{sink.KindFanout, func(ts ...sink.Sink) (sink.Sink, error) { return sink.NewFanout("c", ts...) }},
@@ -42,7 +42,7 @@ func fill(t *testing.T, s *lazy.Sink, b *tlv.Builder) int {
 // target has room; nothing is lost or duplicated and the counters balance.
 func TestCompositeSendWait(t *testing.T) {
 	for _, c := range composites {
-		t.Run(c.kind, func(t *testing.T) {
+		t.Run(string(c.kind), func(t *testing.T) {
 			dir := t.TempDir()
 			peers := []*peer{{t: t, path: filepath.Join(dir, "a.sock")}, {t: t, path: filepath.Join(dir, "b.sock")}}
 			a := target(t, "a", peers[0].endpoint(), 4)
@@ -105,7 +105,7 @@ func TestCompositeSendWait(t *testing.T) {
 // and the composite counts one refusal for a full buffer.
 func TestCompositeSendWaitContext(t *testing.T) {
 	for _, c := range composites {
-		t.Run(c.kind, func(t *testing.T) {
+		t.Run(string(c.kind), func(t *testing.T) {
 			a, b := deadTarget(t, "a"), deadTarget(t, "b")
 			comp, err := c.make(a, b)
 			if err != nil {
@@ -145,7 +145,7 @@ func TestCompositeSendWaitContext(t *testing.T) {
 // TestCompositeSendWaitClosed: after Close, SendWait refuses at once.
 func TestCompositeSendWaitClosed(t *testing.T) {
 	for _, c := range composites {
-		t.Run(c.kind, func(t *testing.T) {
+		t.Run(string(c.kind), func(t *testing.T) {
 			comp, err := c.make(deadTarget(t, "a"), deadTarget(t, "b"))
 			if err != nil {
 				t.Fatal(err)

@@ -28,6 +28,13 @@ var levelNames = [...]string{"standard", "performance", "audit"}
 
 func (l Level) String() string { return enum.Name(levelNames[:], int(l), "level") }
 
+// LevelNames returns the services.toml names of the validation levels from
+// the least checking to the most, as SPEC section 2 lists them: the one list
+// config checks, suggests and documents.
+func LevelNames() []string {
+	return []string{LevelPerformance.String(), LevelStandard.String(), LevelAudit.String()}
+}
+
 // ParseLevel maps a services.toml validation name to its Level.
 func ParseLevel(s string) (Level, bool) { return enum.Parse[Level](levelNames[:], s) }
 
@@ -47,6 +54,12 @@ const (
 var precisionNames = [...]string{"mixed", "exchange", "dex"}
 
 func (p Precision) String() string { return enum.Name(precisionNames[:], int(p), "precision") }
+
+// PrecisionNames returns the services.toml names of the precision settings,
+// the narrow ones first, as SPEC section 2 lists them.
+func PrecisionNames() []string {
+	return []string{PrecisionExchange.String(), PrecisionDEX.String(), PrecisionMixed.String()}
+}
 
 // ParsePrecision maps a services.toml precision name to its Precision.
 func ParsePrecision(s string) (Precision, bool) { return enum.Parse[Precision](precisionNames[:], s) }

@@ -345,3 +345,25 @@ func TestNames(t *testing.T) {
 		t.Error("ParsePrecision")
 	}
 }
+
+// The name lists config reads are the names the types print and parse.
+func TestEnumerationNames(t *testing.T) {
+	for _, n := range tlv.LevelNames() {
+		if l, ok := tlv.ParseLevel(n); !ok || l.String() != n {
+			t.Errorf("level %q: ParseLevel = %v, %v", n, l, ok)
+		}
+	}
+	for _, n := range tlv.PrecisionNames() {
+		if p, ok := tlv.ParsePrecision(n); !ok || p.String() != n {
+			t.Errorf("precision %q: ParsePrecision = %v, %v", n, p, ok)
+		}
+	}
+	for _, n := range tlv.DomainNames() {
+		if d, ok := tlv.ParseDomain(n); !ok || d.String() != n {
+			t.Errorf("domain %q: ParseDomain = %v, %v", n, d, ok)
+		}
+	}
+	if len(tlv.LevelNames()) != 3 || len(tlv.PrecisionNames()) != 3 || len(tlv.DomainNames()) != 4 {
+		t.Fatalf("names %v %v %v", tlv.LevelNames(), tlv.PrecisionNames(), tlv.DomainNames())
+	}
+}

@@ -2,6 +2,7 @@ package tlv
 
 import (
 	"encoding/binary"
+	"slices"
 	"strconv"
 )
 
@@ -61,6 +62,10 @@ func (d Domain) String() string {
 	}
 	return "domain(" + strconv.Itoa(int(d)) + ")"
 }
+
+// DomainNames returns the services.toml names of the four relay domains, in
+// the order of their values.
+func DomainNames() []string { return slices.Clone(domainNames[DomainMarketData : DomainSystem+1]) }
 
 // ParseDomain maps a services.toml domain name to its Domain.
 func ParseDomain(s string) (Domain, bool) {

@@ -56,7 +56,7 @@ func TestWebSocketWriteBatchZeroAllocs(t *testing.T) {
 				var c *WebSocketConn
 				if transport == "ws" {
 					var got atomic.Int64
-					c = dialWS(t, wsServer(t, func(c net.Conn, r *bufio.Reader) { countFrames(r, &got) }), WebSocketOptions{})
+					c = dialWS(t, wsServer(t, func(c net.Conn, r *bufio.Reader) { countFrames(r, &got) }), Dialer{})
 				} else {
 					e, _ := wssServer(t, func(c net.Conn, _ *bufio.Reader) { discardRaw(c.(*tls.Conn).NetConn()) })
 					c = dialWS(t, e, insecure)

@@ -142,7 +142,7 @@ func benchWebSocket(b *testing.B, transport string, size, batch int) {
 	count := func(c net.Conn, r *bufio.Reader) { countFrames(r, &got) }
 	var c *WebSocketConn
 	if transport == "ws" {
-		c = dialWS(b, wsServer(b, count), WebSocketOptions{})
+		c = dialWS(b, wsServer(b, count), Dialer{})
 	} else {
 		e, _ := wssServer(b, count)
 		c = dialWS(b, e, insecure)

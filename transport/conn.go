@@ -1,9 +1,6 @@
 package transport
 
 import (
-	"context"
-	"net"
-
 	"github.com/msgsink/msgsink/tlv"
 )
 
@@ -50,36 +47,4 @@ type TryWriter interface {
 	// first, so the stream stays whole. An error ends the connection as a
 	// failed WriteBatch does. It does not allocate unless it fails.
 	TryWrite(m *tlv.Message) (whole bool, err error)
-}
-
-// Dial connects to an endpoint; ctx bounds the connect and, for ws and wss,
-// the handshake (the connect timeout) but not the connection's life. TCP
-// connections have TCP_NODELAY on. Errors are *OpError with Op "dial",
-// unwrapping to the cause: errors.Is(err, syscall.ECONNREFUSED),
-// errors.Is(err, context.DeadlineExceeded), errors.As(err, &*HandshakeError)
-// and so on.
-//
-// The Conn returned is a *StreamConn for unix and tcp, a *WebSocketConn
-// (DialWebSocket with default options: the system's roots for wss) for ws
-// and wss.
-func Dial(ctx context.Context, e Endpoint) (Conn, error) {
-	switch e.Scheme {
-	case "unix", "tcp":
-	case "ws", "wss":
-		return DialWebSocket(ctx, e, WebSocketOptions{})
-	default:
-		return nil, &OpError{Op: "dial", Endpoint: e.String(), Err: &EndpointError{
-			Endpoint: e.String(), Reason: "not a parsed endpoint: make it with ParseEndpoint"}}
-	}
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, e.Scheme, e.Addr)
-	if err != nil {
-		return nil, &OpError{Op: "dial", Endpoint: e.String(), Err: unwrapNetOpError(err)}
-	}
-	c, err := newStreamConn(nc, e.String())
-	if err != nil {
-		nc.Close()
-		return nil, err
-	}
-	return c, nil
 }

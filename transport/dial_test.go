@@ -127,13 +127,31 @@ func TestDialTCPNoDelay(t *testing.T) {
 	}
 }
 
-func TestOpErrorSink(t *testing.T) {
-	err := &OpError{Op: "write", Sink: "md-feed", Endpoint: "tcp://127.0.0.1:9000", Err: os.NewSyscallError("writev", syscall.EPIPE)}
-	want := `transport: sink "md-feed": write tcp://127.0.0.1:9000: writev: broken pipe (the peer closed the connection)`
+func TestOpErrorMessage(t *testing.T) {
+	err := &OpError{Op: "write", Endpoint: "tcp://127.0.0.1:9000", Err: os.NewSyscallError("writev", syscall.EPIPE)}
+	want := `transport: write tcp://127.0.0.1:9000: writev: broken pipe (the peer closed the connection)`
 	if err.Error() != want {
 		t.Errorf("Error() = %q\nwant       %q", err.Error(), want)
 	}
 	if !errors.Is(err, syscall.EPIPE) {
 		t.Error("does not match EPIPE")
 	}
+}
+
+// Dialer.Timeout bounds a dial that ctx leaves unbounded, as
+// net.Dialer.Timeout does.
+func TestDialerTimeout(t *testing.T) {
+	e := Endpoint{Scheme: "tcp", Addr: testnet.Blackhole(t)}
+	const timeout = 200 * time.Millisecond
+	d := Dialer{Timeout: timeout}
+	start := time.Now()
+	c, err := d.DialContext(context.Background(), e)
+	if err == nil {
+		c.Close()
+		t.Fatal("dialled a blackhole")
+	}
+	if el := time.Since(start); el < timeout || el > timeout+time.Second {
+		t.Errorf("DialContext returned after %v, want about %v", el, timeout)
+	}
+	checkErr(t, err, context.DeadlineExceeded, "the connect timed out")
 }

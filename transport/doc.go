@@ -5,8 +5,9 @@
 //
 // # Why
 //
-// On the reference machine a syscall costs about 1.1 µs, so a write per
-// message caps a sink near 0.4 M messages/s. A batch has to go in one syscall,
+// A syscall costs far more than building a message, so a write per message
+// caps a sink well below the rate a producer reaches (the figures are in
+// PERFORMANCE.md and bench/ANALYSIS.md). A batch has to go in one syscall,
 // without allocating, without blocking a thread, and with exact accounting of
 // what went out when the connection breaks in the middle.
 //
@@ -16,15 +17,12 @@
 // parks the goroutine in Go's netpoller until the socket is writable. Frames
 // of up to 512 bytes are copied into a 64 KiB buffer owned by the connection,
 // so that a run of small frames costs one iovec; larger frames go as their own
-// iovec, straight from the message. Three other ways were measured with 64-,
-// 200- and 1024-byte messages in batches of 64 and 512, over Unix and TCP
-// loopback with a reader on the other core (BenchmarkWriteBatch):
-// net.Buffers.WriteTo (a writev by internal/poll, one iovec per message) and
-// the same writev from the RawConn callback are about equal, 65-210 ns per
-// 64-byte message; copying every frame into the buffer is 1.5 to 2.5 times
-// as fast for small frames (30-140 ns) and slower for large ones
-// (BenchmarkCoalesceThreshold: it ties at 1 KiB, loses from 2 KiB). The
-// hybrid keeps the better of the two on each side of 512 bytes.
+// iovec, straight from the message. BenchmarkWriteBatch compares this with
+// net.Buffers.WriteTo (a writev by internal/poll, one iovec per message), the
+// same writev from the RawConn callback, and copying every frame:
+// BenchmarkCoalesceThreshold finds where copying stops paying, and the
+// hybrid keeps the better of the two on each side of 512 bytes (the figures
+// are in bench/ANALYSIS.md).
 //
 // WebSocketConn, the Conn for ws:// and wss://, speaks RFC 6455 as a client
 // (the handshake by gobwas/ws, within the connect timeout). A client must
@@ -33,17 +31,15 @@
 // writer-owned buffer as one binary frame (header encoded by hand, a mask key
 // per frame from a ChaCha8 stream seeded by crypto/rand) and the batch goes
 // out in one write: the copy that masking needs anyway makes writev pointless,
-// and under TLS one coalesced write is one record run. 64-byte messages in
-// batches of 1024 reach 9-13 M msgs/s on loopback, counted until the server
-// has parsed the last frame, and wss about half that (BenchmarkWebSocket,
-// measured with other benchmarks sharing the two cores). A reader
+// and under TLS one coalesced write is one record run (BenchmarkWebSocket
+// measures ws and wss; the figures are in bench/ANALYSIS.md). A reader
 // goroutine answers Ping with Pong and Close with Close (under the writer's
 // lock, so between frames), drops data frames, and ends the connection with a
 // *CloseError or a *ProtocolError (oversized or fragmented control frames,
 // masked server frames, reserved bits, unknown opcodes, a malformed Close
 // payload, continuation frames out of place). A refused upgrade is a
 // *HandshakeError with the HTTP status; a certificate that does not verify is
-// the tls error, unless WebSocketOptions says otherwise.
+// the tls error, unless the Dialer's TLS config says otherwise.
 //
 // # Written means accepted by the kernel
 //

@@ -35,12 +35,12 @@ func (e *EndpointError) Unwrap() error { return ErrInvalidEndpoint }
 
 // OpError is the error of a failed dial, write or read, like net.OpError: it
 // names the operation and the endpoint, says what to check, and unwraps to the
-// cause, so errors.Is(err, syscall.ECONNREFUSED) and errors.Is(err,
+// cause. It does not name a sink: a sink reports it inside a *sink.Error,
+// which does, so the name is stated once. It unwraps to the cause, so errors.Is(err, syscall.ECONNREFUSED) and errors.Is(err,
 // net.ErrClosed) work; a timeout matches both context.DeadlineExceeded and
 // os.ErrDeadlineExceeded.
 type OpError struct {
 	Op       string // "dial", "write" or "read"
-	Sink     string // the sink's name, set by the sink that reports the error; may be ""
 	Endpoint string // the endpoint in canonical form (Endpoint.String)
 	// Err is the cause: a *os.SyscallError (which unwraps to a syscall.Errno),
 	// context.DeadlineExceeded or context.Canceled for a dial, net.ErrClosed after
@@ -52,11 +52,6 @@ type OpError struct {
 func (e *OpError) Error() string {
 	var b strings.Builder
 	b.WriteString("transport: ")
-	if e.Sink != "" {
-		b.WriteString("sink ")
-		b.WriteString(strconv.Quote(e.Sink))
-		b.WriteString(": ")
-	}
 	b.WriteString(e.Op)
 	b.WriteByte(' ')
 	b.WriteString(e.Endpoint)
@@ -97,7 +92,7 @@ func (e *OpError) hint() string {
 		return ""
 	case errors.As(err, &certErr):
 		return "the server's certificate did not verify: trust its CA (tls_ca_file in services.toml, " +
-			"WebSocketOptions.TLS in code), or check that the endpoint names the host the certificate is for"
+			"Dialer.TLS in code), or check that the endpoint names the host the certificate is for"
 	case errors.Is(err, ErrUnsupportedScheme):
 		return "use a unix:// or tcp:// endpoint"
 	case errors.Is(err, net.ErrClosed):

@@ -155,7 +155,7 @@ func ExampleNewStreamConn() {
 }
 
 // A dashboard behind a WebSocket server: each message is one binary frame.
-func ExampleDialWebSocket() {
+func ExampleDialer_DialWebSocket() {
 	// A stand-in for the dashboard: a gobwas/ws server that prints the first
 	// frame's type and the message it carries.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -185,7 +185,8 @@ func ExampleDialWebSocket() {
 	e, _ := transport.ParseEndpoint("ws://" + l.Addr().String() + "/feed")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	c, err := transport.DialWebSocket(ctx, e, transport.WebSocketOptions{}) // wss: set TLS for a private CA
+	var d transport.Dialer // wss: set d.TLS for a private CA
+	c, err := d.DialWebSocket(ctx, e)
 	if err != nil {
 		fmt.Println(err)
 		return

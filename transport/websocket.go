@@ -87,25 +87,19 @@ func (e *ProtocolError) Error() string {
 // Unwrap makes errors.Is(err, ErrWebSocketProtocol) true.
 func (e *ProtocolError) Unwrap() error { return ErrWebSocketProtocol }
 
-// WebSocketOptions configures DialWebSocket.
-type WebSocketOptions struct {
-	// TLS configures wss:// connections. Nil means the system's root
-	// certificates; a config without ServerName gets the endpoint's host.
-	// Certificates are verified unless the config says InsecureSkipVerify.
-	TLS *tls.Config
-}
-
 // DialWebSocket connects to a ws:// or wss:// endpoint and completes the RFC
 // 6455 client handshake (gobwas/ws), within ctx. Errors are *OpError with Op
 // "dial", unwrapping to the cause: a *HandshakeError with the HTTP status
 // when the server refuses the upgrade, the tls or x509 error when its
 // certificate does not verify, context.DeadlineExceeded at the connect
-// timeout, or the socket error.
-func DialWebSocket(ctx context.Context, e Endpoint, o WebSocketOptions) (*WebSocketConn, error) {
+// timeout, or the socket error. A wss:// connection uses d.TLS.
+func (d *Dialer) DialWebSocket(ctx context.Context, e Endpoint) (*WebSocketConn, error) {
 	if e.Scheme != "ws" && e.Scheme != "wss" {
 		return nil, &OpError{Op: "dial", Endpoint: e.String(), Err: &EndpointError{
 			Endpoint: e.String(), Reason: "not a ws:// or wss:// endpoint"}}
 	}
+	ctx, cancel := d.bound(ctx)
+	defer cancel()
 	fail := func(err error) (*WebSocketConn, error) {
 		var se ws.StatusError
 		if errors.As(err, &se) {
@@ -122,7 +116,7 @@ func DialWebSocket(ctx context.Context, e Endpoint, o WebSocketOptions) (*WebSoc
 	if e.Scheme == "wss" {
 		authority = strings.TrimSuffix(e.Addr, ":443")
 	}
-	d := ws.Dialer{NetDial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+	wd := ws.Dialer{NetDial: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var nd net.Dialer
 		nc, err := nd.DialContext(ctx, "tcp", e.Addr)
 		if err != nil {
@@ -136,8 +130,8 @@ func DialWebSocket(ctx context.Context, e Endpoint, o WebSocketOptions) (*WebSoc
 			return nc, nil
 		}
 		cfg := &tls.Config{}
-		if o.TLS != nil {
-			cfg = o.TLS.Clone()
+		if d.TLS != nil {
+			cfg = d.TLS.Clone()
 		}
 		if cfg.ServerName == "" {
 			cfg.ServerName, _, _ = net.SplitHostPort(e.Addr)
@@ -152,7 +146,7 @@ func DialWebSocket(ctx context.Context, e Endpoint, o WebSocketOptions) (*WebSoc
 		}
 		return tc, nil
 	}}
-	nc, br, _, err := d.Dial(ctx, "ws://"+authority+e.Path)
+	nc, br, _, err := wd.Dial(ctx, "ws://"+authority+e.Path)
 	if err != nil {
 		return fail(err)
 	}

@@ -130,7 +130,7 @@ func wssServer(t testing.TB, handle func(c net.Conn, r *bufio.Reader)) (Endpoint
 }
 
 // insecure accepts the test servers' self-signed certificates.
-var insecure = WebSocketOptions{TLS: &tls.Config{InsecureSkipVerify: true}}
+var insecure = Dialer{TLS: &tls.Config{InsecureSkipVerify: true}}
 
 // bigMessage builds a message of about size bytes (over 65535 needs several
 // records), released at the end of the test.
@@ -148,11 +148,11 @@ func bigMessage(t testing.TB, size int) *tlv.Message {
 	return m
 }
 
-func dialWS(t testing.TB, e Endpoint, o WebSocketOptions) *WebSocketConn {
+func dialWS(t testing.TB, e Endpoint, o Dialer) *WebSocketConn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := DialWebSocket(ctx, e, o)
+	c, err := o.DialWebSocket(ctx, e)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +184,7 @@ func TestWebSocketFramesGobwas(t *testing.T) {
 		}
 		got <- fs
 	})
-	c := dialWS(t, e, WebSocketOptions{})
+	c := dialWS(t, e, Dialer{})
 	if n, err := c.WriteBatch(ms[:3], ms[3:]); n != len(ms) || err != nil {
 		t.Fatalf("WriteBatch = %d, %v", n, err)
 	}
@@ -245,7 +245,7 @@ func TestWebSocketIndependentServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := dialWS(t, e, WebSocketOptions{})
+	c := dialWS(t, e, Dialer{})
 	for i := 0; i < n; i += 100 {
 		if k, err := c.WriteBatch(ms[i:i+60], ms[i+60:i+100]); k != 100 || err != nil {
 			t.Fatalf("WriteBatch = %d, %v", k, err)
@@ -297,13 +297,13 @@ func TestWebSocketRequestTarget(t *testing.T) {
 		return e, got
 	}
 	e, got := serve("127.0.0.1:0")
-	dialWS(t, e, WebSocketOptions{})
+	dialWS(t, e, Dialer{})
 	if tg := <-got; tg.host != e.Addr || tg.uri != "/feed?v=2&x=%20" {
 		t.Errorf("Host %q, request URI %q; want %q and the endpoint's path", tg.host, tg.uri, e.Addr)
 	}
 	// Port 80 needs the privilege to bind it: skipped without.
 	e, got = serve("127.0.0.1:80")
-	dialWS(t, e, WebSocketOptions{})
+	dialWS(t, e, Dialer{})
 	if tg := <-got; tg.host != "127.0.0.1" {
 		t.Errorf("Host %q for %s, want 127.0.0.1: no default port", tg.host, e)
 	}
@@ -348,7 +348,7 @@ func TestWebSocketServerClose(t *testing.T) {
 		}
 		reply <- f
 	})
-	c := dialWS(t, e, WebSocketOptions{})
+	c := dialWS(t, e, Dialer{})
 	select {
 	case <-c.Done():
 	case <-time.After(5 * time.Second):
@@ -371,7 +371,7 @@ func TestWebSocketServerClose(t *testing.T) {
 // and the next WriteBatch fails at once with it.
 func TestWebSocketServerHangsUp(t *testing.T) {
 	e := wsServer(t, func(c net.Conn, r *bufio.Reader) {})
-	c := dialWS(t, e, WebSocketOptions{})
+	c := dialWS(t, e, Dialer{})
 	select {
 	case <-c.Done():
 	case <-time.After(5 * time.Second):
@@ -447,7 +447,7 @@ func TestWebSocketPingPong(t *testing.T) {
 			return nil
 		}()
 	})
-	c := dialWS(t, e, WebSocketOptions{})
+	c := dialWS(t, e, Dialer{})
 	<-start
 	for i := 0; i < n; i += 10 {
 		if k, err := c.WriteBatch(ms[i:i+10], nil); k != 10 || err != nil {
@@ -493,7 +493,7 @@ func TestWebSocketProtocolViolations(t *testing.T) {
 				}
 				closed <- binary.BigEndian.Uint16(f.payload)
 			})
-			c := dialWS(t, e, WebSocketOptions{})
+			c := dialWS(t, e, Dialer{})
 			select {
 			case <-c.Done():
 			case <-time.After(5 * time.Second):
@@ -535,7 +535,7 @@ func TestWebSocketServerDataDiscarded(t *testing.T) {
 		pong <- f
 		_, _ = io.Copy(io.Discard, r)
 	})
-	c := dialWS(t, e, WebSocketOptions{})
+	c := dialWS(t, e, Dialer{})
 	if f := <-pong; f.h.OpCode != ws.OpPong || string(f.payload) != "between fragments" {
 		t.Fatalf("client sent %+v %q, want the Pong", f.h, f.payload)
 	}
@@ -559,7 +559,7 @@ func TestWebSocketServerNeverReads(t *testing.T) {
 		stop := make(chan struct{})
 		e := wsServer(t, func(c net.Conn, r *bufio.Reader) { <-stop })
 		defer close(stop)
-		testBlockedClose(t, dialWS(t, e, WebSocketOptions{}))
+		testBlockedClose(t, dialWS(t, e, Dialer{}))
 	})
 	t.Run("wss", func(t *testing.T) {
 		stop := make(chan struct{})
@@ -657,7 +657,7 @@ func TestWebSocketConnectTimeout(t *testing.T) {
 	e, _ := ParseEndpoint("ws://" + l.Addr().String() + "/")
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	if _, err := DialWebSocket(ctx, e, WebSocketOptions{}); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := (&Dialer{}).DialWebSocket(ctx, e); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("dial = %v, want context.DeadlineExceeded", err)
 	}
 }
@@ -674,12 +674,12 @@ func TestWebSocketTLS(t *testing.T) {
 	})
 	// Each dial has its own generous timeout: a TLS handshake under -race
 	// on a loaded machine is slow, and a timeout is not what is tested.
-	dial := func(o WebSocketOptions) (*WebSocketConn, error) {
+	dial := func(o Dialer) (*WebSocketConn, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		return DialWebSocket(ctx, e, o)
+		return o.DialWebSocket(ctx, e)
 	}
-	_, err := dial(WebSocketOptions{})
+	_, err := dial(Dialer{})
 	var verr *tls.CertificateVerificationError
 	var oe *OpError
 	if !errors.As(err, &verr) || !errors.As(err, new(x509.UnknownAuthorityError)) || !errors.As(err, &oe) || oe.Op != "dial" {
@@ -698,7 +698,7 @@ func TestWebSocketTLS(t *testing.T) {
 		// still be HTTP/1.1 when the config offers h2.
 		"h2 offered": {RootCAs: pool, NextProtos: []string{"h2", "http/1.1"}},
 	} {
-		c, err := dial(WebSocketOptions{TLS: cfg})
+		c, err := dial(Dialer{TLS: cfg})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}

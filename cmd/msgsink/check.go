@@ -9,6 +9,8 @@ import (
 	"sync"
 
 	"github.com/msgsink/msgsink/config"
+	"github.com/msgsink/msgsink/lazy"
+	"github.com/msgsink/msgsink/sink"
 	"github.com/msgsink/msgsink/transport"
 )
 
@@ -40,8 +42,8 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	for _, name := range file.Names() {
 		s := file.Services[name]
 		where := s.Endpoint.String()
-		if s.Type == config.KindComposite {
-			where = s.Pattern + " -> " + strings.Join(s.Targets, ", ")
+		if s.Type == sink.KindComposite {
+			where = string(s.Pattern) + " -> " + strings.Join(s.Targets, ", ")
 		}
 		fmt.Fprintf(stdout, "  %-24s %-9s %s\n", name, s.Type, where)
 	}
@@ -60,7 +62,7 @@ func probeAll(ctx context.Context, file *config.File, stdout io.Writer) int {
 	var wg sync.WaitGroup
 	for i, name := range names {
 		s := file.Services[name]
-		if s.Type == config.KindComposite {
+		if s.Type == sink.KindComposite {
 			continue
 		}
 		wg.Go(func() { errs[i] = probeOne(ctx, s) })
@@ -71,7 +73,7 @@ func probeAll(ctx context.Context, file *config.File, stdout io.Writer) int {
 	for i, name := range names {
 		s := file.Services[name]
 		switch {
-		case s.Type == config.KindComposite:
+		case s.Type == sink.KindComposite:
 			continue
 		case errs[i] != nil:
 			status = 1
@@ -84,13 +86,13 @@ func probeAll(ctx context.Context, file *config.File, stdout io.Writer) int {
 }
 
 func probeOne(ctx context.Context, s config.Service) error {
-	dial := s.Sink.Dial
-	if dial == nil {
-		dial = transport.Dial
+	var d lazy.Dialer = &transport.Dialer{}
+	if s.Sink.Dialer != nil {
+		d = s.Sink.Dialer // a wss:// service's TLS settings
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.Sink.ConnectTimeout)
 	defer cancel()
-	c, err := dial(ctx, s.Endpoint)
+	c, err := d.DialContext(ctx, s.Endpoint)
 	if err != nil {
 		return err
 	}

@@ -77,7 +77,7 @@ type relocated struct {
 func (r relocated) Resolve(name string) (config.Service, error) {
 	s, err := r.file.Resolve(name)
 	if err == nil && name == r.name {
-		s.Endpoint, s.Sink.Endpoint = r.to, r.to
+		s.Endpoint = r.to
 	}
 	return s, err
 }
@@ -98,7 +98,7 @@ func demo(ctx context.Context, o demoOptions, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if relaySvc.Type != config.KindRelay {
+	if relaySvc.Type != sink.KindRelay {
 		return fmt.Errorf("-relay-service %s is a %s service; name a relay", o.relayName, relaySvc.Type)
 	}
 	dir, err := os.MkdirTemp("", "msgsink-demo-")

@@ -52,7 +52,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 // Collect reads every sink's Info once and sends its metrics.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for _, in := range c.infos() {
-		l := []string{in.Name, in.Kind}
+		l := []string{in.Name, string(in.Kind)}
 		counter := func(d *prometheus.Desc, v uint64, extra ...string) {
 			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), append(l, extra...)...)
 		}

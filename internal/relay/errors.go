@@ -4,12 +4,16 @@ import (
 	"errors"
 	"strings"
 	"syscall"
+
+	"github.com/msgsink/msgsink/sink"
 )
 
 var (
 	// ErrInvalidConfig: a Config field is out of range. The error is a
-	// *ConfigError that names the field and says what to write instead.
-	ErrInvalidConfig = errors.New("relay: invalid configuration")
+	// *ConfigError that names the field and says what to write instead. It
+	// is sink.ErrInvalidConfig, the one sentinel for a configuration mistake
+	// in every package.
+	ErrInvalidConfig = sink.ErrInvalidConfig
 	// ErrInUse: another relay answers at the endpoint (a live socket), or the
 	// TCP address is taken. The error is a *ListenError.
 	ErrInUse = errors.New("relay: endpoint in use")

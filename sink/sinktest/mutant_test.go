@@ -63,7 +63,7 @@ func TestMutant(t *testing.T) {
 			Validator: tlv.Validator{Domain: o.Domain}, CloseTimeout: time.Second,
 			Retry: lazy.Retry{Initial: time.Millisecond, Max: 10 * time.Millisecond}}
 		if name == "tears_frames" {
-			cfg.Dial = dialTearing
+			cfg.Dialer = tearingDialer{}
 		}
 		l, err := lazy.New(cfg)
 		if err != nil {
@@ -168,10 +168,12 @@ func (s *mutant) Info() sink.Info {
 	return i
 }
 
-// dialTearing connects as transport.Dial does, but the first batch on each
+// tearingDialer connects as transport.Dial does, but the first batch on each
 // connection is preceded by the first bytes of its first frame: what a
 // writer that resumed a cut frame where it stopped would produce.
-func dialTearing(ctx context.Context, e transport.Endpoint) (transport.Conn, error) {
+type tearingDialer struct{}
+
+func (tearingDialer) DialContext(ctx context.Context, e transport.Endpoint) (transport.Conn, error) {
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, e.Scheme, e.Addr)
 	if err != nil {

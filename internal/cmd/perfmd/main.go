@@ -13,6 +13,15 @@
 // adapter's path, with every message built, first; issue 6's for the pipe
 // alone after them), and profiles the benchmarks behind any
 // target missed, so the document carries its own evidence.
+//
+// It stays in the library's module rather than the tools module on purpose:
+// the tools module exists to pin third-party tools (staticcheck, benchstat)
+// out of the library's go.mod, and perfmd imports only the standard library,
+// so it adds nothing there. Under internal/ it is no part of the API, yet
+// `make test` and `make lint` cover it with the rest, and the Makefile runs
+// it with `go run` from the repository root, where its benchmark commands'
+// package paths are valid. In the tools module it would need a build step
+// into ./bin and test and lint passes of its own.
 package main
 
 import (

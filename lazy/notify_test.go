@@ -1,4 +1,4 @@
-package notify_test
+package lazy
 
 import (
 	"log/slog"
@@ -8,29 +8,24 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
-	"github.com/msgsink/msgsink/internal/notify"
 	"github.com/msgsink/msgsink/internal/testnet"
 	"github.com/msgsink/msgsink/sink"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// A nil Notifier is what a sink without observers has: it does nothing.
+// A nil notifier is what a sink without observers has: it does nothing.
 func TestNilNotifier(t *testing.T) {
-	n := notify.New(nil, nil)
+	n := newNotifier(nil, nil)
 	if n != nil {
-		t.Fatalf("New(nil, nil) = %v, want nil", n)
+		t.Fatalf("newNotifier(nil, nil) = %v, want nil", n)
 	}
 	n.Notify(sink.StateChange{From: sink.StateIdle, To: sink.StateConnecting})
 	n.Wait()
 }
 
 // Changes arrive in order; a change to the same state is not one.
-func TestOrder(t *testing.T) {
+func TestNotifierOrder(t *testing.T) {
 	var got []sink.State
-	n := notify.New(nil, func(c sink.StateChange) { got = append(got, c.To) })
+	n := newNotifier(nil, func(c sink.StateChange) { got = append(got, c.To) })
 	want := []sink.State{sink.StateConnecting, sink.StateBackoff, sink.StateConnecting, sink.StateConnected, sink.StateClosed}
 	from := sink.StateIdle
 	for _, to := range want {
@@ -56,7 +51,7 @@ func TestSlowObserverLosesOldestChanges(t *testing.T) {
 	release := make(chan struct{})
 	var mu sync.Mutex
 	var cs []sink.StateChange
-	n := notify.New(slog.New(slog.NewTextHandler(&logs, nil)), func(c sink.StateChange) {
+	n := newNotifier(slog.New(slog.NewTextHandler(&logs, nil)), func(c sink.StateChange) {
 		<-release
 		mu.Lock()
 		cs = append(cs, c)

@@ -1,7 +1,9 @@
-// Package notify delivers a sink's state changes to its observers (a
-// logger, a callback) from a goroutine of its own, so that the writer that
-// changes state never waits for them.
-package notify
+package lazy
+
+// The notifier delivers a sink's state changes to its observers (a logger,
+// a callback) from a goroutine of its own, so that the writer that changes
+// state never waits for them. It lives here, beside its only user, rather
+// than in a package of its own below lazy.
 
 import (
 	"log/slog"
@@ -14,12 +16,12 @@ import (
 // flapping faster than its observer reads loses the oldest ones, counted.
 const maxQueuedChanges = 256
 
-// Notifier delivers state changes to a logger and a callback from a
+// notifier delivers state changes to a logger and a callback from a
 // goroutine of its own, so that the goroutine that changes state (a sink's
 // writer) never waits for an observer. The delivering goroutine runs only
-// while changes are queued: an idle sink holds none. A nil *Notifier
+// while changes are queued: an idle sink holds none. A nil *notifier
 // delivers nothing and costs nothing.
-type Notifier struct {
+type notifier struct {
 	logger *slog.Logger
 	fn     func(sink.StateChange)
 
@@ -30,17 +32,17 @@ type Notifier struct {
 	done    chan struct{} // closed when the running delivering goroutine exits
 }
 
-// New returns a Notifier for logger and fn, either of which may be
+// newNotifier returns a notifier for logger and fn, either of which may be
 // nil; with both nil it returns nil, which costs Notify nothing.
-func New(logger *slog.Logger, fn func(sink.StateChange)) *Notifier {
+func newNotifier(logger *slog.Logger, fn func(sink.StateChange)) *notifier {
 	if logger == nil && fn == nil {
 		return nil
 	}
-	return &Notifier{logger: logger, fn: fn, queue: make([]sink.StateChange, 0, maxQueuedChanges)}
+	return &notifier{logger: logger, fn: fn, queue: make([]sink.StateChange, 0, maxQueuedChanges)}
 }
 
 // Notify queues c for delivery. It never blocks on the observer.
-func (n *Notifier) Notify(c sink.StateChange) {
+func (n *notifier) Notify(c sink.StateChange) {
 	if n == nil || c.From == c.To {
 		return
 	}
@@ -60,7 +62,7 @@ func (n *Notifier) Notify(c sink.StateChange) {
 }
 
 // deliver hands the queued changes over in order, then exits.
-func (n *Notifier) deliver(done chan struct{}) {
+func (n *notifier) deliver(done chan struct{}) {
 	defer close(done)
 	var batch []sink.StateChange
 	for {
@@ -88,7 +90,7 @@ func (n *Notifier) deliver(done chan struct{}) {
 	}
 }
 
-func (n *Notifier) log(c sink.StateChange) {
+func (n *notifier) log(c sink.StateChange) {
 	if n.logger == nil {
 		return
 	}
@@ -101,7 +103,7 @@ func (n *Notifier) log(c sink.StateChange) {
 
 // Wait returns once every change queued so far has been delivered and the
 // delivering goroutine has exited.
-func (n *Notifier) Wait() {
+func (n *notifier) Wait() {
 	if n == nil {
 		return
 	}
