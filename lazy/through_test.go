@@ -1,0 +1,225 @@
+package lazy_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/msgsink/msgsink/lazy"
+	"github.com/msgsink/msgsink/sink"
+	"github.com/msgsink/msgsink/sink/sinktest"
+	"github.com/msgsink/msgsink/transport"
+)
+
+// pace is the pause between paced Sends: well over the 5 µs that must pass
+// between two writes through, and long enough for a writer with nothing to
+// do to park.
+const pace = 100 * time.Microsecond
+
+// sendPaced sends n messages from b, pace apart, each retried until taken,
+// Errors other than ErrBufferFull fail the test.
+func sendPaced(t *testing.T, s *lazy.Sink, b *builder, n int) {
+	t.Helper()
+	for range n {
+		m := b.next()
+		for {
+			err := s.Send(m)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, sink.ErrBufferFull) {
+				m.Release()
+				t.Errorf("Send: %v", err)
+				return
+			}
+			time.Sleep(pace)
+		}
+		time.Sleep(pace)
+	}
+}
+
+// checkOnce checks what a StreamPeer received: whole valid frames (no torn
+// one), each at most once over all connections, in order on each, and
+// returns how many.
+func checkOnce(t *testing.T, p *sinktest.StreamPeer) int {
+	t.Helper()
+	if err := p.Err(); err != nil {
+		t.Fatal(err)
+	}
+	seen := make(map[sinktest.FrameID]bool)
+	for ci, frames := range p.Received() {
+		last := make(map[uint8]uint64)
+		for _, f := range frames {
+			if seen[f] {
+				t.Fatalf("frame %v arrived twice", f)
+			}
+			seen[f] = true
+			if prev, ok := last[f.Source]; ok && f.Seq <= prev {
+				t.Fatalf("connection %d: frame %v after %d", ci, f, prev)
+			}
+			last[f.Source] = f.Seq
+		}
+	}
+	return len(seen)
+}
+
+func received(p *sinktest.StreamPeer) int {
+	n := 0
+	for _, c := range p.Received() {
+		n += len(c)
+	}
+	return n
+}
+
+// Paced Sends to a sink whose writer parks between them write their
+// messages through, with the writer asleep: everything arrives in order,
+// once, on one connection; each message was written exactly once, by a
+// Send or by the writer; and Info counts the writes through as the
+// connection saw them.
+func TestWriteThroughPaced(t *testing.T) {
+	for _, network := range []string{"unix", "tcp"} {
+		for _, idle := range []lazy.Idle{lazy.IdlePark, lazy.IdleBackoff} {
+			t.Run("transport="+network+"/idle="+idle.String(), func(t *testing.T) {
+				p := sinktest.ListenStream(t, network)
+				var w writeCounts
+				s := newSink(t, lazy.Config{Endpoint: p.Endpoint(), Idle: idle, Dialer: countingDial(&w)})
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				if err := s.Connect(ctx); err != nil {
+					t.Fatal(err)
+				}
+				const n = 300
+				sendPaced(t, s, sourceBuilder(1, 64), n)
+				flush(t, s)
+				waitFor(t, "every frame at the peer", func() bool { return received(p) >= n || p.Err() != nil })
+				if got := checkOnce(t, p); got != n || len(p.Received()) != 1 {
+					t.Fatalf("%d frames on %d connections, want %d on one", got, len(p.Received()), n)
+				}
+				i := assertBalanced(t, s)
+				through, batched := w.through.Load(), w.batched.Load()
+				t.Logf("%d of %d written through (%d tries), %d by the writer in %d batches",
+					through, n, w.tries.Load(), batched, w.batches.Load())
+				if i.Enqueued != n || i.Written != n || i.Refused != (sink.Refused{}) || i.Dropped.Total() != 0 {
+					t.Fatalf("counters: %+v", i)
+				}
+				if through+batched != n {
+					t.Fatalf("%d messages written through and %d by the writer: %d writes for %d messages",
+						through, batched, through+batched, n)
+				}
+				if i.WrittenThrough != uint64(through) {
+					t.Fatalf("Info.WrittenThrough = %d, the connection took %d whole messages through TryWrite",
+						i.WrittenThrough, through)
+				}
+				if through == 0 {
+					t.Fatalf("%d paced Sends, %v apart, and not one found the writer parked and wrote through", n, pace)
+				}
+			})
+		}
+	}
+}
+
+// The peer hangs up and comes back while paced Sends write through: the
+// sink reconnects, nothing arrives torn or twice, what is sent once it is
+// back arrives, and the counters balance.
+func TestWriteThroughPeerCloses(t *testing.T) {
+	for _, network := range []string{"unix", "tcp"} {
+		t.Run("transport="+network, func(t *testing.T) {
+			p := sinktest.ListenStream(t, network)
+			var w writeCounts
+			s := newSink(t, lazy.Config{Endpoint: p.Endpoint(), Idle: lazy.IdlePark, Dialer: countingDial(&w),
+				Retry: lazy.Retry{Initial: time.Millisecond, Max: 10 * time.Millisecond}})
+			var stop atomic.Bool
+			done := make(chan struct{})
+			var sent atomic.Int64
+			go func() {
+				defer close(done)
+				b := sourceBuilder(1, 64)
+				for !stop.Load() {
+					m := b.next()
+					for s.Send(m) != nil { // a full ring while the peer is away
+						if stop.Load() {
+							m.Release()
+							return
+						}
+						time.Sleep(pace)
+					}
+					sent.Add(1)
+					time.Sleep(pace)
+				}
+			}()
+			for round := range 3 {
+				before := received(p)
+				waitFor(t, "frames flowing", func() bool { return received(p) >= before+50 || p.Err() != nil })
+				p.Stop()
+				p.Start()
+				if err := p.Err(); err != nil {
+					t.Fatalf("round %d: %v", round, err)
+				}
+			}
+			before := received(p)
+			waitFor(t, "frames flowing after the last restart", func() bool { return received(p) >= before+50 || p.Err() != nil })
+			stop.Store(true)
+			<-done
+			flush(t, s)
+			// What is sent once the sink is connected again all arrives.
+			waitFor(t, "the sink to be connected", func() bool { return s.State() == sink.StateConnected })
+			last := sourceBuilder(2, 64)
+			sendPaced(t, s, last, 20)
+			flush(t, s)
+			waitFor(t, "the last frames", func() bool {
+				n := 0
+				for _, c := range p.Received() {
+					for _, f := range c {
+						if f.Source == 2 {
+							n++
+						}
+					}
+				}
+				return n == 20 || p.Err() != nil
+			})
+			checkOnce(t, p)
+			i := assertBalanced(t, s)
+			t.Logf("%d sent, %d written through, %+v", sent.Load(), w.through.Load(), i)
+			if i.Enqueued != uint64(sent.Load())+20 || i.Reconnects == 0 {
+				t.Fatalf("counters: %+v; %d sent", i, sent.Load()+20)
+			}
+			if i.WrittenThrough != uint64(w.through.Load()) || i.WrittenThrough > i.Written {
+				t.Fatalf("Info.WrittenThrough = %d, the connections took %d through TryWrite, Written = %d",
+					i.WrittenThrough, w.through.Load(), i.Written)
+			}
+		})
+	}
+}
+
+// A WebSocket connection is not a TryWriter: a ws sink never writes
+// through, and paced Sends all go through its writer, in order.
+func TestWebSocketNeverWritesThrough(t *testing.T) {
+	p := sinktest.ListenWebSocket(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := transport.Dial(ctx, p.Endpoint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.(transport.TryWriter); ok {
+		t.Fatalf("%T is a TryWriter", c)
+	}
+	_ = c.Close()
+
+	s := newSink(t, lazy.Config{Endpoint: p.Endpoint(), Idle: lazy.IdlePark})
+	if err := s.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const n = 100
+	sendPaced(t, s, sourceBuilder(1, 64), n)
+	flush(t, s)
+	waitFor(t, "every frame at the peer", func() bool { return received(p) >= n || p.Err() != nil })
+	if got := checkOnce(t, p); got != n {
+		t.Fatalf("%d frames, want %d", got, n)
+	}
+	if i := assertBalanced(t, s); i.Written != n || i.WrittenThrough != 0 {
+		t.Fatalf("counters: %+v", i)
+	}
+}
