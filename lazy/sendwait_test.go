@@ -276,3 +276,20 @@ func TestSendWaitRefusesOutOfDomain(t *testing.T) {
 		t.Fatalf("%+v", i)
 	}
 }
+
+// An ended ctx only matters when SendWait has to wait: with room in the
+// ring, the message is taken.
+func TestSendWaitEndedContextWithRoom(t *testing.T) {
+	p, ep := listenGated(t, "unix")
+	p.open()
+	s := newSink(t, lazy.Config{Endpoint: ep})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.SendWait(ctx, newBuilder(64).next()); err != nil {
+		t.Fatalf("SendWait with an ended ctx and room: %v", err)
+	}
+	flush(t, s)
+	if i := assertBalanced(t, s); i.Written != 1 || i.Refused.BufferFull != 0 {
+		t.Fatalf("%+v", i)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/msgsink/msgsink/lazy"
 	"github.com/msgsink/msgsink/sink"
 	"github.com/msgsink/msgsink/sink/sinktest"
+	"github.com/msgsink/msgsink/tlv"
 	"github.com/msgsink/msgsink/transport"
 )
 
@@ -221,5 +222,50 @@ func TestWebSocketNeverWritesThrough(t *testing.T) {
 	}
 	if i := assertBalanced(t, s); i.Written != n || i.WrittenThrough != 0 {
 		t.Fatalf("counters: %+v", i)
+	}
+}
+
+// SendBatch and SendWait write through as Send does: a paced batch writes
+// its first message through and leaves the rest to the writer, a paced
+// SendWait writes its message through; each message is written once, in
+// order, and counted.
+func TestWriteThroughSendBatchAndSendWait(t *testing.T) {
+	p := sinktest.ListenStream(t, "unix")
+	var w writeCounts
+	s := newSink(t, lazy.Config{Endpoint: p.Endpoint(), Idle: lazy.IdlePark, Dialer: countingDial(&w)})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const batches, size, waits = 50, 3, 100
+	b := sourceBuilder(1, 64)
+	batch := make([]*tlv.Message, size)
+	for range batches {
+		for i := range batch {
+			batch[i] = b.next()
+		}
+		if n, err := s.SendBatch(batch); err != nil {
+			t.Fatalf("SendBatch took %d of %d: %v", n, size, err)
+		}
+		time.Sleep(pace)
+	}
+	for range waits {
+		if err := s.SendWait(ctx, b.next()); err != nil {
+			t.Fatalf("SendWait: %v", err)
+		}
+		time.Sleep(pace)
+	}
+	const n = batches*size + waits
+	flush(t, s)
+	waitFor(t, "every frame at the peer", func() bool { return received(p) >= n || p.Err() != nil })
+	if got := checkOnce(t, p); got != n || len(p.Received()) != 1 {
+		t.Fatalf("%d frames on %d connections, want %d on one", got, len(p.Received()), n)
+	}
+	i := assertBalanced(t, s)
+	through, batched := w.through.Load(), w.batched.Load()
+	t.Logf("%d of %d written through, %d by the writer in %d batches", through, n, batched, w.batches.Load())
+	if i.Written != n || through+batched != n || i.WrittenThrough != uint64(through) || through == 0 {
+		t.Fatalf("counters: %+v; %d written through, %d by the writer", i, through, batched)
 	}
 }
