@@ -210,3 +210,28 @@ func TestReleaseAllConcurrentWithBuilding(t *testing.T) {
 	close(batches)
 	wg.Wait()
 }
+
+// A giant message goes home without its buffer, which the GC takes; the
+// builder builds the next message in it with a fresh one, whole and valid.
+func TestReleaseAllGiant(t *testing.T) {
+	b := tlv.NewBuilder(tlv.DomainMarketData, 1)
+	body := make([]byte, 60000) // two records: more than the pool keeps
+	b.Append(5, body)
+	b.Append(5, body)
+	giant, err := b.FinishAt(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	small := build(t, b)
+	tlv.ReleaseAll([]*tlv.Message{giant, small})
+	again := map[*tlv.Message]bool{build(t, b): true, build(t, b): true}
+	if !again[giant] || !again[small] {
+		t.Fatal("the giant and the small message did not both go back to their builder")
+	}
+	for m := range again {
+		if _, err := tlv.Parse(m.Bytes()); err != nil || m.Len() > 1024 {
+			t.Fatalf("rebuilt message of %d bytes: %v", m.Len(), err)
+		}
+		m.Release()
+	}
+}
