@@ -83,6 +83,11 @@ type Sink struct {
 	// the last write through started.
 	through   transport.TryWriter
 	throughAt atomic.Int64
+	// midFrame is set when a write through did not take the whole message:
+	// part of the ring's first message may be on the connection, so the
+	// writer must not drop the connection on request (Disconnect) before
+	// it has finished that message. Owned like through.
+	midFrame bool
 	sending   atomic.Bool // checked build, SingleProducer: a Send is in progress
 	// disconnectAt is the ring count up to which a Disconnect wants
 	// everything written before the connection drops; disconnects counts the
@@ -320,6 +325,7 @@ func (s *Sink) writeThrough(now int64) {
 		// An error ends the connection inside the Conn; the writer's next
 		// WriteBatch returns it and the writer reconnects.
 		whole, _ = s.through.TryWrite(a[0])
+		s.midFrame = !whole
 		if whole {
 			s.consume(a, nil, 1, &s.written, &s.writtenBytes)
 			s.wroteThrough.Add(1) // after written, as Info reads them the other way round
@@ -551,6 +557,7 @@ func (s *Sink) writeLoop(conn transport.Conn) error {
 	// No Send writes through before the writer's first park, nor after it
 	// has left its last one: through is the writer's to set and clear here.
 	s.through, _ = conn.(transport.TryWriter)
+	s.midFrame = false
 	defer func() { s.through = nil }()
 	idle := 0
 	for {
@@ -566,6 +573,9 @@ func (s *Sink) writeLoop(conn transport.Conn) error {
 		}
 		idle = 0
 		n, err := conn.WriteBatch(a, b)
+		if n > 0 {
+			s.midFrame = false
+		}
 		s.consume(a, b, n, &s.written, &s.writtenBytes)
 		if err != nil {
 			return err
@@ -575,11 +585,12 @@ func (s *Sink) writeLoop(conn transport.Conn) error {
 
 // stopWriting reports whether the control requests in c end the connection
 // now: an abort at once, a disconnect once what was enqueued before it is
-// written, a close once the ring is empty.
+// written (and no message is half out, see midFrame), a close once the
+// ring is empty.
 func (s *Sink) stopWriting(c uint32) bool {
 	_, removed := s.ring.Counts()
 	return c&ctlAbort != 0 ||
-		(c&ctlDisconnect != 0 && removed >= s.disconnectAt.Load()) ||
+		(c&ctlDisconnect != 0 && removed >= s.disconnectAt.Load() && !s.midFrame) ||
 		(c&ctlClose != 0 && s.ring.Len() == 0)
 }
 
