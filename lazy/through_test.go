@@ -113,8 +113,14 @@ func TestWriteThroughPaced(t *testing.T) {
 					t.Fatalf("Info.WrittenThrough = %d, the connection took %d whole messages through TryWrite",
 						i.WrittenThrough, through)
 				}
-				if through == 0 {
-					t.Fatalf("%d paced Sends, %v apart, and not one found the writer parked and wrote through", n, pace)
+				// Once a Send writes through, the writer is not woken and
+				// stays parked for the next one: only a socket that takes
+				// part of a message (it does not, with the peer reading)
+				// or a Send within 5 µs of the last write through (they
+				// are paced further apart) wakes it.
+				if through*2 < n {
+					t.Fatalf("%d paced Sends, %v apart, and only %d found the writer parked and wrote through",
+						n, pace, through)
 				}
 			})
 		}
