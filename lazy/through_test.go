@@ -3,6 +3,8 @@ package lazy_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -91,8 +93,31 @@ func TestWriteThroughPaced(t *testing.T) {
 				if err := s.Connect(ctx); err != nil {
 					t.Fatal(err)
 				}
+				// Info, read while messages are written through, never
+				// counts more written through than written.
+				stopPoll := make(chan struct{})
+				polled := make(chan error, 1)
+				go func() {
+					for {
+						if i := s.Info(); i.WrittenThrough > i.Written {
+							polled <- fmt.Errorf("Info: %d written through, %d written", i.WrittenThrough, i.Written)
+							return
+						}
+						select {
+						case <-stopPoll:
+							polled <- nil
+							return
+						default:
+							runtime.Gosched()
+						}
+					}
+				}()
 				const n = 300
 				sendPaced(t, s, sourceBuilder(1, 64), n)
+				close(stopPoll)
+				if err := <-polled; err != nil {
+					t.Fatal(err)
+				}
 				flush(t, s)
 				waitFor(t, "every frame at the peer", func() bool { return received(p) >= n || p.Err() != nil })
 				if got := checkOnce(t, p); got != n || len(p.Received()) != 1 {
