@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -290,6 +291,33 @@ func TestSendWaitEndedContextWithRoom(t *testing.T) {
 	}
 	flush(t, s)
 	if i := assertBalanced(t, s); i.Written != 1 || i.Refused.BufferFull != 0 {
+		t.Fatalf("%+v", i)
+	}
+}
+
+// An endpoint nobody listens on, with a bounded number of dials: the
+// writer drops what it cannot deliver, which frees room, so producers
+// waiting in SendWait are taken in turn and never left waiting on an idle
+// sink; every message is counted as dropped.
+func TestSendWaitWhileConnectsFail(t *testing.T) {
+	ep := mustEndpoint(t, "unix://"+filepath.Join(t.TempDir(), "nobody.sock"))
+	s := newSink(t, lazy.Config{Endpoint: ep, BufferSize: 4,
+		Retry: lazy.Retry{Initial: time.Millisecond, Max: time.Millisecond, MaxAttempts: 2}})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const producers, each = 3, 40
+	var sent atomic.Int64
+	var wg sync.WaitGroup
+	for i := range producers {
+		wg.Go(func() {
+			if err := sendWaitAll(ctx, s, sourceBuilder(uint8(1+i), 64), each, &sent); err != nil {
+				t.Errorf("SendWait: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	waitFor(t, "every message dropped", func() bool { return s.Info().Dropped.ConnectFailed == producers*each })
+	if i := assertBalanced(t, s); i.Enqueued != producers*each || i.Written != 0 || i.Refused.BufferFull != 0 {
 		t.Fatalf("%+v", i)
 	}
 }
