@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -298,5 +299,55 @@ func TestWriteThroughSendBatchAndSendWait(t *testing.T) {
 	t.Logf("%d of %d written through, %d by the writer in %d batches", through, n, batched, w.batches.Load())
 	if i.Written != n || through+batched != n || i.WrittenThrough != uint64(through) || through == 0 {
 		t.Fatalf("counters: %+v; %d written through, %d by the writer", i, through, batched)
+	}
+}
+
+// Paced Sends of messages larger than the socket's buffers (the smallest
+// the kernel allows): each write through that finds the writer parked
+// takes only part of its message, and the writer finishes it. Every frame
+// still arrives whole, once, in order, and each message is counted written
+// once, by the writer.
+func TestWriteThroughInPart(t *testing.T) {
+	var rec sinktest.Recorder
+	ep, wait := serveOne(t, func(c *net.UnixConn) {
+		_ = c.SetReadBuffer(1) // rounded up to the kernel's minimum
+		record(c, rec.Conn(), 64<<10)
+	})
+	var w writeCounts
+	s := newSink(t, lazy.Config{Endpoint: ep, Idle: lazy.IdlePark, BufferSize: 64,
+		Dialer: dialFunc(func(ctx context.Context, e transport.Endpoint) (transport.Conn, error) {
+			c, err := smallSendBuffer(nil)(ctx, e)
+			if err != nil {
+				return nil, err
+			}
+			return countingConn{c.(*transport.StreamConn), &w.tries, &w.through, &w.batches, &w.batched}, nil
+		})})
+	const n = 200
+	sendPaced(t, s, sourceBuilder(1, 9000), n)
+	flush(t, s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wait()
+	if err := rec.Err(); err != nil {
+		t.Fatal(err)
+	}
+	got := rec.Received()
+	if len(got) != 1 || len(got[0]) != n {
+		t.Fatalf("received %d connections, want one with %d frames", len(got), n)
+	}
+	for i, f := range got[0] {
+		if f.Seq != uint64(i+1) {
+			t.Fatalf("frame %d is %v", i+1, f)
+		}
+	}
+	i := assertBalanced(t, s)
+	tries, through, batched := w.tries.Load(), w.through.Load(), w.batched.Load()
+	t.Logf("%d tries to write through, %d whole; %d messages by the writer in %d batches", tries, through, batched, w.batches.Load())
+	if i.Written != n || through+batched != n || i.WrittenThrough != uint64(through) || i.Reconnects != 0 {
+		t.Fatalf("counters: %+v; %d written through, %d by the writer", i, through, batched)
+	}
+	if tries == through {
+		t.Fatalf("%d writes through, all whole: none exercised a message the socket took in part", tries)
 	}
 }
