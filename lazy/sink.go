@@ -88,7 +88,7 @@ type Sink struct {
 	// writer must not drop the connection on request (Disconnect) before
 	// it has finished that message. Owned like through.
 	midFrame bool
-	sending   atomic.Bool // checked build, SingleProducer: a Send is in progress
+	sending  atomic.Bool // checked build, SingleProducer: a Send is in progress
 	// disconnectAt is the ring count up to which a Disconnect wants
 	// everything written before the connection drops; disconnects counts the
 	// connections dropped on request, which Disconnect waits for.

@@ -111,6 +111,12 @@ func TestTryWriteThenWriteBatch(t *testing.T) {
 					go func() { got <- readFrames(peer, ms) }()
 					rest := ms[k:]
 					split := len(rest) / 3
+					// An empty batch in between writes nothing and keeps
+					// the place in the half-written message.
+					if n, err := c.WriteBatch(nil, nil); n != 0 || err != nil || c.skip != part {
+						t.Fatalf("WriteBatch(nil, nil) after a partial TryWrite = %d, %v, skip %d -> %d; want 0, nil, unchanged",
+							n, err, part, c.skip)
+					}
 					n, err := c.WriteBatch(rest[:split], rest[split:])
 					if err != nil || n != len(rest) {
 						t.Fatalf("WriteBatch after TryWrite = %d, %v; want %d, nil", n, err, len(rest))
