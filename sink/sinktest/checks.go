@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/msgsink/msgsink/sink"
 	"github.com/msgsink/msgsink/tlv"
@@ -115,6 +116,75 @@ func checkBufferFull(t *testing.T, h Harness) {
 	e.flush()
 	e.assertTaken()
 	e.checkCounters()
+}
+
+// checkSendWait: on a sink that is full with every peer stopped, SendWait
+// waits instead of refusing, and a ctx that has ended returns ctx.Err()
+// with the message still the caller's; the waiting message is taken once
+// the peers are back and arrives with the rest; with room, SendWait takes
+// what Send would; after Close it refuses with ErrClosed.
+func checkSendWait(t *testing.T, h Harness) {
+	const size = 16
+	e := start(t, h, Options{BufferSize: size})
+	// Stopped before the first message, as in buffer_full: no connection
+	// is up, so nothing drains the rings and nothing is lost in flight.
+	e.stopPeers()
+	p := newProducer(tlv.DomainMarketData, 1)
+	for {
+		m := p.next()
+		err := e.send(m)
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, sink.ErrBufferFull) {
+			t.Fatalf("Send to a full sink: %v, want ErrBufferFull", err)
+		}
+		m.Release()
+		break
+	}
+
+	probe := newProducer(tlv.DomainMarketData, probeSource)
+	m := probe.next()
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := e.sendWait(ended, m); !errors.Is(err, context.Canceled) {
+		t.Fatalf("SendWait to a full sink with an ended ctx: %v, want context.Canceled", err)
+	}
+	e.assertOwned(probe, m, "SendWait to a full sink with an ended ctx")
+	e.checkCounters()
+
+	w := newProducer(tlv.DomainMarketData, probeSource+1)
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- e.sendWait(ctx, w.next()) }()
+	select {
+	case err := <-done:
+		t.Fatalf("SendWait to a full sink with every peer stopped returned %v; want it to wait", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	e.startPeers()
+	if err := <-done; err != nil {
+		t.Fatalf("SendWait once the peers were back: %v", err)
+	}
+	for range 5 {
+		if err := e.sendWait(ctx, p.next()); err != nil {
+			t.Fatalf("SendWait with room: %v", err)
+		}
+	}
+	e.flush()
+	e.assertTaken()
+	e.checkCounters()
+
+	if err := e.Sink.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	c := newProducer(tlv.DomainMarketData, probeSource+2)
+	m = c.next()
+	if err := e.sendWait(context.Background(), m); !errors.Is(err, sink.ErrClosed) {
+		t.Fatalf("SendWait after Close: %v, want ErrClosed", err)
+	}
+	e.assertOwned(c, m, "SendWait after Close")
 }
 
 func checkClosed(t *testing.T, h Harness) {

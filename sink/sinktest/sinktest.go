@@ -144,6 +144,7 @@ var checks = []struct {
 	{"domain", checkDomain},
 	{"lifecycle", checkLifecycle},
 	{"busy_lifecycle", checkBusyLifecycle},
+	{"send_wait", checkSendWait},
 }
 
 // patience bounds every wait for the sink or its peers. Checks assert what
@@ -247,6 +248,27 @@ func (e *env) send(m *tlv.Message) error {
 		e.serial.Unlock()
 	}
 	e.note(id, err)
+	return err
+}
+
+// sendWait sends m with SendWait and records the outcome as send does; a
+// wait that ctx ended counts as a refusal for a full buffer, as the sinks
+// count it.
+func (e *env) sendWait(ctx context.Context, m *tlv.Message) error {
+	e.t.Helper()
+	id := idOf(m)
+	if e.serial != nil {
+		e.serial.Lock()
+	}
+	err := e.Sink.SendWait(ctx, m)
+	if e.serial != nil {
+		e.serial.Unlock()
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		e.note(id, sink.ErrBufferFull)
+	} else {
+		e.note(id, err)
+	}
 	return err
 }
 
