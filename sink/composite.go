@@ -421,9 +421,20 @@ func (r *RoundRobin) Send(m *tlv.Message) error {
 	if r.closed.Load() {
 		return r.refuseClosed()
 	}
+	if _, refused := r.offer(m); refused != nil {
+		return r.refuse(refused)
+	}
+	return nil
+}
+
+// offer gives m to the target whose turn it is, then to the ones after it,
+// until one takes it. When none does, it returns their common refusal and
+// the first target in turn that refused for a full buffer (-1 if none),
+// the one SendWait waits on.
+func (r *RoundRobin) offer(m *tlv.Message) (full int, refused error) {
 	n := uint32(len(r.targets))
 	start := (r.next.Add(1) - 1) % n
-	var refused error
+	full = -1
 	for k := uint32(0); k < n; k++ {
 		i := start + k
 		if i >= n {
@@ -432,12 +443,15 @@ func (r *RoundRobin) Send(m *tlv.Message) error {
 		err := r.targets[i].Send(m)
 		if err == nil {
 			r.counts[i].accepted.Add(1) // their sum is Enqueued
-			return nil
+			return -1, nil
 		}
 		r.counts[i].refused.Add(1)
+		if full < 0 && reason(err) == ErrBufferFull {
+			full = int(i)
+		}
 		refused = common(refused, err)
 	}
-	return r.refuse(refused)
+	return full, refused
 }
 
 // SendBatch sends ms in order, message by message, each to the next target
@@ -527,19 +541,37 @@ func (f *Failover) Send(m *tlv.Message) error {
 	if f.closed.Load() {
 		return f.refuseClosed()
 	}
-	var refused error
+	if _, refused := f.offer(m); refused != nil {
+		return f.refuse(refused)
+	}
+	return nil
+}
+
+// offer gives m to the first usable target that takes it. When none does,
+// it returns their common refusal (ErrBufferFull when none was usable) and
+// the most preferred target that was full or passed over while not closed
+// (-1 if none), the one SendWait waits on.
+func (f *Failover) offer(m *tlv.Message) (wait int, refused error) {
+	wait = -1
 	for i, t := range f.targets {
 		if !f.usable(i) {
 			f.pass(i)
+			if wait < 0 && f.staters[i].State() != StateClosed {
+				wait = i
+			}
 			continue
 		}
 		err := t.Send(m)
 		if err == nil {
 			f.took(i)
-			return nil
+			return -1, nil
 		}
 		f.counts[i].refused.Add(1)
-		if r := reason(err); r == ErrBufferFull || r == ErrClosed {
+		r := reason(err)
+		if wait < 0 && r == ErrBufferFull {
+			wait = i
+		}
+		if r == ErrBufferFull || r == ErrClosed {
 			f.pass(i)
 		}
 		refused = common(refused, err)
@@ -547,7 +579,7 @@ func (f *Failover) Send(m *tlv.Message) error {
 	if refused == nil {
 		refused = ErrBufferFull
 	}
-	return f.refuse(refused)
+	return wait, refused
 }
 
 // took records that target i took a message: counted, no longer passed

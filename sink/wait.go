@@ -77,27 +77,11 @@ func (r *RoundRobin) SendWait(ctx context.Context, m *tlv.Message) error {
 	if r.closed.Load() {
 		return r.refuseClosed()
 	}
-	n := uint32(len(r.targets))
-	start := (r.next.Add(1) - 1) % n
-	wait := -1 // the first target in turn that was full
-	var refused error
-	for k := uint32(0); k < n; k++ {
-		i := start + k
-		if i >= n {
-			i -= n
-		}
-		err := r.targets[i].Send(m)
-		if err == nil {
-			r.counts[i].accepted.Add(1)
-			return nil
-		}
-		r.counts[i].refused.Add(1)
-		if wait < 0 && reason(err) == ErrBufferFull {
-			wait = int(i)
-		}
-		refused = common(refused, err)
-	}
-	if wait < 0 {
+	wait, refused := r.offer(m)
+	switch {
+	case refused == nil:
+		return nil
+	case wait < 0:
 		return r.refuse(refused)
 	}
 	if err := r.targets[wait].SendWait(ctx, m); err != nil {
@@ -109,42 +93,20 @@ func (r *RoundRobin) SendWait(ctx context.Context, m *tlv.Message) error {
 }
 
 // SendWait offers m as Send does, to the usable targets in order of
-// preference; when none takes it, it waits on the most preferred target
-// that was full or passed over (down, reconnecting), unless every target
-// refused for good (closed, or the wrong domain).
+// preference; when none takes it, it gives m to the SendWait of the most
+// preferred target that was full or passed over (down, reconnecting),
+// which queues it or waits for room, unless every target refused for good
+// (closed, or the wrong domain). So where Send refuses because no target
+// is up, SendWait queues on the preferred one, to go when it reconnects.
 func (f *Failover) SendWait(ctx context.Context, m *tlv.Message) error {
 	if f.closed.Load() {
 		return f.refuseClosed()
 	}
-	wait := -1
-	var refused error
-	for i, t := range f.targets {
-		if !f.usable(i) {
-			f.pass(i)
-			if wait < 0 && f.staters[i].State() != StateClosed {
-				wait = i
-			}
-			continue
-		}
-		err := t.Send(m)
-		if err == nil {
-			f.took(i)
-			return nil
-		}
-		f.counts[i].refused.Add(1)
-		r := reason(err)
-		if wait < 0 && r == ErrBufferFull {
-			wait = i
-		}
-		if r == ErrBufferFull || r == ErrClosed {
-			f.pass(i)
-		}
-		refused = common(refused, err)
-	}
-	if wait < 0 {
-		if refused == nil {
-			refused = ErrBufferFull
-		}
+	wait, refused := f.offer(m)
+	switch {
+	case refused == nil:
+		return nil
+	case wait < 0:
 		return f.refuse(refused)
 	}
 	if err := f.targets[wait].SendWait(ctx, m); err != nil {
