@@ -137,22 +137,7 @@ func New(cfg Config) (*Sink, error) {
 // write (or hands it to the writer if the socket would block): a message
 // after a quiet spell then costs what one write per message costs, not a
 // goroutine wake-up.
-func (s *Sink) Send(m *tlv.Message) error {
-	if checked.On && s.cfg.SingleProducer {
-		s.enterSend()
-		defer s.exitSend()
-	}
-	if err := s.validator.Check(m); err != nil {
-		return s.refuse(err)
-	}
-	if !s.push(m) {
-		return s.refusePush()
-	}
-	if w := s.word.Load(); w != uint32(sink.StateConnected) {
-		s.wakeWriter(w)
-	}
-	return nil
-}
+func (s *Sink) Send(m *tlv.Message) error { return s.send(nil, m) }
 
 // SendBatch sends ms in order; on error ms[n:] stay with the caller.
 func (s *Sink) SendBatch(ms []*tlv.Message) (int, error) {
@@ -181,7 +166,10 @@ func (s *Sink) SendBatch(ms []*tlv.Message) (int, error) {
 // returns at once if the ring is full), the message is still the caller's,
 // and it is counted as refused for a full buffer. Close while it waits
 // makes it return ErrClosed. It does not allocate.
-func (s *Sink) SendWait(ctx context.Context, m *tlv.Message) error {
+func (s *Sink) SendWait(ctx context.Context, m *tlv.Message) error { return s.send(ctx, m) }
+
+// send is Send, and SendWait when ctx is not nil.
+func (s *Sink) send(ctx context.Context, m *tlv.Message) error {
 	if checked.On && s.cfg.SingleProducer {
 		s.enterSend()
 		defer s.exitSend()
@@ -190,6 +178,9 @@ func (s *Sink) SendWait(ctx context.Context, m *tlv.Message) error {
 		return s.refuse(err)
 	}
 	if !s.push(m) {
+		if ctx == nil {
+			return s.refusePush()
+		}
 		if err := s.waitPush(ctx, m); err != nil {
 			return err
 		}

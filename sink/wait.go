@@ -78,18 +78,11 @@ func (r *RoundRobin) SendWait(ctx context.Context, m *tlv.Message) error {
 		return r.refuseClosed()
 	}
 	wait, refused := r.offer(m)
-	switch {
-	case refused == nil:
-		return nil
-	case wait < 0:
-		return r.refuse(refused)
+	i, err := r.settle(ctx, m, wait, refused)
+	if i >= 0 {
+		r.counts[i].accepted.Add(1)
 	}
-	if err := r.targets[wait].SendWait(ctx, m); err != nil {
-		r.counts[wait].refused.Add(1)
-		return r.refuseWait(err)
-	}
-	r.counts[wait].accepted.Add(1)
-	return nil
+	return err
 }
 
 // SendWait offers m as Send does, to the usable targets in order of
@@ -103,16 +96,27 @@ func (f *Failover) SendWait(ctx context.Context, m *tlv.Message) error {
 		return f.refuseClosed()
 	}
 	wait, refused := f.offer(m)
+	i, err := f.settle(ctx, m, wait, refused)
+	if i >= 0 {
+		f.took(i)
+	}
+	return err
+}
+
+// settle ends the SendWait of a composite that gives each message to one
+// target, after its offer: nil when a target took m at once; the refusal,
+// counted, when none can take it (wait < 0); otherwise what target wait's
+// SendWait says. It returns the target that took m from the wait, or -1.
+func (c *composite) settle(ctx context.Context, m *tlv.Message, wait int, refused error) (int, error) {
 	switch {
 	case refused == nil:
-		return nil
+		return -1, nil
 	case wait < 0:
-		return f.refuse(refused)
+		return -1, c.refuse(refused)
 	}
-	if err := f.targets[wait].SendWait(ctx, m); err != nil {
-		f.counts[wait].refused.Add(1)
-		return f.refuseWait(err)
+	if err := c.targets[wait].SendWait(ctx, m); err != nil {
+		c.counts[wait].refused.Add(1)
+		return -1, c.refuseWait(err)
 	}
-	f.took(wait)
-	return nil
+	return wait, nil
 }
