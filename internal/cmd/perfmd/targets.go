@@ -104,17 +104,11 @@ func (r *report) adapterTargets() []target {
 	single, shared, bufio := e2eName(built, "unix", "sink-single"), e2eName(built, "unix", "sink"), e2eName(built, "unix", "bufio")
 	add(r.against("build-per-message, 64 B, Unix, 1 producer, `single_producer` ≥ 1.0× bufio (encoding each message)",
 		single, bufio, "msgs/s", 1.0, false, rate))
-	t := target{name: "the same ≥ 20 M msgs/s", bench: []string{single}}
-	if v, ok := r.median(single, "msgs/s"); ok {
-		t.measured, t.status = rate(v), status(v >= 20e6)
-	} else {
-		t.status, t.measured = notMeasured, r.skipReason(single)
-	}
-	add(t)
+	add(r.threshold("the same ≥ 20 M msgs/s", single, "msgs/s", func(v float64) bool { return v >= 20e6 }, rate))
 	add(r.against("the same with the shared default ≥ 0.8× bufio", shared, bufio, "msgs/s", 0.8, false, rate))
 	// The TCP row checks single_producer, the adapter's configuration; the
 	// shared sink's ratio is given beside it.
-	t = r.against("TCP, `single_producer` ≥ 0.8× its bufio",
+	t := r.against("TCP, `single_producer` ≥ 0.8× its bufio",
 		e2eName(built, "tcp", "sink-single"), e2eName(built, "tcp", "bufio"), "msgs/s", 0.8, false, rate)
 	if v, ok := r.median(e2eName(built, "tcp", "sink"), "msgs/s"); ok {
 		if b, ok := r.median(e2eName(built, "tcp", "bufio"), "msgs/s"); ok {
@@ -145,14 +139,8 @@ func (r *report) adapterTargets() []target {
 	add(r.against("via the relay at 100k msgs/s: p50 ≤ 2× direct (`single_producer`, default idle)",
 		relayLatencyName("100k"), latencyName("100k", "sink-single", defaultIdle), "p50-ns", 2, true, dur))
 
-	idle := "IdleCPU/idle=" + defaultIdle
-	t = target{name: fmt.Sprintf("a quiet connected sink, default strategy (%s), ≈ 0%% CPU (≤ 1%% of a core)", defaultIdle), bench: []string{idle}}
-	if v, ok := r.median(idle, "cpu-%"); ok {
-		t.measured, t.status = fmt.Sprintf("%.2f%% of a core", v), status(v <= 1)
-	} else {
-		t.status, t.measured = notMeasured, r.skipReason(idle)
-	}
-	add(t)
+	add(r.threshold(fmt.Sprintf("a quiet connected sink, default strategy (%s), ≈ 0%% CPU (≤ 1%% of a core)", defaultIdle),
+		"IdleCPU/idle="+defaultIdle, "cpu-%", atMostOnePercent, cpuShare))
 
 	add(r.compare("lazy vs direct `Send`: delta < 1% or no significant difference",
 		sendDirect, sendShared, "ns/op", "/impl@(direct lazy)", ".name:Overhead /op:send",
@@ -173,36 +161,33 @@ func (r *report) pipeTargets() []target {
 		func(delta float64, _ bool) bool { return delta > -1 }))
 	sink, bufio := e2eName(prebuilt, "unix", "sink"), e2eName(prebuilt, "unix", "bufio")
 	add(r.against("pipe only (pre-built), unix, 64 B, 1 producer ≥ 1.0× bufio", sink, bufio, "msgs/s", 1.0, false, rate))
-	t := target{name: "pipe only (pre-built), unix, 64 B, 1 producer ≥ 25 M msgs/s", bench: []string{sink}}
-	if v, ok := r.median(sink, "msgs/s"); ok {
-		t.measured, t.status = rate(v), status(v >= 25e6)
-	} else {
-		t.status, t.measured = notMeasured, r.skipReason(sink)
-	}
-	add(t)
+	add(r.threshold("pipe only (pre-built), unix, 64 B, 1 producer ≥ 25 M msgs/s", sink, "msgs/s",
+		func(v float64) bool { return v >= 25e6 }, rate))
 	for _, tr := range []struct {
 		transport, label string
 		min              float64
 	}{{"tcp", "TCP", 10e6}, {"ws", "WebSocket", 5e6}} {
-		name := e2eName(prebuilt, tr.transport, "sink")
-		t := target{name: fmt.Sprintf("pipe only (pre-built), %s, 64 B, 1 producer ≥ %s msgs/s", tr.label, si(tr.min)), bench: []string{name}}
-		if v, ok := r.median(name, "msgs/s"); ok {
-			t.measured, t.status = rate(v), status(v >= tr.min)
-		} else {
-			t.status, t.measured = notMeasured, r.skipReason(name)
-		}
-		add(t)
+		add(r.threshold(fmt.Sprintf("pipe only (pre-built), %s, 64 B, 1 producer ≥ %s msgs/s", tr.label, si(tr.min)),
+			e2eName(prebuilt, tr.transport, "sink"), "msgs/s", func(v float64) bool { return v >= tr.min }, rate))
 	}
-	park := "IdleCPU/idle=park"
-	t = target{name: "parked idle sink ≈ 0% CPU (≤ 1% of a core)", bench: []string{park}}
-	if v, ok := r.median(park, "cpu-%"); ok {
-		t.measured, t.status = fmt.Sprintf("%.2f%% of a core", v), status(v <= 1)
-	} else {
-		t.status, t.measured = notMeasured, r.skipReason(park)
-	}
-	add(t)
+	add(r.threshold("parked idle sink ≈ 0% CPU (≤ 1% of a core)", "IdleCPU/idle=park", "cpu-%", atMostOnePercent, cpuShare))
 	return ts
 }
+
+// threshold checks the median of name in unit with ok.
+func (r *report) threshold(label, name, unit string, ok func(float64) bool, format func(float64) string) target {
+	t := target{name: label, bench: []string{name}}
+	if v, found := r.median(name, unit); found {
+		t.measured, t.status = format(v), status(ok(v))
+	} else {
+		t.status, t.measured = notMeasured, r.skipReason(name)
+	}
+	return t
+}
+
+// The idle-CPU targets: a quiet sink costs at most 1% of a core.
+func atMostOnePercent(v float64) bool { return v <= 1 }
+func cpuShare(v float64) string       { return fmt.Sprintf("%.2f%% of a core", v) }
 
 // against checks the median of name in unit against k times that of base:
 // at most (a delay) or at least (a rate).
