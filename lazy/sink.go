@@ -137,7 +137,7 @@ func New(cfg Config) (*Sink, error) {
 // write (or hands it to the writer if the socket would block): a message
 // after a quiet spell then costs what one write per message costs, not a
 // goroutine wake-up.
-func (s *Sink) Send(m *tlv.Message) error { return s.send(nil, m) }
+func (s *Sink) Send(m *tlv.Message) error { return s.send(context.Background(), m, false) }
 
 // SendBatch sends ms in order; on error ms[n:] stay with the caller.
 func (s *Sink) SendBatch(ms []*tlv.Message) (int, error) {
@@ -166,10 +166,10 @@ func (s *Sink) SendBatch(ms []*tlv.Message) (int, error) {
 // returns at once if the ring is full), the message is still the caller's,
 // and it is counted as refused for a full buffer. Close while it waits
 // makes it return ErrClosed. It does not allocate.
-func (s *Sink) SendWait(ctx context.Context, m *tlv.Message) error { return s.send(ctx, m) }
+func (s *Sink) SendWait(ctx context.Context, m *tlv.Message) error { return s.send(ctx, m, true) }
 
-// send is Send, and SendWait when ctx is not nil.
-func (s *Sink) send(ctx context.Context, m *tlv.Message) error {
+// send is Send, and SendWait when wait is set.
+func (s *Sink) send(ctx context.Context, m *tlv.Message, wait bool) error {
 	if checked.On && s.cfg.SingleProducer {
 		s.enterSend()
 		defer s.exitSend()
@@ -178,7 +178,7 @@ func (s *Sink) send(ctx context.Context, m *tlv.Message) error {
 		return s.refuse(err)
 	}
 	if !s.push(m) {
-		if ctx == nil {
+		if !wait {
 			return s.refusePush()
 		}
 		if err := s.waitPush(ctx, m); err != nil {
