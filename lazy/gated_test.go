@@ -157,7 +157,7 @@ type writeCounts struct{ tries, through, batches, batched atomic.Int64 }
 
 // countingDial dials with transport.Dial and wraps stream connections in a
 // countingConn that adds to w; WebSocket ones are returned as they are.
-func countingDial(w *writeCounts) func(ctx context.Context, e transport.Endpoint) (transport.Conn, error) {
+func countingDial(w *writeCounts) dialFunc {
 	return func(ctx context.Context, e transport.Endpoint) (transport.Conn, error) {
 		c, err := transport.Dial(ctx, e)
 		if err != nil {
