@@ -13,29 +13,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/msgsink/msgsink/internal/handoff"
 	"github.com/msgsink/msgsink/internal/iovec"
 	"github.com/msgsink/msgsink/ring"
 	"github.com/msgsink/msgsink/tlv"
-)
-
-const (
-	// idleSpins is how often an idle writer yields before it parks. Waking a
-	// parked goroutine costs about 20 µs on the reference machine, a yield
-	// well under one; a few yields catch the next read of a busy producer.
-	idleSpins = 4
-	// throughGap is the least time between two writes through by producers
-	// (see consumer.offer), as in the lazy sink: below it, traffic is dense
-	// enough for the writer's batching to win over a system call per read.
-	throughGap = 5 * time.Microsecond
-)
-
-// The writer's flags, in consumer.word. parkedBit: the writer waits on wake
-// and needs a kick. throughBit: a producer that found it parked owns the
-// writing side and is writing through; the writer does not leave its park
-// until the producer is done.
-const (
-	parkedBit  = 1 << 0
-	throughBit = 1 << 1
 )
 
 // end is why a consumer's connection ended.
@@ -71,15 +52,15 @@ type consumer struct {
 	// pendFrames and pendBytes are what the ring holds: raised by producers
 	// under mu before they push, lowered by the writer after it discards.
 	pendFrames, pendBytes atomic.Int64
-	word                  atomic.Uint32 // parkedBit, throughBit
-	wake                  chan struct{} // capacity 1
-	throughAt             atomic.Int64  // when the last write through started (nanotime)
+	// gate parks the writer and hands the writing side to a producer that
+	// finds it parked (handoff); the low byte of its word is unused.
+	gate handoff.Gate
 
 	stop chan struct{} // closed by shutdown
 	once sync.Once
 	why  end // set once, by shutdown
 
-	// Writer side, owned by run, or by a producer holding throughBit.
+	// Writer side, owned by run, or by a producer writing through.
 	writevFn func(fd uintptr) bool // k.writev bound once: a method value made per call allocates
 	tryFn    func(fd uintptr) bool // k.tryWritev bound once, for writes through
 	vec      iovec.Vec             // iovec.Max iovecs; Iov[Next:N] remain to be written
@@ -127,10 +108,10 @@ func (r *Relay) subscribe(cn *conn) *consumer {
 		nc:   cn.nc,
 		rc:   rc,
 		q:    ring.New[span](r.cfg.queue),
-		wake: make(chan struct{}, 1),
 		stop: make(chan struct{}),
 		vec:  iovec.Vec{Iov: make([]unix.Iovec, iovec.Max)},
 	}
+	k.gate.Init()
 	k.writevFn = k.writev
 	k.tryFn = k.tryWritev
 	r.mu.Lock()
@@ -241,58 +222,26 @@ func (k *consumer) offer(sp span) {
 	}
 }
 
-// wakeWriter is offer's hand-off to a parked writer. After a quiet spell
-// (throughGap since the last write through) the producer writes the oldest
-// queued span itself with one non-blocking writev, as the lazy sink's Send
-// does: the frame reaches the consumer without the ~20 µs wake-up of the
-// writer goroutine. Otherwise, or when the socket does not take it all, it
-// kicks the writer.
+// wakeWriter is offer's hand-off to a parked writer (see handoff). After a
+// quiet spell the producer writes the oldest queued span itself with one
+// non-blocking writev, as the lazy sink's Send does: the frame reaches the
+// consumer without the ~20 µs wake-up of the writer goroutine. Otherwise, or
+// when the socket does not take it all, the writer is kicked.
 func (k *consumer) wakeWriter() {
-	for {
-		w := k.word.Load()
-		switch {
-		case w&throughBit != 0:
-			return // the producer writing through looks at the queue after it lets go
-		case w&parkedBit == 0:
-			return
-		}
-		if now := nanotime(); now-k.throughAt.Load() >= int64(throughGap) &&
-			k.word.CompareAndSwap(w, w|throughBit) {
-			k.writeThrough(now)
-			return
-		}
-		if k.word.CompareAndSwap(w, 0) {
-			k.kick()
-			return
-		}
-	}
-}
-
-func (k *consumer) kick() {
-	select {
-	case k.wake <- struct{}{}:
-	default:
+	if r, _ := k.gate.Wake(k.gate.Word.Load()); r == handoff.WriteThrough {
+		k.writeThrough()
 	}
 }
 
 // writeThrough writes the oldest queued span with one non-blocking writev,
-// by a producer that holds throughBit. If the socket takes all of it the
-// writer sleeps on; otherwise the writer is woken to write the rest (or to
-// find the connection broken).
-func (k *consumer) writeThrough(now int64) {
-	k.throughAt.Store(now)
+// by a producer that owns the writing side. A part the socket did not take
+// stays queued, with k.skip saying how much of it is out.
+func (k *consumer) writeThrough() {
 	whole := false
 	if a, _ := k.q.Peek(1); len(a) == 1 {
 		whole = k.write(a, nil, k.tryFn) == nil
 	}
-	if !whole {
-		k.word.Store(0)
-		k.kick()
-		return
-	}
-	k.word.Store(parkedBit)
-	// Producers that offered while we held throughBit left their spans to us.
-	if k.q.Len() > 0 {
+	if k.gate.EndThrough(whole) && k.q.Len() > 0 {
 		k.wakeWriter()
 	}
 }
@@ -329,14 +278,16 @@ func (k *consumer) run() {
 // it did.
 func (k *consumer) pump() end {
 	maxLag := int64(k.r.cfg.maxLag)
+	rounds := 0
 	for {
 		a, b := k.q.Peek(iovec.Max)
 		if len(a) == 0 {
-			if !k.idle() {
+			if !k.idle(&rounds) {
 				return endRelayClosed // shutdown came first and set the reason
 			}
 			continue
 		}
+		rounds = 0
 		head := a[0].at
 		if k.r.now()-head > maxLag {
 			return endLagged
@@ -353,43 +304,34 @@ func (k *consumer) pump() end {
 	}
 }
 
-// idle waits for the queue to hold something, and reports false when the
-// consumer was shut down instead. It yields a few times before it parks: a
-// producer wakes a parked writer, which costs the producer a channel send.
-func (k *consumer) idle() bool {
-	for range idleSpins {
+// idleSchedule is the consumer writer's: it never spins, since a relay
+// runs a writer per consumer beside the producers' readers, and a spinning
+// writer takes the core they need (see handoff.YieldThenPark).
+var idleSchedule = handoff.YieldThenPark
+
+// idle is one round of waiting for the queue to hold something, by
+// idleSchedule. It reports false when the consumer was shut down instead.
+func (k *consumer) idle(rounds *int) bool {
+	switch idleSchedule.Next(rounds) {
+	case handoff.Spin:
+		return true
+	case handoff.Yield:
 		runtime.Gosched()
-		if k.q.Len() > 0 {
-			return true
-		}
+		return true
 	}
 	// A write through must not meet the deadline of the last batch, long
 	// past by the time the next frame comes.
 	_ = k.nc.SetWriteDeadline(time.Time{})
-	k.word.Store(parkedBit)
-	defer k.unpark()
+	k.gate.Park(true)
+	defer k.gate.Unpark()
 	if k.q.Len() > 0 {
 		return true
 	}
 	select {
-	case <-k.wake:
+	case <-k.gate.C():
 		return true
 	case <-k.stop:
 		return false
-	}
-}
-
-// unpark takes the writing side back from the park: it waits for a producer
-// writing through to finish (one non-blocking writev) and clears the flags.
-func (k *consumer) unpark() {
-	for {
-		w := k.word.Load()
-		switch {
-		case w&throughBit != 0:
-			runtime.Gosched()
-		case w == 0 || k.word.CompareAndSwap(w, 0):
-			return
-		}
 	}
 }
 
