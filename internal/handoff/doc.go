@@ -38,16 +38,19 @@
 //
 // # What stays with the owners
 //
-// Writing itself is shared one level down, in internal/iovec (the writev
-// from a RawConn callback, its short writes, and a try-once variant for
-// writes through). What the writers queue is not: the sink queues
-// *tlv.Message, one frame each, that the transport.Conn coalesces; the relay
-// queues spans of a producer's read buffer, several frames each, merged
-// into one iovec when adjacent. Building iovecs, counting the whole frames
-// a failed write left, releasing what was written and what the counters say
-// are each shaped by those types; a common form would need a callback per
-// item on the hot path or an interface per queue entry, so they stay with
-// their owners.
+// Writing itself is shared one level down, in internal/iovec: its Writer
+// drives a vector of buffers through a RawConn with writev, waiting in the
+// netpoller or (Try, for a write through) making one attempt, and counts
+// the bytes that reached the socket. What goes into the vector and what a
+// count of bytes means are not shared, because the queues differ: the sink
+// queues *tlv.Message, one frame each, which its transport.Conn copies into
+// a coalescing buffer when small (and a Conn may not be a socket at all: a
+// WebSocketConn frames each message); the relay queues spans of a
+// producer's read buffer, several frames each, and merges adjacent spans
+// into one iovec. Counting the whole frames a failed write left, releasing
+// (tlv.ReleaseAll against chunk references) and the counters are shaped by
+// those types too. One form for both would need an interface or a callback
+// per queued item on the hot path, so each owner keeps its few lines.
 //
 // Sketch of a writer:
 //

@@ -11,8 +11,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/msgsink/msgsink/internal/handoff"
 	"github.com/msgsink/msgsink/internal/iovec"
 	"github.com/msgsink/msgsink/ring"
@@ -61,13 +59,9 @@ type consumer struct {
 	why  end // set once, by shutdown
 
 	// Writer side, owned by run, or by a producer writing through.
-	writevFn func(fd uintptr) bool // k.writev bound once: a method value made per call allocates
-	tryFn    func(fd uintptr) bool // k.tryWritev bound once, for writes through
-	vec      iovec.Vec             // iovec.Max iovecs; Iov[Next:N] remain to be written
-	sent     int                   // bytes the current write has put on the socket
-	skip     int                   // bytes of the first queued span a write through left written
-	werr     error                 // what stopped writev, if not the poller
-	written  uint64
+	w       iovec.Writer // the iovecs of the spans being written, and their writev
+	skip    int          // bytes of the first queued span a write through left written
+	written uint64
 }
 
 // consume turns the connection into a consumer after its first frame, a
@@ -109,11 +103,9 @@ func (r *Relay) subscribe(cn *conn) *consumer {
 		rc:   rc,
 		q:    ring.New[span](r.cfg.queue),
 		stop: make(chan struct{}),
-		vec:  iovec.Vec{Iov: make([]unix.Iovec, iovec.Max)},
 	}
 	k.gate.Init()
-	k.writevFn = k.writev
-	k.tryFn = k.tryWritev
+	k.w.Init()
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
@@ -239,7 +231,7 @@ func (k *consumer) wakeWriter() {
 func (k *consumer) writeThrough() {
 	whole := false
 	if a, _ := k.q.Peek(1); len(a) == 1 {
-		whole = k.write(a, nil, k.tryFn) == nil
+		whole = k.write(a, nil, true) == nil
 	}
 	if k.gate.EndThrough(whole) && k.q.Len() > 0 {
 		k.wakeWriter()
@@ -295,7 +287,7 @@ func (k *consumer) pump() end {
 		// A write still blocked when the oldest frame in it turns MaxLag old
 		// fails: a consumer that stopped reading is caught without a timer.
 		_ = k.nc.SetWriteDeadline(k.r.epoch.Add(time.Duration(head + maxLag)))
-		if err := k.write(a, b, k.writevFn); err != nil {
+		if err := k.write(a, b, false); err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				return endLagged
 			}
@@ -339,13 +331,14 @@ func (k *consumer) idle(rounds *int) bool {
 // queue, counting the frames the socket took whole as written and the rest as
 // discarded. It does not allocate unless it fails.
 //
-// fn is the RawConn.Write callback: k.writevFn waits through the netpoller
-// until all is written; k.tryFn makes one attempt, for a write through, and
-// a part it leaves unwritten stays queued, with k.skip saying how much of
-// the first span is out, for the next write to go on from.
-func (k *consumer) write(a, b []span, fn func(fd uintptr) bool) error {
+// A write waits through the netpoller until all is written; a try (a
+// write through) makes one attempt, and a part it leaves unwritten stays
+// queued, with k.skip saying how much of the first span is out, for the
+// next write to go on from.
+func (k *consumer) write(a, b []span, try bool) error {
 	skip := k.skip
-	k.vec.N, k.vec.Next, k.sent, k.skip = 0, 0, skip, 0
+	k.skip = 0
+	sent := skip // what of a then b is on the socket
 	frames, bytes := 0, 0
 	var last *span
 	for _, ss := range [2][]span{a, b} {
@@ -356,30 +349,32 @@ func (k *consumer) write(a, b []span, fn func(fd uintptr) bool) error {
 			// Spans of one producer's read that follow each other in the
 			// queue are one iovec.
 			if last != nil && last.c == s.c && last.end == s.off {
-				v := &k.vec.Iov[k.vec.N-1]
+				v := &k.w.Iov[k.w.N-1]
 				v.SetLen(int(v.Len) + int(s.end-s.off))
 			} else {
-				k.vec.Iov[k.vec.N].Base = &s.c.buf[int(s.off)+skip]
-				k.vec.Iov[k.vec.N].SetLen(int(s.end-s.off) - skip)
-				k.vec.N++
+				k.w.Iov[k.w.N].Base = &s.c.buf[int(s.off)+skip]
+				k.w.Iov[k.w.N].SetLen(int(s.end-s.off) - skip)
+				k.w.N++
 			}
 			skip = 0
 			last = s
 		}
 	}
-	err := k.rc.Write(fn)
-	clear(k.vec.Iov[:k.vec.N]) // drop the pointers into chunks about to be released
-	if err == nil {
-		err = k.werr
+	var n int
+	var err error
+	if try {
+		n, err = k.w.Try(k.rc)
+	} else {
+		n, err = k.w.Write(k.rc)
 	}
-	k.werr = nil
-	if err == nil && k.sent < bytes {
-		k.skip = k.sent // a write through the socket did not take whole
+	sent += n
+	if err == nil && sent < bytes {
+		k.skip = sent // a write through the socket did not take whole
 		return errShort
 	}
 	outFrames, outBytes := frames, bytes
 	if err != nil {
-		outFrames, outBytes = wholeFrames(a, b, k.sent)
+		outFrames, outBytes = wholeFrames(a, b, sent)
 	}
 	for _, ss := range [2][]span{a, b} {
 		for i := range ss {
@@ -402,27 +397,9 @@ func (k *consumer) write(a, b []span, fn func(fd uintptr) bool) error {
 	return err
 }
 
-// writev is the RawConn.Write callback: false means EAGAIN, wait until the
-// socket is writable and call again; true means done, or failed (k.werr).
-func (k *consumer) writev(fd uintptr) bool {
-	done, n, err := k.vec.Writev(fd)
-	k.sent += n
-	if err != nil {
-		k.werr = err
-	}
-	return done
-}
-
 // errShort is write's answer when a write through left part of its span
 // unwritten; the writer writes the rest.
 var errShort = errors.New("relay: write through was short")
-
-// tryWritev is writev for a write through: EAGAIN ends it too, with what
-// was written so far in k.sent.
-func (k *consumer) tryWritev(fd uintptr) bool {
-	k.writev(fd)
-	return true
-}
 
 // wholeFrames counts the frames of a then b, and their bytes, that end
 // within the first sent bytes.
