@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/msgsink/msgsink/internal/handoff"
 	"github.com/msgsink/msgsink/lazy"
 	"github.com/msgsink/msgsink/ring"
 	"github.com/msgsink/msgsink/sink"
@@ -126,14 +127,6 @@ func sendWaiting(s interface{ Send(*tlv.Message) error }, m *tlv.Message) error 
 	}
 }
 
-// The writer's idle schedule of lazy.IdleBackoff (spinRounds, yieldRounds
-// in lazy/sink.go), copied so that ringSink idles exactly like the sink it
-// is compared with.
-const (
-	spinRounds  = 128
-	yieldRounds = 32
-)
-
 // ringSink is the lazy sink's design with connecting taken out: the same
 // ring, one writer goroutine started on a connection made in advance, the
 // idle schedule of lazy.IdleBackoff with the same parked-flag handshake, and
@@ -234,13 +227,12 @@ func (r *ringSink) run() {
 			if r.stop.Load() {
 				return
 			}
-			idle++
-			switch {
-			case idle <= spinRounds:
-			case idle <= spinRounds+yieldRounds:
+			// lazy.IdleBackoff's schedule, so that ringSink idles exactly
+			// like the sink it is compared with.
+			switch handoff.Backoff.Next(&idle) {
+			case handoff.Yield:
 				runtime.Gosched()
-			default:
-				idle = 0
+			case handoff.Park:
 				r.park()
 			}
 			continue

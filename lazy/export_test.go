@@ -1,5 +1,7 @@
 package lazy
 
+import "github.com/msgsink/msgsink/internal/handoff"
+
 // Test-only views of the writer's state, for the tests in package lazy_test
 // that must know a goroutine is where the test needs it before acting.
 
@@ -8,7 +10,7 @@ func Waiters(s *Sink) int { return int(s.waiters.Load()) }
 
 // Parked reports whether the writer is parked (or about to be), so that the
 // next Send may write through.
-func Parked(s *Sink) bool { return s.word.Load()&parkedBit != 0 }
+func Parked(s *Sink) bool { return s.gate.Word.Load()&handoff.Parked != 0 }
 
 // DisconnectRequested reports whether a Disconnect has asked the writer to
 // drop its connection and the writer has not yet served it.

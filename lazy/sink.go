@@ -13,48 +13,24 @@ import (
 	"time"
 
 	"github.com/msgsink/msgsink/internal/checked"
+	"github.com/msgsink/msgsink/internal/handoff"
 	"github.com/msgsink/msgsink/ring"
 	"github.com/msgsink/msgsink/sink"
 	"github.com/msgsink/msgsink/tlv"
 	"github.com/msgsink/msgsink/transport"
 )
 
-// The word holds the sink.State in its low byte and the writer's flags, so
-// that Send learns everything it needs (is the writer awake and connected?)
-// from one load. The fast path is word == StateConnected.
-//
-// parkedBit: the writer is parked, or about to be, and needs a kick.
-// throughOKBit: set with parkedBit while the connection can take a write
-// through (transport.TryWriter). throughBit: a Send owns the writing side
-// and is writing through; the writer does not leave park until it is gone.
-const (
-	stateMask    = 0xFF
-	parkedBit    = 1 << 8
-	throughOKBit = 1 << 9
-	throughBit   = 1 << 10
-)
-
-// throughGap is the least time between two writes through. A Send that
-// finds the writer parked writes its message itself, which saves the ~20 µs
-// wake-up of the writer but costs the producer a system call (about 1-2 µs
-// on the reference machine); within throughGap of the last one, the traffic
-// is dense enough that batching by the writer wins, so the Send wakes it
-// instead. 5 µs keeps the producer's share of system calls under a third at
-// any rate.
-const throughGap = 5 * time.Microsecond
+// The writer's gate word (handoff.Gate.Word) holds the sink.State in its
+// low byte beside the hand-off flags, so that Send learns everything it
+// needs (is the writer awake and connected?) from one load. The fast path
+// is word == StateConnected.
+const stateMask = handoff.OwnerMask
 
 // Control requests to the writer, in ctl. Send never reads them.
 const (
 	ctlDisconnect = 1 << iota // flushed: drop the connection, go idle
 	ctlClose                  // drain, then close for good
 	ctlAbort                  // Close's deadline passed: drop what is left
-)
-
-// Idle tuning for IdleBackoff: spinning covers bursts a few µs apart, yielding
-// lets a producer on the same P run, parking costs a ~20 µs wake-up.
-const (
-	spinRounds  = 128
-	yieldRounds = 32
 )
 
 var errStop = errors.New("lazy: writer stopped")
@@ -67,11 +43,13 @@ type Sink struct {
 	cfg       Config
 	validator tlv.Validator
 	ring      *ring.Ring[*tlv.Message]
-	word      atomic.Uint32
-	ctl       atomic.Uint32
-	wake      chan struct{} // kicks a parked or sleeping writer; capacity 1
-	progress  chan struct{} // tells a Flush that the writer moved on; capacity 1
-	flushing  atomic.Int32  // Flush calls waiting
+	// gate is the writer's word (state and hand-off flags) and the channel
+	// that kicks it when parked or sleeping in a backoff.
+	gate     handoff.Gate
+	idle     handoff.Schedule // by cfg.Idle
+	ctl      atomic.Uint32
+	progress chan struct{} // tells a Flush that the writer moved on; capacity 1
+	flushing atomic.Int32  // Flush calls waiting
 	// room wakes a SendWait that found the ring full; the writer sends on it,
 	// once per batch, when waiters says anyone is waiting.
 	room    chan struct{} // capacity 1
@@ -79,10 +57,8 @@ type Sink struct {
 	// through is the live connection's write-through side, nil when it has
 	// none. The writer sets it before it first parks on a connection and
 	// clears it only when it is neither parked nor written through, so a
-	// Send that won throughBit reads it safely. throughAt (nanotime) is when
-	// the last write through started.
-	through   transport.TryWriter
-	throughAt atomic.Int64
+	// Send that won the writing side reads it safely.
+	through transport.TryWriter
 	// midFrame is set when a write through did not take the whole message:
 	// part of the ring's first message may be on the connection, so the
 	// writer must not drop the connection on request (Disconnect) before
@@ -122,11 +98,12 @@ func New(cfg Config) (*Sink, error) {
 		cfg:       cfg,
 		validator: cfg.Validator,
 		ring:      ring.New[*tlv.Message](cfg.BufferSize),
-		wake:      make(chan struct{}, 1),
+		idle:      idleSchedules[cfg.Idle],
 		progress:  make(chan struct{}, 1),
 		room:      make(chan struct{}, 1),
 		notify:    newNotifier(cfg.Logger, cfg.OnStateChange),
 	}
+	s.gate.Init()
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
 }
@@ -153,7 +130,7 @@ func (s *Sink) SendBatch(ms []*tlv.Message) (int, error) {
 			return i, s.refusePush()
 		}
 	}
-	if w := s.word.Load(); w != uint32(sink.StateConnected) {
+	if w := s.gate.Word.Load(); w != uint32(sink.StateConnected) {
 		s.wakeWriter(w)
 	}
 	return len(ms), nil
@@ -185,7 +162,7 @@ func (s *Sink) send(ctx context.Context, m *tlv.Message, wait bool) error {
 			return err
 		}
 	}
-	if w := s.word.Load(); w != uint32(sink.StateConnected) {
+	if w := s.gate.Word.Load(); w != uint32(sink.StateConnected) {
 		s.wakeWriter(w)
 	}
 	return nil
@@ -209,7 +186,7 @@ func (s *Sink) waitPush(ctx context.Context, m *tlv.Message) error {
 		}
 		// The writer may be parked with a full ring that this producer has
 		// not woken yet (a SendWait that found it full from the start).
-		if w := s.word.Load(); w != uint32(sink.StateConnected) {
+		if w := s.gate.Word.Load(); w != uint32(sink.StateConnected) {
 			s.wakeWriter(w)
 		}
 		select {
@@ -273,44 +250,32 @@ func (s *Sink) refusePush() error {
 	return sink.ErrBufferFull
 }
 
-// wakeWriter is Send's slow path, after a push: unpark a parked writer, or
-// start one for an idle sink. Only one caller wins each transition, so any
-// number of concurrent first Sends start exactly one writer and one dial.
+// wakeWriter is Send's slow path, after a push: hand off to a parked
+// writer (see handoff), or start one for an idle sink. Only one caller wins
+// each transition, so any number of concurrent first Sends start exactly
+// one writer and one dial.
 func (s *Sink) wakeWriter(w uint32) {
 	for {
+		var r handoff.Result
+		r, w = s.gate.Wake(w)
 		switch {
-		case w&throughBit != 0:
-			return // the Send writing through looks at the ring after it lets go
-		case w&parkedBit != 0:
-			if w&throughOKBit != 0 {
-				if now := nanotime(); now-s.throughAt.Load() >= int64(throughGap) &&
-					s.word.CompareAndSwap(w, w|throughBit) {
-					s.writeThrough(now)
-					return
-				}
-			}
-			if s.word.CompareAndSwap(w, w&^(parkedBit|throughOKBit)) {
-				s.kick()
-				return
-			}
-		case sink.State(w&stateMask) == sink.StateIdle:
-			if s.startIfIdle(w) {
-				return
-			}
-		default: // connecting, backoff, connected and awake, closed
+		case r == handoff.WriteThrough:
+			s.writeThrough()
+			return
+		case r == handoff.Done || sink.State(w&stateMask) != sink.StateIdle:
+			return // connecting, backoff, connected and awake, closed
+		case s.startIfIdle(w):
 			return
 		}
-		w = s.word.Load()
+		w = s.gate.Word.Load()
 	}
 }
 
-// writeThrough is Send's write through, by a caller that won throughBit
-// from a parked writer: it writes the oldest message in the ring with one
-// non-blocking write. If that takes all of it, the writer sleeps on;
-// otherwise (the socket is full, or the write failed) the writer is woken to
-// finish the message, or to find the connection broken.
-func (s *Sink) writeThrough(now int64) {
-	s.throughAt.Store(now)
+// writeThrough is Send's write through, by a caller that won the writing
+// side from a parked writer: it writes the oldest message in the ring with
+// one non-blocking write, which leaves a partial write for the writer's next
+// WriteBatch to finish (transport.TryWriter).
+func (s *Sink) writeThrough() {
 	whole := false
 	if a, _ := s.ring.Peek(1); len(a) == 1 {
 		// An error ends the connection inside the Conn; the writer's next
@@ -322,30 +287,8 @@ func (s *Sink) writeThrough(now int64) {
 			s.wroteThrough.Add(1) // after written, as Info reads them the other way round
 		}
 	}
-	for {
-		w := s.word.Load()
-		next := w &^ throughBit
-		if !whole {
-			next &^= parkedBit | throughOKBit
-		}
-		if s.word.CompareAndSwap(w, next) {
-			break
-		}
-	}
-	if !whole {
-		s.kick()
-		return
-	}
-	// Sends that came while we held throughBit left their messages to us.
-	if s.ring.Len() > 0 {
-		s.wakeWriter(s.word.Load())
-	}
-}
-
-func (s *Sink) kick() {
-	select {
-	case s.wake <- struct{}{}:
-	default: // a wake-up is already pending
+	if s.gate.EndThrough(whole) && s.ring.Len() > 0 {
+		s.wakeWriter(s.gate.Word.Load())
 	}
 }
 
@@ -355,7 +298,7 @@ func (s *Sink) kick() {
 func (s *Sink) startIfIdle(w uint32) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.word.CompareAndSwap(w, uint32(sink.StateConnecting)) {
+	if !s.gate.Word.CompareAndSwap(w, uint32(sink.StateConnecting)) {
 		return false
 	}
 	s.exited = make(chan struct{})
@@ -366,7 +309,7 @@ func (s *Sink) startIfIdle(w uint32) bool {
 // ensureWriter starts a writer for an idle sink that has work (Flush,
 // Connect, Close with pending messages), as a Send would.
 func (s *Sink) ensureWriter() {
-	if w := s.word.Load(); sink.State(w&stateMask) == sink.StateIdle {
+	if w := s.gate.Word.Load(); sink.State(w&stateMask) == sink.StateIdle {
 		s.wakeWriter(w)
 	}
 }
@@ -377,8 +320,8 @@ func (s *Sink) setState(st sink.State) { s.setStateErr(st, nil) }
 // setStateErr is setState for a move to backoff caused by err.
 func (s *Sink) setStateErr(st sink.State, err error) {
 	for {
-		w := s.word.Load()
-		if s.word.CompareAndSwap(w, w&^stateMask|uint32(st)) {
+		w := s.gate.Word.Load()
+		if s.gate.Word.CompareAndSwap(w, w&^stateMask|uint32(st)) {
 			s.changed(sink.State(w&stateMask), st, err)
 			return
 		}
@@ -394,7 +337,7 @@ func (s *Sink) changed(from, to sink.State, err error) {
 	}
 }
 
-func (s *Sink) state() sink.State { return sink.State(s.word.Load() & stateMask) }
+func (s *Sink) state() sink.State { return sink.State(s.gate.Word.Load() & stateMask) }
 
 // run is the writer goroutine: it connects, writes, reconnects, and ends when
 // the sink goes idle or closed.
@@ -462,7 +405,7 @@ func (s *Sink) finish(cause error) bool {
 	}
 	// A Send pushed after our last look but saw a running writer: take the
 	// sink back, unless that Send (or another) has already started a writer.
-	if s.word.CompareAndSwap(uint32(sink.StateIdle), uint32(sink.StateConnecting)) {
+	if s.gate.Word.CompareAndSwap(uint32(sink.StateIdle), uint32(sink.StateConnecting)) {
 		s.changed(sink.StateIdle, sink.StateConnecting, nil)
 		return false
 	}
@@ -532,7 +475,7 @@ func (s *Sink) sleep(d time.Duration) bool {
 		select {
 		case <-t.C:
 			return true
-		case <-s.wake:
+		case <-s.gate.C():
 			if s.stopping() {
 				return false
 			}
@@ -557,7 +500,7 @@ func (s *Sink) writeLoop(conn transport.Conn) error {
 		}
 		a, b := s.ring.Peek(s.cfg.MaxBatch)
 		if len(a) == 0 {
-			if err := s.idle(conn, &idle); err != nil {
+			if err := s.wait(conn, &idle); err != nil {
 				return err
 			}
 			continue
@@ -587,13 +530,19 @@ func (s *Sink) stopWriting(c uint32) bool {
 
 var errPeerGone = errors.New("lazy: connection closed by peer")
 
-// idle waits for work by the configured strategy. It returns an error when the
+// idleSchedules maps the configured strategy to its handoff schedule.
+var idleSchedules = [...]handoff.Schedule{
+	IdleBackoff: handoff.Backoff,
+	IdleSpin:    handoff.SpinForever,
+	IdlePark:    handoff.ParkAtOnce,
+}
+
+// wait waits for work by the idle schedule. It returns an error when the
 // connection is found broken while waiting.
-func (s *Sink) idle(conn transport.Conn, rounds *int) error {
-	*rounds++
-	switch {
-	case s.cfg.Idle == IdleSpin || (s.cfg.Idle == IdleBackoff && *rounds <= spinRounds):
-		if *rounds%spinRounds == 0 {
+func (s *Sink) wait(conn transport.Conn, rounds *int) error {
+	switch s.idle.Next(rounds) {
+	case handoff.Spin:
+		if *rounds%handoff.PollEvery == 0 {
 			select {
 			case <-conn.Done():
 				return errPeerGone
@@ -601,51 +550,27 @@ func (s *Sink) idle(conn transport.Conn, rounds *int) error {
 			}
 		}
 		return nil
-	case s.cfg.Idle == IdleBackoff && *rounds <= spinRounds+yieldRounds:
+	case handoff.Yield:
 		runtime.Gosched()
 		return nil
 	}
-	*rounds = 0
 	return s.park(conn)
 }
 
 // park sleeps until a Send, a control request, or the peer wakes it. The
-// parked bit is set before the last look at the ring, and a Send looks at the
-// bit after its push, so one of the two always sees the other.
+// parked flag is set before the last look at the ring, and a Send looks at
+// it after its push, so one of the two always sees the other.
 func (s *Sink) park(conn transport.Conn) error {
-	flags := uint32(parkedBit)
-	if s.through != nil {
-		flags |= throughOKBit
-	}
-	for {
-		w := s.word.Load()
-		if s.word.CompareAndSwap(w, w|flags) {
-			break
-		}
-	}
-	defer s.unpark()
+	s.gate.Park(s.through != nil)
+	defer s.gate.Unpark()
 	if s.ring.Len() > 0 || s.ctl.Load() != 0 {
 		return nil
 	}
 	select {
-	case <-s.wake:
+	case <-s.gate.C():
 		return nil
 	case <-conn.Done():
 		return errPeerGone
-	}
-}
-
-// unpark takes the writing side back: it waits for a Send writing through
-// to finish (one non-blocking write) and clears the parked flags.
-func (s *Sink) unpark() {
-	for {
-		w := s.word.Load()
-		switch {
-		case w&throughBit != 0:
-			runtime.Gosched()
-		case w&(parkedBit|throughOKBit) == 0 || s.word.CompareAndSwap(w, w&^(parkedBit|throughOKBit)):
-			return
-		}
 	}
 }
 
@@ -805,7 +730,7 @@ func (s *Sink) Disconnect(ctx context.Context) error {
 	pushed, _ := s.ring.Counts()
 	s.disconnectAt.Store(pushed)
 	s.ctl.Or(ctlDisconnect)
-	s.kick()
+	s.gate.Kick()
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -843,7 +768,7 @@ func (s *Sink) Close() error {
 	deadline := time.NewTimer(s.cfg.CloseTimeout)
 	defer deadline.Stop()
 	for {
-		w := s.word.Load()
+		w := s.gate.Word.Load()
 		switch sink.State(w & stateMask) {
 		case sink.StateClosed:
 			s.cancel()
@@ -857,13 +782,13 @@ func (s *Sink) Close() error {
 			// Pending messages get a writer to flush them; none, and we are done.
 			if s.ring.Len() > 0 {
 				s.startIfIdle(w)
-			} else if s.word.CompareAndSwap(w, uint32(sink.StateClosed)) {
+			} else if s.gate.Word.CompareAndSwap(w, uint32(sink.StateClosed)) {
 				s.changed(sink.StateIdle, sink.StateClosed, nil)
 			}
 			continue
 		}
 		exited := s.currentExited()
-		s.kick()
+		s.gate.Kick()
 		select {
 		case <-exited:
 		case <-deadline.C:
@@ -883,7 +808,7 @@ func (s *Sink) abort() {
 		_ = s.conn.Close()
 	}
 	s.mu.Unlock()
-	s.kick()
+	s.gate.Kick()
 }
 
 // State returns the connection state with one atomic load: cheap enough for a

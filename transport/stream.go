@@ -3,13 +3,10 @@ package transport
 import (
 	"errors"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/msgsink/msgsink/internal/iovec"
 	"github.com/msgsink/msgsink/tlv"
@@ -44,26 +41,17 @@ type StreamConn struct {
 	conn     net.Conn // a *net.UnixConn or *net.TCPConn
 	rc       syscall.RawConn
 	endpoint string
-	// writevFD is c.writev bound once: a method value or closure made per
-	// call would allocate on every batch.
-	writevFD func(fd uintptr) bool
 
 	// Writer state, owned by the goroutine in WriteBatch.
-	vec         iovec.Vec // iovec.Max iovecs; Iov[Next:N] remain to be written
-	buf         []byte    // coalescing buffer, never grown, so iovecs may point into it
-	runStart    int       // start in buf of the run the last iovec covers, or -1
-	coalesceMax int       // defaultCoalesceMax (at most coalesceBufSize); benchmarks vary it
-	sent        int64     // bytes written by the current WriteBatch
+	w           iovec.Writer // the iovecs of the chunk being built, and their writev
+	buf         []byte       // coalescing buffer, never grown, so iovecs may point into it
+	runStart    int          // start in buf of the run the last iovec covers, or -1
+	coalesceMax int          // defaultCoalesceMax (at most coalesceBufSize); benchmarks vary it
+	sent        int64        // bytes written by the current WriteBatch
 	// skip is how much of the next WriteBatch's first message TryWrite has
-	// already written; tryBuf and tryN are TryWrite's argument and result,
-	// in fields so that tryWriteFD, bound once like writevFD, needs no
-	// closure.
-	skip       int
-	tryBuf     []byte
-	tryN       int
-	tryWriteFD func(fd uintptr) bool
-	werr       error // what stopped writev, if not the poller
-	failed     error // the error of the WriteBatch that failed, which ends the stream
+	// already written.
+	skip   int
+	failed error // the error of the WriteBatch that failed, which ends the stream
 
 	done      chan struct{} // closed when the reader goroutine returns
 	readErr   error         // why the reader returned; read only after done
@@ -117,14 +105,12 @@ func newStreamConn(nc net.Conn, endpoint string) (*StreamConn, error) {
 		conn:        nc,
 		rc:          rc,
 		endpoint:    endpoint,
-		vec:         iovec.Vec{Iov: make([]unix.Iovec, iovec.Max)},
 		buf:         make([]byte, 0, coalesceBufSize),
 		runStart:    -1,
 		coalesceMax: defaultCoalesceMax,
 		done:        make(chan struct{}),
 	}
-	c.writevFD = c.writev
-	c.tryWriteFD = c.tryWrite
+	c.w.Init()
 	go c.readLoop()
 	return c, nil
 }
@@ -176,23 +162,23 @@ func (c *StreamConn) add(p []byte) bool {
 			return false
 		}
 		if c.runStart < 0 {
-			if c.vec.N == iovec.Max {
+			if c.w.N == iovec.Max {
 				return false
 			}
 			c.runStart = n
-			c.vec.N++
+			c.w.N++
 		}
 		c.buf = append(c.buf, p...)
-		v := &c.vec.Iov[c.vec.N-1]
+		v := &c.w.Iov[c.w.N-1]
 		v.Base = &c.buf[c.runStart]
 		v.SetLen(len(c.buf) - c.runStart)
 	default:
-		if c.vec.N == iovec.Max {
+		if c.w.N == iovec.Max {
 			return false
 		}
-		c.vec.Iov[c.vec.N].Base = &p[0]
-		c.vec.Iov[c.vec.N].SetLen(len(p))
-		c.vec.N++
+		c.w.Iov[c.w.N].Base = &p[0]
+		c.w.Iov[c.w.N].SetLen(len(p))
+		c.w.N++
 		c.runStart = -1
 	}
 	return true
@@ -202,38 +188,22 @@ func (c *StreamConn) add(p []byte) bool {
 // until it reports EAGAIN, parks the goroutine until the socket is writable,
 // and returns when writev is done or the poller fails (Close, deadline).
 func (c *StreamConn) flush() error {
-	if c.vec.N == 0 {
+	if c.w.N == 0 {
 		return nil
 	}
-	c.vec.Next = 0
-	err := c.rc.Write(c.writevFD)
-	// Forget the messages' buffers: they go back to their pool after this.
-	clear(c.vec.Iov[:c.vec.N])
-	c.vec.N, c.buf, c.runStart = 0, c.buf[:0], -1
+	n, err := c.w.Write(c.rc)
+	c.sent += int64(n)
+	c.buf, c.runStart = c.buf[:0], -1
 	if err != nil {
 		return unwrapNetOpError(err)
-	}
-	if err = c.werr; err != nil {
-		c.werr = nil
-		return err
 	}
 	return nil
 }
 
-// writev is the RawConn.Write callback. Returning false means "EAGAIN: wait
-// until writable and call again"; true means done or failed (c.werr).
-func (c *StreamConn) writev(fd uintptr) bool {
-	done, n, err := c.vec.Writev(fd)
-	c.sent += int64(n)
-	if err != nil {
-		c.werr = err
-	}
-	return done
-}
-
-// TryWrite implements TryWriter: one write(2) of m on the non-blocking
+// TryWrite implements TryWriter: one writev of m on the non-blocking
 // socket, through RawConn.Write with a callback that never asks the poller
-// to wait.
+// to wait. The vector is empty: WriteBatch leaves it so, and TryWrite runs
+// only while the writer is parked.
 func (c *StreamConn) TryWrite(m *tlv.Message) (bool, error) {
 	if c.failed != nil {
 		return false, c.failed
@@ -241,47 +211,26 @@ func (c *StreamConn) TryWrite(m *tlv.Message) (bool, error) {
 	if c.skip != 0 {
 		return false, nil // part of a message is out: only WriteBatch may go on
 	}
-	c.tryBuf, c.tryN = m.Bytes(), 0
-	err := c.rc.Write(c.tryWriteFD)
-	n := c.tryN
-	whole := n == len(c.tryBuf)
-	c.tryBuf = nil
-	if err == nil {
-		err, c.werr = c.werr, nil
-	}
+	p := m.Bytes()
+	c.w.Iov[0].Base = &p[0]
+	c.w.Iov[0].SetLen(len(p))
+	c.w.N = 1
+	n, err := c.w.Try(c.rc)
 	if err != nil {
 		c.failed = &OpError{Op: "write", Endpoint: c.endpoint, Err: unwrapNetOpError(err)}
 		return false, c.failed
 	}
-	if !whole {
+	if n < len(p) {
 		c.skip = n
+		return false, nil
 	}
-	return whole, nil
-}
-
-// tryWrite is TryWrite's RawConn.Write callback. It always returns true:
-// EAGAIN is an answer (nothing written), not a reason to wait.
-func (c *StreamConn) tryWrite(fd uintptr) bool {
-	for {
-		n, err := unix.Write(int(fd), c.tryBuf)
-		switch err {
-		case nil:
-			c.tryN = n
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-		default:
-			c.werr = os.NewSyscallError("write", err)
-		}
-		return true
-	}
+	return true, nil
 }
 
 // fail returns the number of messages of a then b that were written whole
-// before err, with err as an *OpError. The rest of the chunk is dropped.
+// before err, with err as an *OpError. The rest of the chunk was dropped by
+// flush.
 func (c *StreamConn) fail(a, b []*tlv.Message, err error) (int, error) {
-	clear(c.vec.Iov[:c.vec.N])
-	c.vec.N, c.buf, c.runStart = 0, c.buf[:0], -1
 	c.failed = &OpError{Op: "write", Endpoint: c.endpoint, Err: err}
 	return wholeMessages(a, b, c.sent), c.failed
 }

@@ -11,31 +11,10 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/msgsink/msgsink/internal/handoff"
 	"github.com/msgsink/msgsink/internal/iovec"
 	"github.com/msgsink/msgsink/ring"
 	"github.com/msgsink/msgsink/tlv"
-)
-
-const (
-	// idleSpins is how often an idle writer yields before it parks. Waking a
-	// parked goroutine costs about 20 µs on the reference machine, a yield
-	// well under one; a few yields catch the next read of a busy producer.
-	idleSpins = 4
-	// throughGap is the least time between two writes through by producers
-	// (see consumer.offer), as in the lazy sink: below it, traffic is dense
-	// enough for the writer's batching to win over a system call per read.
-	throughGap = 5 * time.Microsecond
-)
-
-// The writer's flags, in consumer.word. parkedBit: the writer waits on wake
-// and needs a kick. throughBit: a producer that found it parked owns the
-// writing side and is writing through; the writer does not leave its park
-// until the producer is done.
-const (
-	parkedBit  = 1 << 0
-	throughBit = 1 << 1
 )
 
 // end is why a consumer's connection ended.
@@ -71,22 +50,18 @@ type consumer struct {
 	// pendFrames and pendBytes are what the ring holds: raised by producers
 	// under mu before they push, lowered by the writer after it discards.
 	pendFrames, pendBytes atomic.Int64
-	word                  atomic.Uint32 // parkedBit, throughBit
-	wake                  chan struct{} // capacity 1
-	throughAt             atomic.Int64  // when the last write through started (nanotime)
+	// gate parks the writer and hands the writing side to a producer that
+	// finds it parked (handoff); the low byte of its word is unused.
+	gate handoff.Gate
 
 	stop chan struct{} // closed by shutdown
 	once sync.Once
 	why  end // set once, by shutdown
 
-	// Writer side, owned by run, or by a producer holding throughBit.
-	writevFn func(fd uintptr) bool // k.writev bound once: a method value made per call allocates
-	tryFn    func(fd uintptr) bool // k.tryWritev bound once, for writes through
-	vec      iovec.Vec             // iovec.Max iovecs; Iov[Next:N] remain to be written
-	sent     int                   // bytes the current write has put on the socket
-	skip     int                   // bytes of the first queued span a write through left written
-	werr     error                 // what stopped writev, if not the poller
-	written  uint64
+	// Writer side, owned by run, or by a producer writing through.
+	w       iovec.Writer // the iovecs of the spans being written, and their writev
+	skip    int          // bytes of the first queued span a write through left written
+	written uint64
 }
 
 // consume turns the connection into a consumer after its first frame, a
@@ -127,12 +102,10 @@ func (r *Relay) subscribe(cn *conn) *consumer {
 		nc:   cn.nc,
 		rc:   rc,
 		q:    ring.New[span](r.cfg.queue),
-		wake: make(chan struct{}, 1),
 		stop: make(chan struct{}),
-		vec:  iovec.Vec{Iov: make([]unix.Iovec, iovec.Max)},
 	}
-	k.writevFn = k.writev
-	k.tryFn = k.tryWritev
+	k.gate.Init()
+	k.w.Init()
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
@@ -241,58 +214,26 @@ func (k *consumer) offer(sp span) {
 	}
 }
 
-// wakeWriter is offer's hand-off to a parked writer. After a quiet spell
-// (throughGap since the last write through) the producer writes the oldest
-// queued span itself with one non-blocking writev, as the lazy sink's Send
-// does: the frame reaches the consumer without the ~20 µs wake-up of the
-// writer goroutine. Otherwise, or when the socket does not take it all, it
-// kicks the writer.
+// wakeWriter is offer's hand-off to a parked writer (see handoff). After a
+// quiet spell the producer writes the oldest queued span itself with one
+// non-blocking writev, as the lazy sink's Send does: the frame reaches the
+// consumer without the ~20 µs wake-up of the writer goroutine. Otherwise, or
+// when the socket does not take it all, the writer is kicked.
 func (k *consumer) wakeWriter() {
-	for {
-		w := k.word.Load()
-		switch {
-		case w&throughBit != 0:
-			return // the producer writing through looks at the queue after it lets go
-		case w&parkedBit == 0:
-			return
-		}
-		if now := nanotime(); now-k.throughAt.Load() >= int64(throughGap) &&
-			k.word.CompareAndSwap(w, w|throughBit) {
-			k.writeThrough(now)
-			return
-		}
-		if k.word.CompareAndSwap(w, 0) {
-			k.kick()
-			return
-		}
-	}
-}
-
-func (k *consumer) kick() {
-	select {
-	case k.wake <- struct{}{}:
-	default:
+	if r, _ := k.gate.Wake(k.gate.Word.Load()); r == handoff.WriteThrough {
+		k.writeThrough()
 	}
 }
 
 // writeThrough writes the oldest queued span with one non-blocking writev,
-// by a producer that holds throughBit. If the socket takes all of it the
-// writer sleeps on; otherwise the writer is woken to write the rest (or to
-// find the connection broken).
-func (k *consumer) writeThrough(now int64) {
-	k.throughAt.Store(now)
+// by a producer that owns the writing side. A part the socket did not take
+// stays queued, with k.skip saying how much of it is out.
+func (k *consumer) writeThrough() {
 	whole := false
 	if a, _ := k.q.Peek(1); len(a) == 1 {
-		whole = k.write(a, nil, k.tryFn) == nil
+		whole = k.write(a, nil, true) == nil
 	}
-	if !whole {
-		k.word.Store(0)
-		k.kick()
-		return
-	}
-	k.word.Store(parkedBit)
-	// Producers that offered while we held throughBit left their spans to us.
-	if k.q.Len() > 0 {
+	if k.gate.EndThrough(whole) && k.q.Len() > 0 {
 		k.wakeWriter()
 	}
 }
@@ -329,14 +270,16 @@ func (k *consumer) run() {
 // it did.
 func (k *consumer) pump() end {
 	maxLag := int64(k.r.cfg.maxLag)
+	rounds := 0
 	for {
 		a, b := k.q.Peek(iovec.Max)
 		if len(a) == 0 {
-			if !k.idle() {
+			if !k.idle(&rounds) {
 				return endRelayClosed // shutdown came first and set the reason
 			}
 			continue
 		}
+		rounds = 0
 		head := a[0].at
 		if k.r.now()-head > maxLag {
 			return endLagged
@@ -344,7 +287,7 @@ func (k *consumer) pump() end {
 		// A write still blocked when the oldest frame in it turns MaxLag old
 		// fails: a consumer that stopped reading is caught without a timer.
 		_ = k.nc.SetWriteDeadline(k.r.epoch.Add(time.Duration(head + maxLag)))
-		if err := k.write(a, b, k.writevFn); err != nil {
+		if err := k.write(a, b, false); err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				return endLagged
 			}
@@ -353,43 +296,34 @@ func (k *consumer) pump() end {
 	}
 }
 
-// idle waits for the queue to hold something, and reports false when the
-// consumer was shut down instead. It yields a few times before it parks: a
-// producer wakes a parked writer, which costs the producer a channel send.
-func (k *consumer) idle() bool {
-	for range idleSpins {
+// idleSchedule is the consumer writer's: it never spins, since a relay
+// runs a writer per consumer beside the producers' readers, and a spinning
+// writer takes the core they need (see handoff.YieldThenPark).
+var idleSchedule = handoff.YieldThenPark
+
+// idle is one round of waiting for the queue to hold something, by
+// idleSchedule. It reports false when the consumer was shut down instead.
+func (k *consumer) idle(rounds *int) bool {
+	switch idleSchedule.Next(rounds) {
+	case handoff.Spin:
+		return true
+	case handoff.Yield:
 		runtime.Gosched()
-		if k.q.Len() > 0 {
-			return true
-		}
+		return true
 	}
 	// A write through must not meet the deadline of the last batch, long
 	// past by the time the next frame comes.
 	_ = k.nc.SetWriteDeadline(time.Time{})
-	k.word.Store(parkedBit)
-	defer k.unpark()
+	k.gate.Park(true)
+	defer k.gate.Unpark()
 	if k.q.Len() > 0 {
 		return true
 	}
 	select {
-	case <-k.wake:
+	case <-k.gate.C():
 		return true
 	case <-k.stop:
 		return false
-	}
-}
-
-// unpark takes the writing side back from the park: it waits for a producer
-// writing through to finish (one non-blocking writev) and clears the flags.
-func (k *consumer) unpark() {
-	for {
-		w := k.word.Load()
-		switch {
-		case w&throughBit != 0:
-			runtime.Gosched()
-		case w == 0 || k.word.CompareAndSwap(w, 0):
-			return
-		}
 	}
 }
 
@@ -397,13 +331,14 @@ func (k *consumer) unpark() {
 // queue, counting the frames the socket took whole as written and the rest as
 // discarded. It does not allocate unless it fails.
 //
-// fn is the RawConn.Write callback: k.writevFn waits through the netpoller
-// until all is written; k.tryFn makes one attempt, for a write through, and
-// a part it leaves unwritten stays queued, with k.skip saying how much of
-// the first span is out, for the next write to go on from.
-func (k *consumer) write(a, b []span, fn func(fd uintptr) bool) error {
+// A write waits through the netpoller until all is written; a try (a
+// write through) makes one attempt, and a part it leaves unwritten stays
+// queued, with k.skip saying how much of the first span is out, for the
+// next write to go on from.
+func (k *consumer) write(a, b []span, try bool) error {
 	skip := k.skip
-	k.vec.N, k.vec.Next, k.sent, k.skip = 0, 0, skip, 0
+	k.skip = 0
+	sent := skip // what of a then b is on the socket
 	frames, bytes := 0, 0
 	var last *span
 	for _, ss := range [2][]span{a, b} {
@@ -414,30 +349,32 @@ func (k *consumer) write(a, b []span, fn func(fd uintptr) bool) error {
 			// Spans of one producer's read that follow each other in the
 			// queue are one iovec.
 			if last != nil && last.c == s.c && last.end == s.off {
-				v := &k.vec.Iov[k.vec.N-1]
+				v := &k.w.Iov[k.w.N-1]
 				v.SetLen(int(v.Len) + int(s.end-s.off))
 			} else {
-				k.vec.Iov[k.vec.N].Base = &s.c.buf[int(s.off)+skip]
-				k.vec.Iov[k.vec.N].SetLen(int(s.end-s.off) - skip)
-				k.vec.N++
+				k.w.Iov[k.w.N].Base = &s.c.buf[int(s.off)+skip]
+				k.w.Iov[k.w.N].SetLen(int(s.end-s.off) - skip)
+				k.w.N++
 			}
 			skip = 0
 			last = s
 		}
 	}
-	err := k.rc.Write(fn)
-	clear(k.vec.Iov[:k.vec.N]) // drop the pointers into chunks about to be released
-	if err == nil {
-		err = k.werr
+	var n int
+	var err error
+	if try {
+		n, err = k.w.Try(k.rc)
+	} else {
+		n, err = k.w.Write(k.rc)
 	}
-	k.werr = nil
-	if err == nil && k.sent < bytes {
-		k.skip = k.sent // a write through the socket did not take whole
+	sent += n
+	if err == nil && sent < bytes {
+		k.skip = sent // a write through the socket did not take whole
 		return errShort
 	}
 	outFrames, outBytes := frames, bytes
 	if err != nil {
-		outFrames, outBytes = wholeFrames(a, b, k.sent)
+		outFrames, outBytes = wholeFrames(a, b, sent)
 	}
 	for _, ss := range [2][]span{a, b} {
 		for i := range ss {
@@ -460,27 +397,9 @@ func (k *consumer) write(a, b []span, fn func(fd uintptr) bool) error {
 	return err
 }
 
-// writev is the RawConn.Write callback: false means EAGAIN, wait until the
-// socket is writable and call again; true means done, or failed (k.werr).
-func (k *consumer) writev(fd uintptr) bool {
-	done, n, err := k.vec.Writev(fd)
-	k.sent += n
-	if err != nil {
-		k.werr = err
-	}
-	return done
-}
-
 // errShort is write's answer when a write through left part of its span
 // unwritten; the writer writes the rest.
 var errShort = errors.New("relay: write through was short")
-
-// tryWritev is writev for a write through: EAGAIN ends it too, with what
-// was written so far in k.sent.
-func (k *consumer) tryWritev(fd uintptr) bool {
-	k.writev(fd)
-	return true
-}
 
 // wholeFrames counts the frames of a then b, and their bytes, that end
 // within the first sent bytes.
