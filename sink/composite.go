@@ -442,7 +442,7 @@ func (r *RoundRobin) offer(m *tlv.Message) (full int, refused error) {
 		}
 		err := r.targets[i].Send(m)
 		if err == nil {
-			r.counts[i].accepted.Add(1) // their sum is Enqueued
+			r.took(int(i))
 			return -1, nil
 		}
 		r.counts[i].refused.Add(1)
@@ -453,6 +453,9 @@ func (r *RoundRobin) offer(m *tlv.Message) (full int, refused error) {
 	}
 	return full, refused
 }
+
+// took counts a message target i took; the targets' sum is Enqueued.
+func (r *RoundRobin) took(i int) { r.counts[i].accepted.Add(1) }
 
 // SendBatch sends ms in order, message by message, each to the next target
 // in turn; it stops at the first message no target takes and leaves ms[n:]

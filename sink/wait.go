@@ -74,15 +74,7 @@ func (f *Fanout) SendWait(ctx context.Context, m *tlv.Message) error {
 // SendWait offers m as Send does, to each target in turn; when all of them
 // refuse and the one whose turn it was is full, it waits on that one.
 func (r *RoundRobin) SendWait(ctx context.Context, m *tlv.Message) error {
-	if r.closed.Load() {
-		return r.refuseClosed()
-	}
-	wait, refused := r.offer(m)
-	i, err := r.settle(ctx, m, wait, refused)
-	if i >= 0 {
-		r.counts[i].accepted.Add(1)
-	}
-	return err
+	return r.sendWaitOne(ctx, m, r)
 }
 
 // SendWait offers m as Send does, to the usable targets in order of
@@ -92,31 +84,35 @@ func (r *RoundRobin) SendWait(ctx context.Context, m *tlv.Message) error {
 // (closed, or the wrong domain). So where Send refuses because no target
 // is up, SendWait queues on the preferred one, to go when it reconnects.
 func (f *Failover) SendWait(ctx context.Context, m *tlv.Message) error {
-	if f.closed.Load() {
-		return f.refuseClosed()
-	}
-	wait, refused := f.offer(m)
-	i, err := f.settle(ctx, m, wait, refused)
-	if i >= 0 {
-		f.took(i)
-	}
-	return err
+	return f.sendWaitOne(ctx, m, f)
 }
 
-// settle ends the SendWait of a composite that gives each message to one
-// target, after its offer: nil when a target took m at once; the refusal,
-// counted, when none can take it (wait < 0); otherwise what target wait's
-// SendWait says. It returns the target that took m from the wait, or -1.
-func (c *composite) settle(ctx context.Context, m *tlv.Message, wait int, refused error) (int, error) {
+// oneTarget is a composite that gives each message to one target: its
+// offer tries the targets as Send does and names the one to wait on, and
+// took records the target that took a message.
+type oneTarget interface {
+	offer(m *tlv.Message) (wait int, refused error)
+	took(i int)
+}
+
+// sendWaitOne is the SendWait of a oneTarget composite: offer m as Send
+// does and, when no target takes it, wait on the target offer names; a
+// refusal is counted, an ended wait as a full buffer.
+func (c *composite) sendWaitOne(ctx context.Context, m *tlv.Message, o oneTarget) error {
+	if c.closed.Load() {
+		return c.refuseClosed()
+	}
+	wait, refused := o.offer(m)
 	switch {
 	case refused == nil:
-		return -1, nil
+		return nil
 	case wait < 0:
-		return -1, c.refuse(refused)
+		return c.refuse(refused)
 	}
 	if err := c.targets[wait].SendWait(ctx, m); err != nil {
 		c.counts[wait].refused.Add(1)
-		return -1, c.refuseWait(err)
+		return c.refuseWait(err)
 	}
-	return wait, nil
+	o.took(wait)
+	return nil
 }
