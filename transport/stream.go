@@ -124,11 +124,11 @@ func (c *StreamConn) WriteBatch(a, b []*tlv.Message) (int, error) {
 	if c.failed != nil {
 		return 0, c.failed
 	}
-	// The bytes of a[0] that TryWrite wrote count as sent, so that a
-	// failure counts whole messages right.
 	if len(a)+len(b) == 0 {
 		return 0, nil // keeps skip for the batch that brings its message
 	}
+	// The bytes of a[0] that TryWrite wrote count as sent, so that a
+	// failure counts whole messages right.
 	skip := c.skip
 	c.sent, c.skip = int64(skip), 0
 	for _, ms := range [...][]*tlv.Message{a, b} {
