@@ -100,7 +100,7 @@ benchcmp: $(BIN)/benchstat
 
 # Packages with fuzz targets: the parsers and validators in ./fuzz, and the
 # relay's frame intake over a real socket (it needs the relay's test helpers).
-FUZZPKGS := ./fuzz ./internal/relay
+FUZZPKGS := ./fuzz ./relay
 
 ## fuzz: run every fuzz target for FUZZTIME each (default 10m)
 fuzz:

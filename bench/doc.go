@@ -48,7 +48,7 @@
 //     bufio.Writer with a Flush per message, and the channel design of
 //     msg=built.
 //   - RelayLatency/rate=10k|100k/impl=sink-single/idle=backoff/hop=relay:
-//     Latency's sink-single row with a domain relay (internal/relay, in
+//     Latency's sink-single row with a domain relay (relay, in
 //     this process, as in the demo) between the sink and the reader, which
 //     subscribes to it: the cost of the hop, against the direct row.
 //   - Overhead/op=send/.../impl=lazy|direct|lazy-single: the cost of Send in

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/msgsink/msgsink/internal/relay"
+	"github.com/msgsink/msgsink/relay"
 	"github.com/msgsink/msgsink/internal/testnet"
 	"github.com/msgsink/msgsink/lazy"
 	"github.com/msgsink/msgsink/tlv"
@@ -18,7 +18,7 @@ import (
 )
 
 // BenchmarkRelayLatency measures the delay from Send to a consumer through
-// a domain relay (internal/relay, in this process, as in the demo): the
+// a domain relay (relay, in this process, as in the demo): the
 // sink with SingleProducer and the default idle strategy sends to the
 // relay, which validates each frame and forwards it to one subscribed
 // consumer, the benchmark's reader. It runs beside Latency's

@@ -17,7 +17,7 @@ import (
 	"github.com/msgsink/msgsink/examples"
 	"github.com/msgsink/msgsink/factory"
 	"github.com/msgsink/msgsink/internal/hist"
-	"github.com/msgsink/msgsink/internal/relay"
+	"github.com/msgsink/msgsink/relay"
 	"github.com/msgsink/msgsink/sink"
 	"github.com/msgsink/msgsink/tlv"
 	"github.com/msgsink/msgsink/transport"

@@ -8,7 +8,7 @@ import (
 	"io"
 	"net"
 
-	"github.com/msgsink/msgsink/internal/relay"
+	"github.com/msgsink/msgsink/relay"
 	"github.com/msgsink/msgsink/tlv"
 	"github.com/msgsink/msgsink/transport"
 )

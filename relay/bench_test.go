@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/sys/cpu"
 
-	"github.com/msgsink/msgsink/internal/relay"
+	"github.com/msgsink/msgsink/relay"
 	"github.com/msgsink/msgsink/tlv"
 )
 

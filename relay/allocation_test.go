@@ -6,7 +6,7 @@ import (
 	"net"
 	"testing"
 
-	"github.com/msgsink/msgsink/internal/relay"
+	"github.com/msgsink/msgsink/relay"
 	"github.com/msgsink/msgsink/tlv"
 )
 

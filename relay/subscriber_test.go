@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/msgsink/msgsink/internal/relay"
+	"github.com/msgsink/msgsink/relay"
 	"github.com/msgsink/msgsink/internal/testnet"
 	"github.com/msgsink/msgsink/tlv"
 )
