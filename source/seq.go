@@ -1,0 +1,56 @@
+package source
+
+// seqTracker follows the sequence numbers of every producer (the header's
+// source byte) that a reader hears from: what was missed (gaps) and what
+// came twice (duplicates). It belongs to the one goroutine that reads
+// frames; publishing its counts to other goroutines is its owner's job.
+//
+// The first frame of a producer sets its baseline: a reader that joins a
+// running feed has not missed what came before it joined. A frame at or
+// below the last one returned is a duplicate, except a sequence of 1 (a
+// tlv.Builder's first) after higher ones: the producer restarted, and its
+// count begins again.
+type seqTracker struct {
+	seen [256]bool
+	last [256]uint64 // the highest sequence returned, per producer
+	per  [256]SourceCounts
+	all  SourceCounts
+}
+
+// SourceCounts are the counts of one producer (or, in Info, all of them).
+type SourceCounts struct {
+	Frames     uint64 // frames returned
+	Gaps       uint64 // sequences skipped: never seen, between frames that were
+	Duplicates uint64 // frames at or below a sequence already returned, dropped
+	Restarts   uint64 // times the producer began again at sequence 1
+}
+
+// observe records a frame of producer src with sequence seq and reports
+// whether it is a duplicate, which the reader drops.
+func (t *seqTracker) observe(src uint8, seq uint64) (dup bool) {
+	p := &t.per[src]
+	switch last := t.last[src]; {
+	case !t.seen[src]:
+		t.seen[src] = true
+	case seq > last:
+		if d := seq - last - 1; d > 0 {
+			p.Gaps += d
+			t.all.Gaps += d
+		}
+	case seq == 1 && last > 1:
+		p.Restarts++
+		t.all.Restarts++
+	default:
+		p.Duplicates++
+		t.all.Duplicates++
+		return true
+	}
+	t.last[src] = seq
+	p.Frames++
+	t.all.Frames++
+	return false
+}
+
+// lastSeq returns the highest sequence returned for producer src, and
+// whether any frame of it was.
+func (t *seqTracker) lastSeq(src uint8) (uint64, bool) { return t.last[src], t.seen[src] }
