@@ -358,3 +358,30 @@ func TestValidatorCheckAndCopy(t *testing.T) {
 		t.Fatalf("Copy of a truncated frame: %v", err)
 	}
 }
+
+func TestAck(t *testing.T) {
+	b := tlv.NewBuilder(tlv.DomainSystem, 80)
+	b.AppendAck(7, 1<<40+3)
+	m, err := b.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Release()
+	if _, err := (tlv.Validator{Level: tlv.LevelAudit}).Parse(m.Bytes()); err != nil {
+		t.Fatalf("an Ack fails audit: %v", err)
+	}
+	it := tlv.Frame(m.Bytes()).Records()
+	if !it.Next() || it.Type() != tlv.TypeAck {
+		t.Fatalf("first record is not an Ack")
+	}
+	v, err := tlv.AsAck(it.Value())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Source() != 7 || v.Sequence() != 1<<40+3 || !bytes.Equal(it.Value()[9:], make([]byte, 7)) {
+		t.Fatalf("Ack reads source %d sequence %d, padding %x", v.Source(), v.Sequence(), it.Value()[9:])
+	}
+	if _, err := tlv.AsAck(make([]byte, 15)); !errors.Is(err, tlv.ErrMalformed) {
+		t.Fatalf("AsAck of 15 bytes: %v, want ErrMalformed", err)
+	}
+}

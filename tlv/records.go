@@ -25,6 +25,7 @@ const (
 	HeartbeatSize       = 16
 	TraceContextSize    = 32
 	SubscribeSize       = 8
+	AckSize             = 16
 )
 
 // PriceScale is the fixed-point scale of exchange prices and sizes: 8 decimals.
@@ -55,6 +56,8 @@ func fixedSize(t Type) int {
 		return TraceContextSize
 	case TypeSubscribe:
 		return SubscribeSize
+	case TypeAck:
+		return AckSize
 	}
 	return 0
 }
@@ -642,8 +645,14 @@ func (b *Builder) AppendTraceContext(t *TraceContext) {
 	clear(d[27:TraceContextSize])
 }
 
-// RoleConsumer is the Subscribe role of a relay consumer.
-const RoleConsumer = 1
+// The Subscribe roles of SPEC section 2: the first frame a connection sends
+// to say what it is.
+const (
+	// RoleConsumer is a relay consumer: it receives what the relay forwards.
+	RoleConsumer = 1
+	// RoleProducer is a producer asking for Ack frames (delivery = "acked").
+	RoleProducer = 2
+)
 
 // SubscribeView reads a Subscribe value in place (TLV 109, relay control).
 type SubscribeView []byte
@@ -653,7 +662,7 @@ func AsSubscribe(v []byte) (SubscribeView, error) {
 	return SubscribeView(v), view(TypeSubscribe, v, SubscribeSize)
 }
 
-// Role returns the subscriber's role (RoleConsumer).
+// Role returns the subscriber's role (RoleConsumer or RoleProducer).
 func (v SubscribeView) Role() uint8 { return v[0] }
 
 // AppendSubscribe adds a Subscribe record with the given role; a relay consumer
@@ -665,6 +674,31 @@ func (b *Builder) AppendSubscribe(role uint8) {
 	}
 	d[0] = role
 	clear(d[1:SubscribeSize])
+}
+
+// AckView reads an Ack value in place (TLV 110): every message of Source up
+// to Sequence arrived whole at the peer that sent it.
+type AckView []byte
+
+// AsAck views v as an Ack.
+func AsAck(v []byte) (AckView, error) { return AckView(v), view(TypeAck, v, AckSize) }
+
+// Sequence returns the highest sequence acknowledged, cumulatively.
+func (v AckView) Sequence() uint64 { return le.Uint64(v[0:]) }
+
+// Source returns the producer (header source) the Ack is for.
+func (v AckView) Source() uint8 { return v[8] }
+
+// AppendAck adds an Ack record: every message of source up to seq arrived.
+// A peer sends it back to a producer that subscribed with RoleProducer.
+func (b *Builder) AppendAck(source uint8, seq uint64) {
+	d := b.record(TypeAck, AckSize)
+	if d == nil {
+		return
+	}
+	le.PutUint64(d[0:], seq)
+	d[8] = source
+	clear(d[9:AckSize])
 }
 
 // auditRecord applies LevelAudit's per-type checks to a value starting at

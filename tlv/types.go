@@ -20,6 +20,7 @@ const (
 	TypeHeartbeat      Type = 100
 	TypeTraceContext   Type = 108
 	TypeSubscribe      Type = 109
+	TypeAck            Type = 110
 )
 
 // The type ranges of SPEC section 2, in one place: everything else is derived
@@ -62,7 +63,7 @@ var typeNames = map[Type]string{
 	TypeSignalIdentity: "SignalIdentity", TypeEconomics: "Economics",
 	TypeOrderRequest: "OrderRequest", TypeFill: "Fill",
 	TypeHeartbeat: "Heartbeat", TypeTraceContext: "TraceContext",
-	TypeSubscribe: "Subscribe",
+	TypeSubscribe: "Subscribe", TypeAck: "Ack",
 }
 
 // String returns the registry name of t, or "type(N)".
