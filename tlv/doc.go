@@ -17,7 +17,8 @@
 //
 // Validation has three levels (Validator.Level): performance (header and
 // record bounds), standard (the default: plus domains, reserved types, flags
-// and a non-zero checksum) and audit (plus the exact shape and value ranges of
+// and the checksum: the CRC-32 when the header has FlagChecksummed, whatever
+// its value, and 0 without it) and audit (plus the exact shape and value ranges of
 // the fixed types). A Builder proves standard validity as it writes, so
 // Validator.Check on a built message costs one comparison.
 //
