@@ -106,7 +106,7 @@ func (c *composite) init(name string, kind Kind, least int, targets []Sink) erro
 		c.staters[i], _ = t.(Stater)
 		// Metadata keys by target name; an unnamed or repeated name falls
 		// back to the position so that no two targets share a key.
-		n := t.Info().Name
+		n := nameOf(t)
 		if n == "" || seen[n] {
 			n = strconv.Itoa(i)
 		}
@@ -114,6 +114,41 @@ func (c *composite) init(name string, kind Kind, least int, targets []Sink) erro
 		c.names[i] = n
 	}
 	return nil
+}
+
+// nameOf returns t's name without a composite target's Info, which visits
+// every sink under it: building a composite over composites that share
+// targets (a diamond) would cost twice as much per level.
+func nameOf(t Sink) string {
+	if c, ok := t.(under); ok {
+		return c.self().name
+	}
+	return t.Info().Name
+}
+
+// under is implemented by the three composites (through the embedded
+// composite), so that walks over a tree of composites visit each sink once.
+type under interface{ self() *composite }
+
+func (c *composite) self() *composite { return c }
+
+// leaves calls fn once for each sink under c that is not a composite,
+// however many paths lead to it, and for each closed composite instead of
+// what is under it when skipClosed is set. seen holds the sinks visited.
+// Walks by Info are linear in the sinks, not in the paths, which a diamond
+// of composites multiplies by two per level.
+func (c *composite) leaves(seen map[Sink]bool, skipClosed bool, fn func(Sink)) {
+	for _, t := range c.targets {
+		if seen[t] {
+			continue
+		}
+		seen[t] = true
+		if u, ok := t.(under); ok && !(skipClosed && u.self().closed.Load()) {
+			u.self().leaves(seen, skipClosed, fn)
+			continue
+		}
+		fn(t)
+	}
 }
 
 // refuseClosed counts and returns the refusal of a closed composite.
@@ -222,8 +257,30 @@ func (c *composite) State() State {
 		}
 		if r := stateRank(st); r > rank {
 			best, rank = st, r
+			if st == StateConnected {
+				break // nothing ranks higher
+			}
 		}
 	}
+	return best
+}
+
+// leafState is State for Info: the best state of the sinks under c, each
+// read once, where State reads a shared target once per path to it.
+func (c *composite) leafState() State {
+	if c.closed.Load() {
+		return StateClosed
+	}
+	best, rank := StateClosed, 0
+	c.leaves(map[Sink]bool{}, true, func(t Sink) {
+		st := StateConnected
+		if s, ok := t.(Stater); ok {
+			st = s.State()
+		}
+		if r := stateRank(st); r > rank {
+			best, rank = st, r
+		}
+	})
 	return best
 }
 
@@ -258,7 +315,6 @@ func (c *composite) TargetStats() []TargetStats {
 func (c *composite) info(stats []TargetStats, enq uint64) Info {
 	md := make(map[string]string, 1+2*len(stats))
 	var names []byte
-	var lastErrs []error
 	for i, st := range stats {
 		if i > 0 {
 			names = append(names, ',')
@@ -266,16 +322,20 @@ func (c *composite) info(stats []TargetStats, enq uint64) Info {
 		names = append(names, st.Name...)
 		md["target."+st.Name+".accepted"] = strconv.FormatUint(st.Accepted, 10)
 		md["target."+st.Name+".refused"] = strconv.FormatUint(st.Refused, 10)
-		if err := c.targets[i].Info().LastError; err != nil {
-			lastErrs = append(lastErrs, err)
-		}
 	}
 	md["targets"] = string(names)
+	// The last errors of the sinks under c, each once.
+	var lastErrs []error
+	c.leaves(map[Sink]bool{}, false, func(t Sink) {
+		if err := t.Info().LastError; err != nil {
+			lastErrs = append(lastErrs, err)
+		}
+	})
 	return Info{
 		Name:     c.name,
 		Kind:     c.kind,
 		Endpoint: string(names),
-		State:    c.State(),
+		State:    c.leafState(),
 		Metadata: md,
 		Enqueued: enq,
 		Written:  enq,
@@ -324,6 +384,10 @@ func NewFanout(name string, targets ...Sink) (*Fanout, error) {
 func (f *Fanout) Send(m *tlv.Message) error {
 	if f.closed.Load() {
 		return f.refuseClosed()
+	}
+	// Before RetainN, which would bring a released message back to life.
+	if err := m.CheckLive(); err != nil {
+		return f.refuse(err)
 	}
 	ts := f.targets
 	m.RetainN(len(ts) - 1)
@@ -420,6 +484,9 @@ func NewRoundRobin(name string, targets ...Sink) (*RoundRobin, error) {
 func (r *RoundRobin) Send(m *tlv.Message) error {
 	if r.closed.Load() {
 		return r.refuseClosed()
+	}
+	if err := m.CheckLive(); err != nil {
+		return r.refuse(err) // not every target checks, and none should count it
 	}
 	if _, refused := r.offer(m); refused != nil {
 		return r.refuse(refused)
@@ -543,6 +610,9 @@ func (f *Failover) pass(i int) {
 func (f *Failover) Send(m *tlv.Message) error {
 	if f.closed.Load() {
 		return f.refuseClosed()
+	}
+	if err := m.CheckLive(); err != nil {
+		return f.refuse(err) // not every target checks, and none should count it
 	}
 	if _, refused := f.offer(m); refused != nil {
 		return f.refuse(refused)
