@@ -13,7 +13,9 @@
 // rings at once (fan-out): Retain adds a holder, Release drops one, and the
 // last Release returns the buffer and the Message struct to their pools. After
 // your Release the Message is gone: do not read it, and do not modify its bytes
-// after Finish at all.
+// after Finish at all. Validator.Check, which every sink's Send runs, refuses
+// a nil or released message with ErrMalformed (Message.CheckLive) rather than
+// let a writer send bytes that its Builder may be reusing.
 //
 // Validation has three levels (Validator.Level): performance (header and
 // record bounds), standard (the default: plus domains, reserved types, flags
