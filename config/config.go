@@ -89,8 +89,8 @@ func Load(path string) (*File, error) {
 
 // Parse validates data as a services.toml named filename (used in messages
 // only). Its errors are those of Load. Data over MaxFileSize bytes, or whose
-// arrays and inline tables nest deeper than MaxDepth, is refused before it
-// is decoded.
+// tables and arrays nest deeper than MaxDepth, is refused before it is
+// decoded.
 func Parse(filename string, data []byte) (*File, error) {
 	p := &parser{file: filename}
 	if len(data) > MaxFileSize {
@@ -99,8 +99,8 @@ func Parse(filename string, data []byte) (*File, error) {
 	}
 	if line := tooDeep(data); line > 0 {
 		return nil, &Error{File: filename, Line: line,
-			Msg:  fmt.Sprintf("arrays and inline tables nest deeper than %d here", MaxDepth),
-			Hint: "flatten this value: a services.toml needs two levels at most"}
+			Msg:  fmt.Sprintf("tables and arrays nest deeper than %d levels here", MaxDepth),
+			Hint: "flatten it: a services.toml needs four levels at most ([services.NAME.metadata] is three)"}
 	}
 	var root map[string]any
 	if _, err := toml.Decode(string(data), &root); err != nil {

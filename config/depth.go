@@ -1,36 +1,96 @@
 package config
 
-// MaxDepth is how deep arrays and inline tables may nest in a services.toml.
-// The file needs two levels at most; the TOML decoder's time and memory grow
-// far faster than the depth (an 80 KB file of nested inline tables took it
-// 98 s and 15 GB), so Parse refuses anything deeper before decoding.
+// MaxDepth is how deep tables and arrays may nest in a services.toml. The
+// file needs four levels at most ([services.NAME.metadata] and an inline
+// table in it); the TOML decoder's time and memory grow far faster than the
+// depth (an 80 KB file of nested inline tables took it 98 s and 15 GB, and
+// 32 KB of one dotted key 27 s), so Parse refuses anything deeper before
+// decoding.
 const MaxDepth = 16
 
-// tooDeep returns the 1-based line where the arrays and inline tables of src
-// first nest deeper than MaxDepth, or 0 if they never do. It counts brackets
-// and braces, skipping comments and strings as TOML writes them (basic and
-// literal, single- and multi-line), so that a bracket inside a string does
-// not count. It does not judge syntax: the decoder does, and stops at the
-// first error, before any nesting this scan did not see.
+// tooDeep returns the 1-based line where src first nests deeper than
+// MaxDepth, or 0 if it never does. A level is a part of a table header
+// ([a.b] is two, [[a.b]] three), a dot of a dotted key (a.b = 1 puts the
+// value one table deeper than a = 1), and an array or inline table. The scan
+// skips comments and strings as TOML writes them (basic and literal, single-
+// and multi-line), so that a bracket or a dot inside one does not count. It
+// does not judge syntax: the decoder does, and stops at its first error,
+// before any nesting that this scan did not see.
 func tooDeep(src []byte) int {
-	depth, line := 0, 1
+	var (
+		line  = 1
+		table = 0                    // levels of the current [table] header
+		open  [MaxDepth + 1]struct { // the open arrays and inline tables
+			brace bool
+			level int
+		}
+		n      = 0     // how many are open
+		dots   = 0     // dots in the key being read
+		inKey  = true  // reading a key: at the start of a line or after { or , in a table
+		header = false // reading a [table] header
+		arrays = false // the header is [[...]]
+	)
+	level := func() int { // the level of the innermost table or array
+		if n == 0 {
+			return table
+		}
+		return open[n-1].level
+	}
 	for i := 0; i < len(src); i++ {
 		switch c := src[i]; c {
 		case '\n':
 			line++
+			if n == 0 && !header {
+				inKey, dots = true, 0
+			}
 		case '#':
 			for i+1 < len(src) && src[i+1] != '\n' {
 				i++
 			}
 		case '"', '\'':
 			i, line = skipString(src, i, line)
+		case '.':
+			if header || inKey {
+				if dots++; level()+dots > MaxDepth && !header {
+					return line
+				}
+			}
+		case '=':
+			inKey = false
+		case ',':
+			inKey, dots = n > 0 && open[n-1].brace, 0
 		case '[', '{':
-			if depth++; depth > MaxDepth {
+			if c == '[' && n == 0 && inKey && !header {
+				header, arrays, dots = true, i+1 < len(src) && src[i+1] == '[', 0
+				if arrays {
+					i++
+				}
+				continue
+			}
+			lv := level() + dots + 1
+			if lv > MaxDepth {
 				return line
 			}
+			open[n].brace, open[n].level = c == '{', lv
+			n++
+			inKey, dots = c == '{', 0
 		case ']', '}':
-			if depth > 0 {
-				depth--
+			switch {
+			case header:
+				table = dots + 1
+				if arrays {
+					table++
+					if i+1 < len(src) && src[i+1] == ']' {
+						i++
+					}
+				}
+				header, inKey, dots = false, false, 0
+				if table > MaxDepth {
+					return line
+				}
+			case n > 0:
+				n--
+				inKey, dots = false, 0
 			}
 		}
 	}

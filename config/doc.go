@@ -34,8 +34,8 @@
 // Before decoding, Load refuses a path that is not a regular file or holds
 // more than MaxFileSize bytes (judged on the opened file, without blocking
 // on a named pipe and without reading past the limit), and Parse refuses
-// arrays and inline tables nested deeper than MaxDepth, whose cost in the
-// TOML decoder grows far faster than their size.
+// tables, dotted keys, arrays and inline tables nested deeper than MaxDepth,
+// whose cost in the TOML decoder grows far faster than their size.
 //
 // Each key is one row of a table (keys.go): its name, the tables it may be
 // written in, how its value is read and which lazy.Config field it sets. The

@@ -99,9 +99,9 @@ func TestParseRefusesOversizeData(t *testing.T) {
 }
 
 // TestParseRefusesDeepNesting: nesting past MaxDepth is refused before the
-// TOML decoder sees it, with the line where it goes too deep. The deep case
-// is the one reported: 10,000 nested inline tables (80 KB) took the decoder
-// minutes and gigabytes.
+// TOML decoder sees it, with the line where it goes too deep. The deep cases
+// are the ones reported: 10,000 nested inline tables (80 KB) took the
+// decoder minutes and gigabytes, a dotted key of 16,000 parts (32 KB) 27 s.
 func TestParseRefusesDeepNesting(t *testing.T) {
 	deep := func(n int) string { return strings.Repeat("{a = ", n) + "1" + strings.Repeat("}", n) }
 	for _, c := range []struct {
@@ -111,20 +111,24 @@ func TestParseRefusesDeepNesting(t *testing.T) {
 	}{
 		{"inline tables", okRelay + "[services.r.metadata]\nx = " + deep(10000) + "\n", 5},
 		{"arrays", okRelay + "x = [\n" + strings.Repeat("[", 16) + strings.Repeat("]", 17) + "\n", 5},
+		{"dotted key", okRelay + "[services.r.metadata]\n" + strings.Repeat("a.", 16000) + "a = 1\n", 5},
+		{"header", okRelay + "[" + strings.Repeat("a.", 16000) + "a]\n", 4},
+		{"dotted keys in an inline table", okRelay + "m = {" + strings.Repeat("a.", 14) + "a = 1}\n", 4},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Parse("services.toml", []byte(c.src))
-			refused(t, err, c.line, "nest deeper than 16 here", "flatten this value")
+			refused(t, err, c.line, "nest deeper than 16 levels here", "flatten it")
 		})
 	}
 	// 16 levels pass the scan: the decoder then judges the file (here, x
-	// is an unknown key).
-	_, err := Parse("services.toml", []byte(okRelay+"x = "+deep(15)+"\n"))
+	// is an unknown key). [services.r] is two of them.
+	_, err := Parse("services.toml", []byte(okRelay+"x = "+deep(14)+"\n"))
 	refused(t, err, 4, `unknown key "x"`)
 }
 
-// TestTooDeep: brackets in strings and comments do not count, whatever
-// the kind of string; the line is where the limit is crossed.
+// TestTooDeep: brackets and dots in strings and comments do not count,
+// whatever the kind of string, nor dots in values; the line is where the
+// limit is crossed.
 func TestTooDeep(t *testing.T) {
 	open17 := strings.Repeat("[", 17)
 	for _, c := range []struct {
@@ -136,6 +140,14 @@ func TestTooDeep(t *testing.T) {
 		{"headers", "[[a]]\n[b.c.d]\n", 0},
 		{"17 deep", "a = 1\nb = " + open17 + "\n", 2},
 		{"17 across lines", "b = [\n" + strings.Repeat("[\n", 16), 17},
+		{"under a header", "[" + strings.Repeat("a.", 9) + "a]\nb = " + strings.Repeat("[", 7) + "\n", 2},
+		{"under an array of tables", "[[" + strings.Repeat("a.", 8) + "a]]\nb = " + strings.Repeat("{c = ", 7) + "\n", 2},
+		{"16 under a header", "[" + strings.Repeat("a.", 9) + "a]\nb = " + strings.Repeat("[", 6) + "\n", 0},
+		{"header of 17", "[" + strings.Repeat("a.", 16) + "a]\n", 1},
+		{"dotted key of 17 tables", strings.Repeat("a.", 17) + "a = 1\n", 1},
+		{"dotted key of 16 tables", strings.Repeat("a.", 16) + "a = 1\n", 0},
+		{"dots in values", "a = [" + strings.Repeat("1.5, ", 40) + "]\nb = 1979-05-27T07:32:00.999Z\n", 0},
+		{"quoted dots", `"a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q" = 1` + "\n", 0},
 		{"comment", "# " + open17 + "\na = 1\n", 0},
 		{"basic string", `a = "` + open17 + `"`, 0},
 		{"escaped quote", `a = "\"` + open17 + `"`, 0},
