@@ -80,7 +80,7 @@ func Load(path string) (*File, error) {
 	if err != nil {
 		var fe *fileError
 		if errors.As(err, &fe) {
-			return nil, &Error{File: path, Msg: fe.msg, Hint: fe.hint}
+			return nil, &Error{File: path, Msg: "this is " + fe.what, Hint: fe.hint}
 		}
 		return nil, fmt.Errorf("config: %w", err)
 	}
@@ -92,7 +92,6 @@ func Load(path string) (*File, error) {
 // tables and arrays nest deeper than MaxDepth, is refused before it is
 // decoded.
 func Parse(filename string, data []byte) (*File, error) {
-	p := &parser{file: filename}
 	if len(data) > MaxFileSize {
 		return nil, &Error{File: filename, Msg: fmt.Sprintf("%d bytes, more than the %d a services.toml may have", len(data), MaxFileSize),
 			Hint: "keep the file under 1 MiB: it needs far less"}
@@ -102,6 +101,7 @@ func Parse(filename string, data []byte) (*File, error) {
 			Msg:  fmt.Sprintf("tables and arrays nest deeper than %d levels here", MaxDepth),
 			Hint: "flatten it: a services.toml needs four levels at most ([services.NAME.metadata] is three)"}
 	}
+	p := &parser{file: filename}
 	var root map[string]any
 	if _, err := toml.Decode(string(data), &root); err != nil {
 		p.syntax(err, data)

@@ -56,10 +56,10 @@ func TestLoadRefusesWhatIsNotAFile(t *testing.T) {
 		name, path string
 		want       []string
 	}{
-		{"device", "/dev/zero", []string{"/dev/zero is a character device, not a regular file", "give the path of a file"}},
-		{"fifo", fifo, []string{"is a named pipe (FIFO), not a regular file"}},
-		{"directory", dir, []string{"is a directory, not a regular file"}},
-		{"too large", big, []string{"is 1048577 bytes, more than the 1048576 this file may have", "check the path"}},
+		{"device", "/dev/zero", []string{"/dev/zero: this is a character device, not a regular file; give the path of a file"}},
+		{"fifo", fifo, []string{fifo + ": this is a named pipe (FIFO), not a regular file"}},
+		{"directory", dir, []string{dir + ": this is a directory, not a regular file"}},
+		{"too large", big, []string{"this is 1048577 bytes, more than the 1048576 this file may have", "check the path"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Load(c.path)
@@ -74,21 +74,27 @@ func TestLoadRefusesWhatIsNotAFile(t *testing.T) {
 	}
 }
 
-// TestReadRegularRefusesAFileThatGrew: the limit holds for what is read,
-// not only for what the Stat said.
-func TestReadRegularRefusesAFileThatGrew(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "grows")
+// TestReadRegularLimitsWhatIsRead: the limit holds for what is read, not
+// only for the size the Stat gave: a file may grow in between (a log being
+// written), or report no size at all, as the files of /proc do.
+func TestReadRegularLimitsWhatIsRead(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ten")
 	if err := os.WriteFile(path, []byte("0123456789"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if data, err := readRegular(path, 10); err != nil || string(data) != "0123456789" {
 		t.Fatalf("at the limit: %q, %v", data, err)
 	}
-	// The Stat sees 10 bytes, then 11 are there: a tail -f of a log, say.
-	_, err := readRegular(path, 9)
 	var fe *fileError
-	if !errors.As(err, &fe) || !strings.Contains(fe.msg, "is 10 bytes, more than the 9") {
-		t.Fatalf("over the limit: %v", err)
+	if _, err := readRegular(path, 9); !errors.As(err, &fe) || fe.Error() != path+" is 10 bytes, more than the 9 this file may have" {
+		t.Fatalf("over the limit by its size: %v", err)
+	}
+	const proc = "/proc/self/status" // a regular file of size 0, holding far more than 10 bytes
+	if st, err := os.Stat(proc); err != nil || st.Size() != 0 {
+		t.Skipf("%s: %v, not a file of size 0", proc, err)
+	}
+	if _, err := readRegular(proc, 10); !errors.As(err, &fe) || fe.Error() != proc+" is over the 10 bytes this file may have (it grew while it was read)" {
+		t.Fatalf("over the limit by what was read: %v", err)
 	}
 }
 

@@ -17,10 +17,12 @@ const MaxFileSize = 1 << 20
 // fileError is a file that Load refuses before decoding it: not a regular
 // file, or too large. Load reports it as an *Error without a line.
 type fileError struct {
-	msg, hint string
+	path string
+	what string // what the file is: "a named pipe (FIFO), not a regular file"
+	hint string
 }
 
-func (e *fileError) Error() string { return e.msg }
+func (e *fileError) Error() string { return e.path + " is " + e.what }
 
 // readRegular reads the regular file at path, of at most limit bytes. It
 // opens path once, without blocking (opening a named pipe waits for a
@@ -40,21 +42,18 @@ func readRegular(path string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, &fileError{
-			msg:  fmt.Sprintf("%s is %s, not a regular file", path, fileKind(st.Mode())),
-			hint: "give the path of a file",
-		}
+		return nil, &fileError{path: path, what: fileKind(st.Mode()) + ", not a regular file", hint: "give the path of a file"}
 	}
 	hint := "check the path: this is not the file you meant, or it holds far more than it needs"
 	if st.Size() > limit {
-		return nil, &fileError{msg: fmt.Sprintf("%s is %d bytes, more than the %d this file may have", path, st.Size(), limit), hint: hint}
+		return nil, &fileError{path: path, what: fmt.Sprintf("%d bytes, more than the %d this file may have", st.Size(), limit), hint: hint}
 	}
 	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, err
 	}
 	if int64(len(data)) > limit { // it grew after the Stat
-		return nil, &fileError{msg: fmt.Sprintf("%s grew past the %d bytes this file may have while it was read", path, limit), hint: hint}
+		return nil, &fileError{path: path, what: fmt.Sprintf("over the %d bytes this file may have (it grew while it was read)", limit), hint: hint}
 	}
 	return data, nil
 }

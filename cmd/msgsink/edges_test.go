@@ -18,8 +18,8 @@ func TestCheckRefusesDevicesAndPipes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []struct{ path, want string }{
-		{"/dev/zero", "/dev/zero is a character device, not a regular file"},
-		{fifo, fifo + " is a named pipe (FIFO), not a regular file"},
+		{"/dev/zero", "/dev/zero: this is a character device, not a regular file"},
+		{fifo, fifo + ": this is a named pipe (FIFO), not a regular file"},
 	} {
 		code, out, errOut := runCmd(t, "check", c.path)
 		if code != 1 || out != "" || !strings.Contains(errOut, c.want) {
