@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"sync/atomic"
 
 	"github.com/msgsink/msgsink/tlv"
@@ -64,6 +65,16 @@ type composite struct {
 	names   []string // per-target keys for Info.Metadata
 	counts  []targetCounter
 	closed  atomic.Bool
+
+	// below is every sink under c, each once, made on first use (State,
+	// Info): they then read each sink once however many paths lead to it,
+	// where a walk by path would cost twice as much per level of a diamond
+	// of composites.
+	belowOnce sync.Once
+	below     struct {
+		leaves     []leaf       // the sinks that are not composites
+		composites []*composite // the composites, whose Close hides what is under them
+	}
 
 	// Messages no target took, by reason; refSelf counts those refused
 	// because the composite itself was closed, which no target saw.
@@ -132,23 +143,52 @@ type under interface{ self() *composite }
 
 func (c *composite) self() *composite { return c }
 
-// leaves calls fn once for each sink under c that is not a composite,
-// however many paths lead to it, and for each closed composite instead of
-// what is under it when skipClosed is set. seen holds the sinks visited.
-// Walks by Info are linear in the sinks, not in the paths, which a diamond
-// of composites multiplies by two per level.
-func (c *composite) leaves(seen map[Sink]bool, skipClosed bool, fn func(Sink)) {
-	for _, t := range c.targets {
-		if seen[t] {
-			continue
+// leaf is a sink under a composite that is not one, with its Stater (nil
+// when it has none).
+type leaf struct {
+	sink   Sink
+	stater Stater
+}
+
+// sinksBelow returns every sink under c, each once, from its targets' own
+// lists: linear in the sinks, where a walk by path is exponential in the
+// depth of a diamond.
+func (c *composite) sinksBelow() ([]leaf, []*composite) {
+	c.belowOnce.Do(func() {
+		seen := map[any]bool{}
+		addLeaf := func(l leaf) {
+			if !seen[l.sink] {
+				seen[l.sink] = true
+				c.below.leaves = append(c.below.leaves, l)
+			}
 		}
-		seen[t] = true
-		if u, ok := t.(under); ok && !(skipClosed && u.self().closed.Load()) {
-			u.self().leaves(seen, skipClosed, fn)
-			continue
+		addComposite := func(u *composite) bool {
+			if seen[u] {
+				return false
+			}
+			seen[u] = true
+			c.below.composites = append(c.below.composites, u)
+			return true
 		}
-		fn(t)
-	}
+		for i, t := range c.targets {
+			u, ok := t.(under)
+			if !ok {
+				addLeaf(leaf{t, c.staters[i]})
+				continue
+			}
+			if !addComposite(u.self()) {
+				continue
+			}
+			leaves, composites := u.self().sinksBelow()
+			for _, l := range leaves {
+				addLeaf(l)
+			}
+			for _, n := range composites {
+				addComposite(n)
+			}
+		}
+	})
+	return c.below.leaves, c.below.composites
 }
 
 // refuseClosed counts and returns the refusal of a closed composite.
@@ -245,43 +285,52 @@ func (c *composite) Close() error {
 // State is StateClosed after Close, otherwise the most useful state among the
 // targets (connected, connecting, backoff, idle in that order): whether the
 // composite can deliver now. A target without State counts as connected.
+// The sinks under nested composites are read once each, however many paths
+// lead to them.
 func (c *composite) State() State {
 	if c.closed.Load() {
 		return StateClosed
 	}
-	best, rank := StateClosed, 0
-	for _, s := range c.staters {
-		st := StateConnected
-		if s != nil {
-			st = s.State()
+	leaves, composites := c.sinksBelow()
+	for _, n := range composites {
+		if n.closed.Load() {
+			// A closed composite hides the sinks under it, which other
+			// paths may still reach: judge path by path.
+			return best(c.staters)
 		}
-		if r := stateRank(st); r > rank {
-			best, rank = st, r
-			if st == StateConnected {
+	}
+	st, rank := StateClosed, 0
+	for _, l := range leaves {
+		s := StateConnected
+		if l.stater != nil {
+			s = l.stater.State()
+		}
+		if r := stateRank(s); r > rank {
+			st, rank = s, r
+			if s == StateConnected {
 				break // nothing ranks higher
 			}
 		}
 	}
-	return best
+	return st
 }
 
-// leafState is State for Info: the best state of the sinks under c, each
-// read once, where State reads a shared target once per path to it.
-func (c *composite) leafState() State {
-	if c.closed.Load() {
-		return StateClosed
+// best returns the most useful of the states of staters (nil: connected).
+func best(staters []Stater) State {
+	st, rank := StateClosed, 0
+	for _, s := range staters {
+		x := StateConnected
+		if s != nil {
+			x = s.State()
+		}
+		if r := stateRank(x); r > rank {
+			st, rank = x, r
+			if x == StateConnected {
+				break // nothing ranks higher
+			}
+		}
 	}
-	best, rank := StateClosed, 0
-	c.leaves(map[Sink]bool{}, true, func(t Sink) {
-		st := StateConnected
-		if s, ok := t.(Stater); ok {
-			st = s.State()
-		}
-		if r := stateRank(st); r > rank {
-			best, rank = st, r
-		}
-	})
-	return best
+	return st
 }
 
 func stateRank(s State) int {
@@ -326,16 +375,17 @@ func (c *composite) info(stats []TargetStats, enq uint64) Info {
 	md["targets"] = string(names)
 	// The last errors of the sinks under c, each once.
 	var lastErrs []error
-	c.leaves(map[Sink]bool{}, false, func(t Sink) {
-		if err := t.Info().LastError; err != nil {
+	leaves, _ := c.sinksBelow()
+	for _, l := range leaves {
+		if err := l.sink.Info().LastError; err != nil {
 			lastErrs = append(lastErrs, err)
 		}
-	})
+	}
 	return Info{
 		Name:     c.name,
 		Kind:     c.kind,
 		Endpoint: string(names),
-		State:    c.leafState(),
+		State:    c.State(),
 		Metadata: md,
 		Enqueued: enq,
 		Written:  enq,
