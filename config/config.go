@@ -6,8 +6,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -73,18 +71,36 @@ func (f *File) Names() []string {
 
 // Load reads and validates a services.toml. A file that cannot be read gives
 // the os error, wrapped; a file with problems gives a *Error (one problem) or
-// Errors (several), both matching ErrInvalidConfig. Load never dials.
+// Errors (several), both matching ErrInvalidConfig. A path that is not a
+// regular file (a directory, a named pipe, a device) or holds more than
+// MaxFileSize bytes is refused before it is read, with a *Error without a
+// line. Load never dials, and never blocks on a named pipe.
 func Load(path string) (*File, error) {
-	data, err := os.ReadFile(path)
+	data, err := readRegular(path, MaxFileSize)
 	if err != nil {
+		var fe *fileError
+		if errors.As(err, &fe) {
+			return nil, &Error{File: path, Msg: "this is " + fe.what, Hint: fe.hint}
+		}
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	return Parse(path, data)
 }
 
 // Parse validates data as a services.toml named filename (used in messages
-// only). Its errors are those of Load.
+// only). Its errors are those of Load. Data over MaxFileSize bytes, or whose
+// tables and arrays nest deeper than MaxDepth, is refused before it is
+// decoded.
 func Parse(filename string, data []byte) (*File, error) {
+	if len(data) > MaxFileSize {
+		return nil, &Error{File: filename, Msg: fmt.Sprintf("%d bytes, more than the %d a services.toml may have", len(data), MaxFileSize),
+			Hint: "keep the file under 1 MiB: it needs far less"}
+	}
+	if line := tooDeep(data); line > 0 {
+		return nil, &Error{File: filename, Line: line,
+			Msg:  fmt.Sprintf("tables and arrays nest deeper than %d levels here", MaxDepth),
+			Hint: "flatten it: a services.toml needs four levels at most ([services.NAME.metadata] is three)"}
+	}
 	p := &parser{file: filename}
 	var root map[string]any
 	if _, err := toml.Decode(string(data), &root); err != nil {
@@ -242,6 +258,7 @@ func (p *parser) file0(root map[string]any) *File {
 	names := sortedKeys(svcs)
 	for _, name := range names {
 		sc := scope{path: []string{"services", name}, service: name}
+		p.serviceName(name)
 		m, ok := svcs[name].(map[string]any)
 		if !ok {
 			p.errorf(scope{path: []string{"services"}, service: name}, name, "write it as a [services."+quoteKey(name)+"] table",
@@ -430,23 +447,7 @@ const maxCAFile = 4 << 20
 
 // readCAFile reads a CA bundle, refusing what is not a regular file (a
 // device or a pipe could block loading forever) or is too large to be one.
-func readCAFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	switch {
-	case err != nil:
-		return nil, err
-	case !st.Mode().IsRegular():
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	case st.Size() > maxCAFile:
-		return nil, fmt.Errorf("%s is %d bytes, more than a CA bundle's %d", path, st.Size(), maxCAFile)
-	}
-	return io.ReadAll(io.LimitReader(f, maxCAFile))
-}
+func readCAFile(path string) ([]byte, error) { return readRegular(path, maxCAFile) }
 
 func (p *parser) composite(sc scope, m map[string]any) (sink.Kind, []string) {
 	var pattern sink.Kind
@@ -491,8 +492,9 @@ func (p *parser) composite(sc scope, m map[string]any) (sink.Kind, []string) {
 	return pattern, targets
 }
 
-// composites checks what needs every service: that targets exist, and that
-// composites do not contain themselves.
+// composites checks what needs every service: that targets exist, that
+// composites do not contain themselves, and that no fanout reaches a
+// service twice.
 func (p *parser) composites(f *File, names []string) {
 	for _, n := range names {
 		s := f.Services[n]
@@ -532,9 +534,38 @@ func (p *parser) composites(f *File, names []string) {
 		stack = stack[:len(stack)-1]
 		color[n] = black
 	}
+	cycles := len(p.errs)
 	for _, n := range names {
 		if color[n] == white && f.Services[n].Type == sink.KindComposite {
 			visit(n)
 		}
 	}
+	if len(p.errs) == cycles {
+		p.fanoutTwice(f, names) // it walks the composites, which needs them acyclic
+	}
+}
+
+// serviceName refuses a service name that is empty or holds anything but
+// ASCII letters, digits, '_', '.' and '-': names appear in logs, metrics
+// labels, Info and the command line, where spaces, quotes or control
+// characters would break them.
+func (p *parser) serviceName(name string) {
+	if validName(name) {
+		return
+	}
+	msg := fmt.Sprintf("service name %q has characters other than letters, digits, '_', '.' and '-'", name)
+	if name == "" {
+		msg = `service name "" is empty`
+	}
+	p.errs = append(p.errs, &Error{File: p.file, Line: p.lines.line("services", name), Service: name, Msg: msg,
+		Hint: "rename it with letters, digits, '_', '.' and '-' only, e.g. [services.market_data_relay]"})
+}
+
+func validName(name string) bool {
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-') {
+			return false
+		}
+	}
+	return name != ""
 }

@@ -26,7 +26,16 @@
 // failover, and no cycles, reported with their whole path (a -> b -> a);
 // tls_ca_file (a readable file of PEM certificates, relative to the
 // services.toml) and insecure_skip_verify (a boolean), which only a direct
-// service with a wss:// endpoint takes.
+// service with a wss:// endpoint takes; connect_timeout of at least 1 ms;
+// service names of ASCII letters, digits, '_', '.' and '-'; and no fanout
+// that reaches a service through two of its targets (it would get every
+// message twice), reported with both paths.
+//
+// Before decoding, Load refuses a path that is not a regular file or holds
+// more than MaxFileSize bytes (judged on the opened file, without blocking
+// on a named pipe and without reading past the limit), and Parse refuses
+// tables, dotted keys, arrays and inline tables nested deeper than MaxDepth,
+// whose cost in the TOML decoder grows far faster than their size.
 //
 // Each key is one row of a table (keys.go): its name, the tables it may be
 // written in, how its value is read and which lazy.Config field it sets. The

@@ -56,7 +56,7 @@ var keyTable = []key{
 		func(c *lazy.Config, n int) { c.MaxBatch = n }),
 	setting("idle", inSettings, enumOf(lazy.IdleNames(), lazy.ParseIdle),
 		func(c *lazy.Config, i lazy.Idle) { c.Idle = i }),
-	setting("connect_timeout", inSettings, duration,
+	setting("connect_timeout", inSettings, durationAtLeast(minConnectTimeout, lazy.DefaultConnectTimeout),
 		func(c *lazy.Config, d time.Duration) { c.ConnectTimeout = d }),
 	setting("backlog", inSettings, enumOf(lazy.BacklogNames(), lazy.ParseBacklog),
 		func(c *lazy.Config, b lazy.Backlog) { c.Backlog = b }),
@@ -266,6 +266,24 @@ func duration(p *parser, sc scope, key string, v any) (time.Duration, bool) {
 		return 0, false
 	}
 	return d, true
+}
+
+// minConnectTimeout is the shortest connect_timeout: no dial completes in
+// less, so a shorter one ("1ns") would make every connect time out.
+const minConnectTimeout = time.Millisecond
+
+// durationAtLeast reads a duration of at least lo; def is the default shown
+// in the hint.
+func durationAtLeast(lo, def time.Duration) value[time.Duration] {
+	return func(p *parser, sc scope, key string, v any) (time.Duration, bool) {
+		d, ok := duration(p, sc, key, v)
+		if ok && d < lo {
+			p.errorf(sc, key, fmt.Sprintf("write %s = %q or longer (the default is %q)", key, lo.String(), def.String()),
+				"%s %q is shorter than %v", key, v, lo)
+			return 0, false
+		}
+		return d, ok
+	}
 }
 
 // enumOf reads one of names, as parse maps it: the names and the parser

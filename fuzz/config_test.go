@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/msgsink/msgsink/config"
 	"github.com/msgsink/msgsink/sink"
@@ -11,7 +12,9 @@ import (
 
 // FuzzLoad: the services.toml loader never panics, and either returns a File
 // whose services are consistent or an error that matches ErrInvalidConfig,
-// every part of which names a line within the input.
+// every part of which names a line within the input. A File it returns
+// holds to SPEC section 10: names of [A-Za-z0-9_.-]+, connect_timeout of
+// at least 1 ms, no fanout reaching a service through two targets.
 func FuzzLoad(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		file, err := config.Parse("services.toml", data)
@@ -45,6 +48,23 @@ func FuzzLoad(f *testing.F) {
 			if s.Name != name {
 				t.Fatalf("service %q named %q", name, s.Name)
 			}
+			if name == "" || strings.Trim(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != "" {
+				t.Fatalf("service name %q accepted", name)
+			}
+			if s.Type != sink.KindComposite && s.Sink.ConnectTimeout < time.Millisecond {
+				t.Fatalf("service %q: connect_timeout %v accepted", name, s.Sink.ConnectTimeout)
+			}
+			if s.Pattern == sink.KindFanout {
+				seen := map[string]bool{}
+				for _, tg := range s.Targets {
+					for u := range reachable(file, tg) {
+						if seen[u] {
+							t.Fatalf("fanout %q reaches %q twice", name, u)
+						}
+						seen[u] = true
+					}
+				}
+			}
 			switch s.Type {
 			case sink.KindRelay, sink.KindDirect:
 				if s.Endpoint.Scheme == "" || s.LazyConfig().Name != name || s.Sink.BufferSize < 1 || s.Sink.MaxBatch < 1 {
@@ -64,4 +84,21 @@ func FuzzLoad(f *testing.F) {
 			}
 		}
 	})
+}
+
+// reachable returns n and every service under it.
+func reachable(file *config.File, n string) map[string]bool {
+	out := map[string]bool{}
+	var walk func(string)
+	walk = func(n string) {
+		if out[n] {
+			return
+		}
+		out[n] = true
+		for _, t := range file.Services[n].Targets {
+			walk(t)
+		}
+	}
+	walk(n)
+	return out
 }

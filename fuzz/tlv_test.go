@@ -120,7 +120,7 @@ func readEveryView(t *testing.T, fr tlv.Frame) {
 // expects the same bytes: the wire format has one encoding per message.
 func reencode(t *testing.T, fr tlv.Frame) {
 	h := fr.Header()
-	b := &tlv.Builder{Domain: h.Domain(), Source: h.Source(), Flags: h.Flags(), Checksum: h.Checksum() != 0}
+	b := &tlv.Builder{Domain: h.Domain(), Source: h.Source(), Flags: h.Flags(), Checksum: h.Flags()&tlv.FlagChecksummed != 0}
 	b.SetSequence(h.Sequence())
 	it := fr.Records()
 	for it.Next() {

@@ -109,11 +109,12 @@ func New(cfg Config) (*Sink, error) {
 }
 
 // Send validates m and enqueues it. On success the sink owns the caller's
-// reference. It never blocks and never dials. When it finds the writer
-// parked on an idle connection, it writes m itself with one non-blocking
-// write (or hands it to the writer if the socket would block): a message
-// after a quiet spell then costs what one write per message costs, not a
-// goroutine wake-up.
+// reference. A nil or released m is refused with ErrMalformed (counted as
+// refused, malformed) by the validation, never handed to the writer. It
+// never blocks and never dials. When it finds the writer parked on an idle
+// connection, it writes m itself with one non-blocking write (or hands it to
+// the writer if the socket would block): a message after a quiet spell then
+// costs what one write per message costs, not a goroutine wake-up.
 func (s *Sink) Send(m *tlv.Message) error {
 	if checked.On && s.cfg.SingleProducer {
 		s.enterSend()
@@ -131,8 +132,12 @@ func (s *Sink) Send(m *tlv.Message) error {
 	return nil
 }
 
-// SendBatch sends ms in order; on error ms[n:] stay with the caller.
+// SendBatch sends ms in order; on error ms[n:] stay with the caller. An
+// empty batch does nothing: it neither wakes nor starts the writer.
 func (s *Sink) SendBatch(ms []*tlv.Message) (int, error) {
+	if len(ms) == 0 {
+		return 0, nil
+	}
 	if checked.On && s.cfg.SingleProducer {
 		s.enterSend()
 		defer s.exitSend()

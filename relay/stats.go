@@ -55,7 +55,7 @@ type Stats struct {
 // before it were.
 type Rejected struct {
 	Malformed uint64 // not a Protocol V2 frame (tlv.ErrMalformed)
-	Checksum  uint64 // a non-zero checksum that does not match (tlv.ErrChecksum)
+	Checksum  uint64 // a checksummed frame whose CRC-32 does not match (tlv.ErrChecksum)
 	Domain    uint64 // outside the relay's domain (tlv.ErrDomain), or a type the level refuses
 	Precision uint64 // a type refused by the precision setting (tlv.ErrPrecision)
 	Oversize  uint64 // a frame announced larger than MaxFrame

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"sync/atomic"
 
 	"github.com/msgsink/msgsink/tlv"
@@ -65,6 +66,16 @@ type composite struct {
 	counts  []targetCounter
 	closed  atomic.Bool
 
+	// below is every sink under c, each once, made on first use (State,
+	// Info): they then read each sink once however many paths lead to it,
+	// where a walk by path would cost twice as much per level of a diamond
+	// of composites.
+	belowOnce sync.Once
+	below     struct {
+		leaves     []leaf       // the sinks that are not composites
+		composites []*composite // the composites, whose Close hides what is under them
+	}
+
 	// Messages no target took, by reason; refSelf counts those refused
 	// because the composite itself was closed, which no target saw.
 	refFull, refClosed, refDomain, refPrec, refMalformed, refSelf atomic.Uint64
@@ -106,7 +117,7 @@ func (c *composite) init(name string, kind Kind, least int, targets []Sink) erro
 		c.staters[i], _ = t.(Stater)
 		// Metadata keys by target name; an unnamed or repeated name falls
 		// back to the position so that no two targets share a key.
-		n := t.Info().Name
+		n := nameOf(t)
 		if n == "" || seen[n] {
 			n = strconv.Itoa(i)
 		}
@@ -114,6 +125,70 @@ func (c *composite) init(name string, kind Kind, least int, targets []Sink) erro
 		c.names[i] = n
 	}
 	return nil
+}
+
+// nameOf returns t's name without a composite target's Info, which visits
+// every sink under it: building a composite over composites that share
+// targets (a diamond) would cost twice as much per level.
+func nameOf(t Sink) string {
+	if c, ok := t.(under); ok {
+		return c.self().name
+	}
+	return t.Info().Name
+}
+
+// under is implemented by the three composites (through the embedded
+// composite), so that walks over a tree of composites visit each sink once.
+type under interface{ self() *composite }
+
+func (c *composite) self() *composite { return c }
+
+// leaf is a sink under a composite that is not one, with its Stater (nil
+// when it has none).
+type leaf struct {
+	sink   Sink
+	stater Stater
+}
+
+// sinksBelow returns every sink under c, each once, from its targets' own
+// lists: linear in the sinks, where a walk by path is exponential in the
+// depth of a diamond.
+func (c *composite) sinksBelow() ([]leaf, []*composite) {
+	c.belowOnce.Do(func() {
+		seen := map[any]bool{}
+		addLeaf := func(l leaf) {
+			if !seen[l.sink] {
+				seen[l.sink] = true
+				c.below.leaves = append(c.below.leaves, l)
+			}
+		}
+		addComposite := func(u *composite) bool {
+			if seen[u] {
+				return false
+			}
+			seen[u] = true
+			c.below.composites = append(c.below.composites, u)
+			return true
+		}
+		for i, t := range c.targets {
+			u, ok := t.(under)
+			if !ok {
+				addLeaf(leaf{t, c.staters[i]})
+				continue
+			}
+			if !addComposite(u.self()) {
+				continue
+			}
+			leaves, composites := u.self().sinksBelow()
+			for _, l := range leaves {
+				addLeaf(l)
+			}
+			for _, n := range composites {
+				addComposite(n)
+			}
+		}
+	})
+	return c.below.leaves, c.below.composites
 }
 
 // refuseClosed counts and returns the refusal of a closed composite.
@@ -210,21 +285,52 @@ func (c *composite) Close() error {
 // State is StateClosed after Close, otherwise the most useful state among the
 // targets (connected, connecting, backoff, idle in that order): whether the
 // composite can deliver now. A target without State counts as connected.
+// The sinks under nested composites are read once each, however many paths
+// lead to them.
 func (c *composite) State() State {
 	if c.closed.Load() {
 		return StateClosed
 	}
-	best, rank := StateClosed, 0
-	for _, s := range c.staters {
-		st := StateConnected
-		if s != nil {
-			st = s.State()
-		}
-		if r := stateRank(st); r > rank {
-			best, rank = st, r
+	leaves, composites := c.sinksBelow()
+	for _, n := range composites {
+		if n.closed.Load() {
+			// A closed composite hides the sinks under it, which other
+			// paths may still reach: judge path by path.
+			return best(c.staters)
 		}
 	}
-	return best
+	st, rank := StateClosed, 0
+	for _, l := range leaves {
+		s := StateConnected
+		if l.stater != nil {
+			s = l.stater.State()
+		}
+		if r := stateRank(s); r > rank {
+			st, rank = s, r
+			if s == StateConnected {
+				break // nothing ranks higher
+			}
+		}
+	}
+	return st
+}
+
+// best returns the most useful of the states of staters (nil: connected).
+func best(staters []Stater) State {
+	st, rank := StateClosed, 0
+	for _, s := range staters {
+		x := StateConnected
+		if s != nil {
+			x = s.State()
+		}
+		if r := stateRank(x); r > rank {
+			st, rank = x, r
+			if x == StateConnected {
+				break // nothing ranks higher
+			}
+		}
+	}
+	return st
 }
 
 func stateRank(s State) int {
@@ -258,7 +364,6 @@ func (c *composite) TargetStats() []TargetStats {
 func (c *composite) info(stats []TargetStats, enq uint64) Info {
 	md := make(map[string]string, 1+2*len(stats))
 	var names []byte
-	var lastErrs []error
 	for i, st := range stats {
 		if i > 0 {
 			names = append(names, ',')
@@ -266,11 +371,16 @@ func (c *composite) info(stats []TargetStats, enq uint64) Info {
 		names = append(names, st.Name...)
 		md["target."+st.Name+".accepted"] = strconv.FormatUint(st.Accepted, 10)
 		md["target."+st.Name+".refused"] = strconv.FormatUint(st.Refused, 10)
-		if err := c.targets[i].Info().LastError; err != nil {
+	}
+	md["targets"] = string(names)
+	// The last errors of the sinks under c, each once.
+	var lastErrs []error
+	leaves, _ := c.sinksBelow()
+	for _, l := range leaves {
+		if err := l.sink.Info().LastError; err != nil {
 			lastErrs = append(lastErrs, err)
 		}
 	}
-	md["targets"] = string(names)
 	return Info{
 		Name:     c.name,
 		Kind:     c.kind,
@@ -324,6 +434,10 @@ func NewFanout(name string, targets ...Sink) (*Fanout, error) {
 func (f *Fanout) Send(m *tlv.Message) error {
 	if f.closed.Load() {
 		return f.refuseClosed()
+	}
+	// Before RetainN, which would bring a released message back to life.
+	if err := m.CheckLive(); err != nil {
+		return f.refuse(err)
 	}
 	ts := f.targets
 	m.RetainN(len(ts) - 1)
@@ -420,6 +534,9 @@ func NewRoundRobin(name string, targets ...Sink) (*RoundRobin, error) {
 func (r *RoundRobin) Send(m *tlv.Message) error {
 	if r.closed.Load() {
 		return r.refuseClosed()
+	}
+	if err := m.CheckLive(); err != nil {
+		return r.refuse(err) // not every target checks, and none should count it
 	}
 	if _, refused := r.offer(m); refused != nil {
 		return r.refuse(refused)
@@ -543,6 +660,9 @@ func (f *Failover) pass(i int) {
 func (f *Failover) Send(m *tlv.Message) error {
 	if f.closed.Load() {
 		return f.refuseClosed()
+	}
+	if err := m.CheckLive(); err != nil {
+		return f.refuse(err) // not every target checks, and none should count it
 	}
 	if _, refused := f.offer(m); refused != nil {
 		return f.refuse(refused)

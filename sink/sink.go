@@ -17,6 +17,8 @@ type Sink interface {
 	// Send enqueues m and takes the caller's reference on success. It never
 	// blocks and never dials: ErrBufferFull when the ring is full, ErrClosed
 	// after Close, ErrDomain/ErrMalformed when m fails the sink's validation.
+	// A nil or released m is refused with ErrMalformed (tlv.Message.CheckLive),
+	// counted as refused; it never reaches a writer.
 	Send(m *tlv.Message) error
 	// SendWait is Send that waits, asleep, for room instead of returning
 	// ErrBufferFull: woken by the writer when it frees slots, so that a
@@ -26,7 +28,8 @@ type Sink interface {
 	// returns ErrClosed. It does not allocate.
 	SendWait(ctx context.Context, m *tlv.Message) error
 	// SendBatch sends ms in order and returns how many were taken; on error,
-	// ms[n:] stay with the caller.
+	// ms[n:] stay with the caller. An empty batch does nothing (it wakes
+	// nothing).
 	SendBatch(ms []*tlv.Message) (n int, err error)
 	// Connect connects now instead of on the first Send, and waits until the
 	// sink is connected, gives up, or ctx ends.

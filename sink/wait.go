@@ -47,6 +47,9 @@ func (f *Fanout) SendWait(ctx context.Context, m *tlv.Message) error {
 	if f.closed.Load() {
 		return f.refuseClosed()
 	}
+	if err := m.CheckLive(); err != nil {
+		return f.refuse(err)
+	}
 	ts := f.targets
 	last := len(ts) - 1
 	m.RetainN(last)
@@ -101,6 +104,9 @@ type oneTarget interface {
 func (c *composite) sendWaitOne(ctx context.Context, m *tlv.Message, o oneTarget) error {
 	if c.closed.Load() {
 		return c.refuseClosed()
+	}
+	if err := m.CheckLive(); err != nil {
+		return c.refuse(err)
 	}
 	wait, refused := o.offer(m)
 	switch {

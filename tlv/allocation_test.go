@@ -175,3 +175,22 @@ func TestAllocsReleaseAll(t *testing.T) {
 		held.Release()
 	})
 }
+
+// Refusing a nil or released message allocates nothing: a sink's Send
+// returns the refusal on the hot path.
+func TestAllocsCheckRefusal(t *testing.T) {
+	b := tlv.NewBuilder(tlv.DomainMarketData, 1)
+	build3(b)
+	m, _ := b.Finish()
+	m.Release()
+	for _, c := range []struct {
+		name string
+		m    *tlv.Message
+	}{{"nil", nil}, {"released", m}} {
+		assertNoAllocs(t, "Check/"+c.name, func() {
+			if err := (tlv.Validator{}).Check(c.m); err == nil {
+				t.Fatal("accepted")
+			}
+		})
+	}
+}

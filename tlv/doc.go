@@ -13,11 +13,14 @@
 // rings at once (fan-out): Retain adds a holder, Release drops one, and the
 // last Release returns the buffer and the Message struct to their pools. After
 // your Release the Message is gone: do not read it, and do not modify its bytes
-// after Finish at all.
+// after Finish at all. Validator.Check, which every sink's Send runs, refuses
+// a nil or released message with ErrMalformed (Message.CheckLive) rather than
+// let a writer send bytes that its Builder may be reusing.
 //
 // Validation has three levels (Validator.Level): performance (header and
 // record bounds), standard (the default: plus domains, reserved types, flags
-// and a non-zero checksum) and audit (plus the exact shape and value ranges of
+// and the checksum: the CRC-32 when the header has FlagChecksummed, whatever
+// its value, and 0 without it) and audit (plus the exact shape and value ranges of
 // the fixed types). A Builder proves standard validity as it writes, so
 // Validator.Check on a built message costs one comparison.
 //

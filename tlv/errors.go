@@ -16,7 +16,8 @@ var (
 	// ErrPrecision: a TLV type is refused by the precision setting (SPEC section 2).
 	// Errors that match ErrPrecision also match ErrDomain.
 	ErrPrecision = errors.New("tlv: TLV refused by precision setting")
-	// ErrChecksum: the header checksum is non-zero and does not match.
+	// ErrChecksum: the header has FlagChecksummed and its checksum field does
+	// not match the CRC-32 of the bytes.
 	ErrChecksum = errors.New("tlv: checksum mismatch")
 )
 

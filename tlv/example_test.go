@@ -124,6 +124,22 @@ func ExampleMessage_RetainN() {
 	// Output: 32
 }
 
+func ExampleMessage_CheckLive() {
+	b := tlv.NewBuilder(tlv.DomainMarketData, 1)
+	m, _ := b.FinishAt(1)
+	fmt.Println(m.CheckLive())
+	m.Release() // a sink's Send would have taken this reference
+	// Sending it again is a bug that Check (every sink's Send) refuses.
+	err := tlv.Validator{}.Check(m)
+	fmt.Println(errors.Is(err, tlv.ErrMalformed))
+	var nilMsg *tlv.Message
+	fmt.Println(nilMsg.CheckLive())
+	// Output:
+	// <nil>
+	// true
+	// tlv: malformed message: message at offset 0 is 0 (0x0); want a *Message from a Builder or Validator.Copy, not nil
+}
+
 func ExampleAsOrderBook() {
 	b := tlv.NewBuilder(tlv.DomainMarketData, 1)
 	b.AppendOrderBook(&tlv.OrderBook{Instrument: 9, SnapshotTS: 1},

@@ -14,7 +14,8 @@ type Level uint8
 
 const (
 	// LevelStandard adds domain ranges, reserved types, flags, and the checksum
-	// when non-zero to what LevelPerformance checks.
+	// (the CRC-32 under FlagChecksummed, 0 without it) to what LevelPerformance
+	// checks.
 	LevelStandard Level = iota
 	// LevelPerformance checks the header and the bounds of every record only.
 	LevelPerformance
@@ -161,7 +162,7 @@ func (v Validator) check(f Frame) error {
 	}
 	standard := v.Level != LevelPerformance
 	if standard && h.Flags()&^FlagsMask != 0 {
-		return malformed(offFlags, "flags", uint64(h.Flags()), "only bits 0x01..0x20 set (0x3F mask)")
+		return malformed(offFlags, "flags", uint64(h.Flags()), "only bits 0x01..0x40 set (0x7F mask)")
 	}
 	var seen uint8 // audit: which record kinds were present
 	for off := HeaderSize; off < len(f); {
@@ -202,10 +203,13 @@ func (v Validator) check(f Frame) error {
 	if !standard {
 		return nil
 	}
-	if c := h.Checksum(); c != 0 {
+	if c := h.Checksum(); h.Flags()&FlagChecksummed != 0 {
 		if want := checksum(f); c != want {
 			return &ChecksumError{Got: c, Want: want}
 		}
+	} else if c != 0 {
+		return malformed(offChecksum, "checksum", uint64(c),
+			"0 when flag 0x40 (checksummed) is clear; set the flag if the field holds the CRC-32")
 	}
 	if v.Level == LevelAudit {
 		if h.Timestamp() == 0 {

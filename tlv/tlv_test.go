@@ -31,7 +31,9 @@ func ext(t byte, value []byte) []byte {
 	return append([]byte{255, 0, t, byte(len(value)), byte(len(value) >> 8)}, value...)
 }
 
+// withChecksum sets the checksummed flag and the CRC-32 it promises.
 func withChecksum(b []byte) []byte {
+	b[7] |= byte(tlv.FlagChecksummed)
 	c := crc32IEEE(b)
 	binary.LittleEndian.PutUint32(b[28:], c)
 	return b
@@ -59,7 +61,7 @@ func TestParseValid(t *testing.T) {
 		{"vendor type in any domain", raw(tlv.DomainExecution, 0, rec(200, []byte{1, 2}), rec(254, nil))},
 		{"system heartbeat", raw(tlv.DomainSystem, tlv.FlagHighPriority, rec(100, make([]byte, 16)))},
 		{"valid checksum", withChecksum(raw(tlv.DomainSignal, 0, rec(20, make([]byte, 16))))},
-		{"all flags", raw(tlv.DomainMarketData, tlv.FlagsMask)},
+		{"all flags", withChecksum(raw(tlv.DomainMarketData, tlv.FlagsMask))},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -94,7 +96,7 @@ func TestParseBadInput(t *testing.T) {
 		{"domain 0", mutate(func(b []byte) []byte { b[4] = 0; return b }), tlv.ErrMalformed, "relay_domain", 4},
 		{"domain 5", mutate(func(b []byte) []byte { b[4] = 5; return b }), tlv.ErrMalformed, "relay_domain", 4},
 		{"source 0", mutate(func(b []byte) []byte { b[6] = 0; return b }), tlv.ErrMalformed, "source", 6},
-		{"reserved flag bit", mutate(func(b []byte) []byte { b[7] = 0x40; return b }), tlv.ErrMalformed, "flags", 7},
+		{"reserved flag bit", mutate(func(b []byte) []byte { b[7] = 0x80; return b }), tlv.ErrMalformed, "flags", 7},
 		{"payload larger than buffer", good[:len(good)-1], tlv.ErrMalformed, "payload_size", 24},
 		{"payload smaller than buffer", append(bytes.Clone(good), 0), tlv.ErrMalformed, "payload_size", 24},
 		{"payload over 1 MiB", mutate(func(b []byte) []byte { binary.LittleEndian.PutUint32(b[24:], 1<<20); return b }), tlv.ErrMalformed, "payload_size", 24},
@@ -108,7 +110,9 @@ func TestParseBadInput(t *testing.T) {
 		{"reserved type 150", raw(tlv.DomainMarketData, 0, rec(150, nil)), tlv.ErrDomain, "", 0},
 		{"extended inner 255", raw(tlv.DomainMarketData, 0, ext(255, make([]byte, 256))), tlv.ErrDomain, "", 0},
 		{"signal type in market data", raw(tlv.DomainMarketData, 0, rec(1, trade(1, 0)), rec(20, make([]byte, 16))), tlv.ErrDomain, "", 0},
-		{"bad checksum", mutate(func(b []byte) []byte { b[28] = 1; return b }), tlv.ErrChecksum, "", 0},
+		{"bad checksum", mutate(func(b []byte) []byte { withChecksum(b)[28]++; return b }), tlv.ErrChecksum, "", 0},
+		{"checksum without the flag", mutate(func(b []byte) []byte { withChecksum(b)[7] = 0; return b }), tlv.ErrMalformed, "checksum", 28},
+		{"zero checksum with the flag", mutate(func(b []byte) []byte { b[7] = byte(tlv.FlagChecksummed); return b }), tlv.ErrChecksum, "", 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -166,7 +170,7 @@ func TestChecksumError(t *testing.T) {
 }
 
 func TestValidatorLevels(t *testing.T) {
-	bad := raw(tlv.DomainMarketData, 0x40, rec(20, make([]byte, 16)), rec(150, nil))
+	bad := raw(tlv.DomainMarketData, 0x80, rec(20, make([]byte, 16)), rec(150, nil))
 	if _, err := (tlv.Validator{Level: tlv.LevelPerformance}).Parse(bad); err != nil {
 		t.Fatalf("performance level checks only header and bounds, got %v", err)
 	}

@@ -88,7 +88,12 @@ const (
 	FlagRequiresAck  Flags = 0x08
 	FlagTrace        Flags = 0x10 // a TraceContext TLV is present
 	FlagRecovery     Flags = 0x20 // the message is a replay
-	FlagsMask        Flags = 0x3F
+	// FlagChecksummed says the checksum field holds the CRC-32 of the
+	// message, whatever its value: one message in 2^32 has a CRC of 0,
+	// which without the flag would read as "not computed" and go
+	// unchecked. Without it the field must be 0.
+	FlagChecksummed Flags = 0x40
+	FlagsMask       Flags = 0x7F
 )
 
 // Header is a zero-copy view of the 32-byte message header. It reads and writes
@@ -120,7 +125,8 @@ func (h Header) Timestamp() uint64 { return binary.LittleEndian.Uint64(h[offTime
 // PayloadSize returns the number of TLV bytes after the header.
 func (h Header) PayloadSize() uint32 { return binary.LittleEndian.Uint32(h[offPayloadSize:]) }
 
-// Checksum returns the CRC-32 (IEEE) field; zero means "not computed".
+// Checksum returns the checksum field: the CRC-32 (IEEE) of the message when
+// FlagChecksummed is set (0 included), and 0 otherwise.
 func (h Header) Checksum() uint32 { return binary.LittleEndian.Uint32(h[offChecksum:]) }
 
 // SetMagic writes the magic field.

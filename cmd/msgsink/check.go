@@ -29,7 +29,11 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fs.Usage()
 		return 2
 	}
-	file, err := config.Load(pos[0])
+	file, err := load(ctx, pos[0])
+	if ctx.Err() != nil {
+		fmt.Fprintln(stderr, "msgsink check: interrupted")
+		return 1
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		var es config.Errors
@@ -51,6 +55,31 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 0
 	}
 	return probeAll(ctx, file, stdout)
+}
+
+// load is config.Load that returns when ctx ends (Ctrl-C), whatever Load is
+// doing. Load refuses named pipes and devices without blocking on them, but
+// a read from a stalled file system (a hung network mount) can still block,
+// and the user must be able to stop the command.
+func load(ctx context.Context, path string) (*config.File, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	type loaded struct {
+		file *config.File
+		err  error
+	}
+	done := make(chan loaded, 1)
+	go func() {
+		f, err := config.Load(path)
+		done <- loaded{f, err}
+	}()
+	select {
+	case l := <-done:
+		return l.file, l.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // probeAll dials every relay and direct endpoint at once, so that the probe

@@ -65,6 +65,9 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if !ok {
 		return fail("unknown -precision %q; use exchange, dex or mixed", *precision)
 	}
+	if *statsEvery < 0 {
+		return fail("-stats %v is negative; give an interval such as 10s, or 0 to print the counters only on SIGUSR1 and at exit", *statsEvery)
+	}
 	perm, err := strconv.ParseUint(*mode, 8, 32)
 	if err != nil || perm > 0o777 {
 		return fail("bad -mode %q; write the permissions in octal, like 0600", *mode)

@@ -518,3 +518,69 @@ func checkBusyLifecycle(t *testing.T, h Harness) {
 	e.assertEverywhere()
 	e.checkCounters()
 }
+
+// checkBadCalls: on a sink that was never sent to, an empty SendBatch does
+// nothing (no leaf wakes); Send, SendBatch and SendWait of a nil or an
+// already released message return ErrMalformed, counted as refused, and
+// never panic, there or later in a writer; the sink then delivers as usual.
+func checkBadCalls(t *testing.T, h Harness) {
+	e := start(t, h, Options{})
+	idle := map[sink.Sink]bool{}
+	for _, l := range e.Leaves {
+		idle[l] = l.Info().State == sink.StateIdle
+	}
+	for _, ms := range [][]*tlv.Message{nil, {}} {
+		if n, err := e.Sink.SendBatch(ms); n != 0 || err != nil {
+			t.Fatalf("SendBatch(%#v): %d, %v; want 0, nil", ms, n, err)
+		}
+	}
+	for _, l := range e.Leaves {
+		if i := l.Info(); idle[l] && (i.State != sink.StateIdle || i.ConnectAttempts != 0) {
+			t.Fatalf("%s: an empty SendBatch woke an idle sink: state %v, %d connect attempts", i.Name, i.State, i.ConnectAttempts)
+		}
+	}
+
+	released := newProducer(tlv.DomainMarketData, probeSource).next()
+	released.Release() // back on its builder's free list, bytes intact
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	defer cancel()
+	for _, c := range []struct {
+		name string
+		m    *tlv.Message
+	}{{"nil", nil}, {"released", released}} {
+		calls := []struct {
+			name string
+			call func() error
+		}{
+			{"Send", func() error { return e.Sink.Send(c.m) }},
+			{"SendWait", func() error { return e.Sink.SendWait(ctx, c.m) }},
+			{"SendBatch", func() error {
+				n, err := e.Sink.SendBatch([]*tlv.Message{c.m})
+				if n != 0 {
+					t.Errorf("SendBatch of a %s message took %d", c.name, n)
+				}
+				return err
+			}},
+		}
+		for _, call := range calls {
+			err := func() (err error) {
+				defer func() {
+					if r := recover(); r != nil {
+						t.Fatalf("%s of a %s message panicked: %v", call.name, c.name, r)
+					}
+				}()
+				return call.call()
+			}()
+			if !errors.Is(err, sink.ErrMalformed) {
+				t.Fatalf("%s of a %s message: %v, want ErrMalformed", call.name, c.name, err)
+			}
+			e.mu.Lock()
+			e.refused[sink.ErrMalformed]++
+			e.mu.Unlock()
+		}
+	}
+	e.sendAll(newProducer(tlv.DomainMarketData, 1), 10)
+	e.flush()
+	e.assertEverywhere()
+	e.checkCounters()
+}

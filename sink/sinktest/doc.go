@@ -13,8 +13,8 @@
 // against the interface, and every kind is held to the same behaviour:
 // order per producer, ownership of refused messages, ErrBufferFull,
 // ErrClosed and an idempotent Close, Flush, reconnect after the peer
-// restarts, no torn frames, domain refusals, and counters that add up. Run
-// lists the checks.
+// restarts, no torn frames, domain refusals, bad calls (a nil or released
+// message, an empty batch), and counters that add up. Run lists the checks.
 //
 // # Real parts, no timing
 //
@@ -60,7 +60,8 @@
 //
 // The suite's own tests run it against sinks broken on purpose, one way
 // each (a refused message released, a reference kept, a full ring hidden, a
-// miscount, a reordering, a failing second Close, a torn frame), and expect
+// miscount, a reordering, a failing second Close, a torn frame, a malformed
+// message taken, an idle sink woken by an empty batch), and expect
 // the check that should catch each to fail it.
 //
 // The package imports testing and is meant for tests only. Each check starts

@@ -34,6 +34,8 @@ func TestSuiteCatchesMutants(t *testing.T) {
 		{"swaps_pairs", "flush", "arrived after its frame"},
 		{"close_twice_fails", "closed", "second Close"},
 		{"tears_frames", "order", "not a whole frame"},
+		{"hides_malformed", "bad_calls", "want ErrMalformed"},
+		{"wakes_on_empty", "bad_calls", "an empty SendBatch woke an idle sink"},
 	} {
 		t.Run(c.mutant, func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.run=^TestMutant$/^"+c.check+"$", "-test.v")
@@ -108,6 +110,11 @@ func (s *mutant) Send(m *tlv.Message) error {
 			return nil
 		}
 		return err
+	case "hides_malformed":
+		if err := s.Sink.Send(m); !errors.Is(err, sink.ErrMalformed) {
+			return err
+		}
+		return nil
 	case "swaps_pairs":
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -126,6 +133,12 @@ func (s *mutant) Send(m *tlv.Message) error {
 }
 
 func (s *mutant) SendBatch(ms []*tlv.Message) (int, error) {
+	if s.name == "wakes_on_empty" && len(ms) == 0 {
+		// What a sink that kicks its writer after any batch does.
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		_ = s.Sink.Connect(ctx)
+	}
 	for i, m := range ms {
 		if err := s.Send(m); err != nil {
 			return i, err
