@@ -62,6 +62,7 @@ type consumer struct {
 	w       iovec.Writer // the iovecs of the spans being written, and their writev
 	skip    int          // bytes of the first queued span a write through left written
 	written uint64
+	torn    []byte // the unsent rest of a frame a failed write tore, for sayLagged
 }
 
 // consume turns the connection into a consumer after its first frame, a
@@ -257,7 +258,11 @@ func (s span) prefix(frames, bytes int64) span {
 // run is the consumer's writer goroutine.
 func (k *consumer) run() {
 	defer k.r.wg.Done()
-	k.shutdown(k.pump())
+	why := k.pump()
+	if why == endLagged {
+		k.sayLagged()
+	}
+	k.shutdown(why)
 	k.drain()
 	k.mu.Lock()
 	drops := k.drops
@@ -282,6 +287,7 @@ func (k *consumer) pump() end {
 		rounds = 0
 		head := a[0].at
 		if k.r.now()-head > maxLag {
+			k.torn = tornRest(a, b, k.skip) // a write through may have left a frame half out
 			return endLagged
 		}
 		// A write still blocked when the oldest frame in it turns MaxLag old
@@ -375,6 +381,7 @@ func (k *consumer) write(a, b []span, try bool) error {
 	outFrames, outBytes := frames, bytes
 	if err != nil {
 		outFrames, outBytes = wholeFrames(a, b, sent)
+		k.torn = tornRest(a, b, sent)
 	}
 	for _, ss := range [2][]span{a, b} {
 		for i := range ss {
