@@ -150,6 +150,10 @@ func produce(tb testing.TB, e transport.Endpoint, src uint8, size int, pause tim
 		defer close(p.done)
 		b := newBuilder(src, size)
 		var m *tlv.Message
+		// One timer, reset for each wait: the allocation tests measure
+		// every goroutine, this one included.
+		wait := time.NewTimer(time.Hour)
+		defer wait.Stop()
 		for {
 			if m == nil {
 				m = b.next()
@@ -162,13 +166,14 @@ func produce(tb testing.TB, e transport.Endpoint, src uint8, size int, pause tim
 			}
 			if pause > 0 || m != nil {
 				// Never a bare Gosched retry: it starves the netpoller.
+				wait.Reset(max(pause, 50*time.Microsecond))
 				select {
 				case <-p.stop:
 					if m != nil {
 						m.Release()
 					}
 					return
-				case <-time.After(max(pause, 50*time.Microsecond)):
+				case <-wait.C:
 				}
 				continue
 			}
