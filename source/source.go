@@ -216,7 +216,14 @@ func (s *Source) more() error {
 		s.fill()
 		return nil
 	}
-	if s.nc != nil { // it ended; what is left in buf[r:w] is a torn frame
+	s.lose()
+	return s.connect(s.ctx)
+}
+
+// lose ends a connection that broke (readErr is set): what is left in
+// buf[r:w] is a torn frame, dropped with it.
+func (s *Source) lose() {
+	if s.nc != nil {
 		s.setErr(s.readErr)
 		s.cfg.Logger.Info("source: connection lost", "source", s.cfg.Name, "err", s.readErr)
 		s.drop()
@@ -224,7 +231,34 @@ func (s *Source) more() error {
 		s.reconnects.Add(1)
 	}
 	s.publish()
-	return s.connect()
+}
+
+// Connect connects and subscribes now instead of on the first Next, and
+// returns once the Subscribe frame is written (at once when already
+// connected; the relay forwards what arrives after it reads it), when the
+// schedule's MaxAttempts dials have failed, or when ctx ends (ctx.Err()).
+// Like Next, it belongs to one goroutine at a time: call it from the
+// reading goroutine, before its Next.
+func (s *Source) Connect(ctx context.Context) error {
+	if checked.On {
+		s.enterNext()
+		defer s.inNext.Store(false)
+	}
+	if s.isClosed() {
+		return s.closedErr()
+	}
+	if s.nc != nil && s.readErr == nil {
+		return nil
+	}
+	s.lose()
+	cctx, cancel := context.WithCancel(s.ctx)
+	defer cancel()
+	defer context.AfterFunc(ctx, cancel)()
+	err := s.connect(cctx)
+	if err != nil && !s.isClosed() && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
 }
 
 // fill reads once into the buffer, first making room for the frame at r:
@@ -275,21 +309,21 @@ func (s *Source) drop() {
 
 // connect dials and subscribes by the retry schedule, first waiting one
 // step when a connection was just lost.
-func (s *Source) connect() error {
+func (s *Source) connect(ctx context.Context) error {
 	attempt := 0
 	if s.lost {
 		s.setState(sink.StateBackoff)
-		if !s.sleep(s.cfg.Retry.Delay(1)) {
-			return s.closedErr()
+		if !s.sleep(ctx, s.cfg.Retry.Delay(1)) {
+			return s.stopped(ctx)
 		}
 	}
 	for {
-		if s.isClosed() {
-			return s.closedErr()
+		if s.isClosed() || ctx.Err() != nil {
+			return s.stopped(ctx)
 		}
 		s.setState(sink.StateConnecting)
 		s.attempts.Add(1)
-		nc, err := s.dial()
+		nc, err := s.dial(ctx)
 		if err == nil {
 			s.mu.Lock()
 			if s.closed {
@@ -303,8 +337,8 @@ func (s *Source) connect() error {
 			s.setState(sink.StateConnected)
 			return nil
 		}
-		if s.isClosed() {
-			return s.closedErr()
+		if s.isClosed() || ctx.Err() != nil {
+			return s.stopped(ctx)
 		}
 		err = &Error{Source: s.cfg.Name, Op: "connect", Err: err}
 		s.setErr(err)
@@ -316,19 +350,28 @@ func (s *Source) connect() error {
 		}
 		s.setState(sink.StateBackoff)
 		s.cfg.Logger.Info("source: connect failed; backing off", "source", s.cfg.Name, "err", err)
-		if !s.sleep(s.cfg.Retry.Delay(attempt)) {
-			return s.closedErr()
+		if !s.sleep(ctx, s.cfg.Retry.Delay(attempt)) {
+			return s.stopped(ctx)
 		}
 	}
 }
 
+// stopped is connect's answer when Close (or Connect's ctx) ended it.
+func (s *Source) stopped(ctx context.Context) error {
+	if s.isClosed() {
+		return s.closedErr()
+	}
+	s.setState(sink.StateIdle)
+	return ctx.Err()
+}
+
 // dial connects and sends the Subscribe frame, both within ConnectTimeout.
-func (s *Source) dial() (net.Conn, error) {
+func (s *Source) dial(ctx context.Context) (net.Conn, error) {
 	e := s.cfg.Endpoint
 	opErr := func(op string, err error) error {
 		return &transport.OpError{Op: op, Endpoint: e.String(), Err: unwrapNetOpError(err)}
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ConnectTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout)
 	defer cancel()
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, e.Scheme, e.Addr)
@@ -345,14 +388,15 @@ func (s *Source) dial() (net.Conn, error) {
 	return nc, nil
 }
 
-// sleep waits d unless Close comes first; it reports whether to go on.
-func (s *Source) sleep(d time.Duration) bool {
+// sleep waits d unless ctx ends first (Close ends every ctx connect is
+// given); it reports whether to go on.
+func (s *Source) sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
 		return true
-	case <-s.ctx.Done():
+	case <-ctx.Done():
 		return false
 	}
 }

@@ -1,6 +1,7 @@
 package source_test
 
 import (
+	"context"
 	"errors"
 	"net"
 	"strings"
@@ -257,5 +258,42 @@ func TestDroppedForLagging(t *testing.T) {
 	i := s.Info()
 	if i.Lagged < 1 || i.Reconnects < 1 || r.Stats().ConsumersLagged < 1 || i.RelayDropped < le.Dropped {
 		t.Fatalf("info %+v, relay %v", i, r.Stats())
+	}
+}
+
+// Connect subscribes before the first Next; it gives up when its ctx ends
+// and fails at once after Close.
+func TestConnect(t *testing.T) {
+	r := serve(t, relay.Config{})
+	s := newSource(t, source.Config{Endpoint: endpointOf(r)})
+	if err := s.Connect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Info().State; st != sink.StateConnected {
+		t.Fatalf("state after Connect: %v", st)
+	}
+	waitFor(t, "the relay to count the subscription", func() bool { return r.Stats().Consumers == 1 })
+	if err := s.Connect(context.Background()); err != nil || s.Info().ConnectAttempts != 1 {
+		t.Fatalf("Connect when connected: %v, %d attempts", err, s.Info().ConnectAttempts)
+	}
+	p := produce(t, endpointOf(r), 7, 64, 0)
+	if _, err := s.Next(); err != nil {
+		t.Fatal(err)
+	}
+	p.close()
+
+	none := newSource(t, source.Config{Endpoint: unixEndpoint(testnet.SocketPath(t)),
+		Retry: lazy.Retry{Initial: time.Hour, Max: time.Hour}})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := none.Connect(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Connect to nothing within 50ms: %v", err)
+	}
+	if st := none.Info().State; st != sink.StateIdle {
+		t.Fatalf("state after a Connect that gave up: %v", st)
+	}
+	_ = none.Close()
+	if err := none.Connect(context.Background()); !errors.Is(err, sink.ErrClosed) {
+		t.Fatalf("Connect after Close: %v", err)
 	}
 }
