@@ -198,11 +198,15 @@ func (s *Source) notice(f tlv.Frame) error {
 
 // refuse counts a frame that failed validation (or a stream out of step)
 // and drops the connection: what follows a bad frame cannot be trusted.
+// The new connection waits one step of the schedule, as after a loss, so
+// that a Validator that refuses every frame does not hammer the relay.
 func (s *Source) refuse(err error) {
 	s.invalid++
 	s.setErr(&Error{Source: s.cfg.Name, Op: "read", Err: err})
 	s.cfg.Logger.Warn("source: invalid frame; reconnecting", "source", s.cfg.Name, "err", err)
 	s.drop()
+	s.lost = true
+	s.reconnects.Add(1)
 	s.publish()
 }
 
@@ -506,7 +510,9 @@ type Info struct {
 	// step), each followed by a new connection.
 	Invalid uint64 `json:"invalid"`
 	// ConnectAttempts counts dials started; Reconnects counts connections
-	// lost after they were made.
+	// that ended after they were made (the relay went away, dropped the
+	// Source for lagging, or sent an invalid frame), each followed by a new
+	// one.
 	ConnectAttempts uint64 `json:"connect_attempts"`
 	Reconnects      uint64 `json:"reconnects"`
 	// Lagged counts the times the relay dropped the Source for lagging;

@@ -108,7 +108,7 @@ func TestValidatorFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	i := s.Info()
-	if i.Invalid != 1 || i.Reconnects != 0 || i.ConnectAttempts != 2 || i.PerSource[9].Frames != 0 ||
+	if i.Invalid != 1 || i.Reconnects != 1 || i.ConnectAttempts != 2 || i.PerSource[9].Frames != 0 ||
 		!errors.Is(i.LastError, tlv.ErrMalformed) {
 		t.Fatalf("info %+v, last error %v", i, i.LastError)
 	}
