@@ -234,7 +234,11 @@ func TestDroppedForLagging(t *testing.T) {
 	s := newSource(t, source.Config{Endpoint: endpointOf(r), Retry: fastRetry})
 	p := produce(t, endpointOf(r), 7, 256, 0)
 	var lagErr error
+	deadline := time.Now().Add(30 * time.Second)
 	for n := 0; lagErr == nil; n++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("not dropped for lagging after 30s: %+v, relay %v", s.Info(), r.Stats())
+		}
 		_, err := s.Next()
 		switch {
 		case errors.Is(err, source.ErrLagged):
