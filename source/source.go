@@ -48,20 +48,23 @@ type Source struct {
 	bytes    uint64 // bytes of the frames returned
 	invalid  uint64
 
-	// Published counters, read by Info.
+	// Published counters, read by Info: stored by the reader once per read.
 	state                                    atomic.Uint32 // a sink.State
 	frames, frameBytes, gaps, dups, restarts atomic.Uint64
-	invalidPub, attempts, reconnects, lagged atomic.Uint64
-	relayDropped                             atomic.Uint64
+	invalidPub, attempts, reconnects         atomic.Uint64
+	lagged, relayDropped                     atomic.Uint64
 	per                                      [256]published
-	inNext                                   atomic.Bool // checked build: a Next is running
-	ctx                                      context.Context
-	cancel                                   context.CancelFunc // ends a dial or a backoff at Close
-	closeOnce                                sync.Once
-	mu                                       sync.Mutex
-	closed                                   bool     // under mu
-	conn                                     net.Conn // under mu: what Close must close
-	lastErr                                  error    // under mu
+
+	inNext atomic.Bool // checked build: a Next (or Connect) is running
+
+	// Close's side.
+	ctx       context.Context
+	cancel    context.CancelFunc // ends a dial or a backoff at Close
+	closeOnce sync.Once
+	mu        sync.Mutex
+	closed    bool     // under mu
+	conn      net.Conn // under mu: what Close must close
+	lastErr   error    // under mu
 }
 
 // published are the counts of one producer, as Info sees them.
