@@ -62,7 +62,11 @@ type consumer struct {
 	w       iovec.Writer // the iovecs of the spans being written, and their writev
 	skip    int          // bytes of the first queued span a write through left written
 	written uint64
-	torn    []byte // the unsent rest of a frame a failed write tore, for sayLagged
+	// torn is the unsent rest of a frame, tornLen bytes whole, that a write
+	// cut at the lag deadline: still counted as pending, for sayLagged to
+	// finish (written) or give up (discarded).
+	torn    []byte
+	tornLen int
 }
 
 // consume turns the connection into a consumer after its first frame, a
@@ -287,7 +291,13 @@ func (k *consumer) pump() end {
 		rounds = 0
 		head := a[0].at
 		if k.r.now()-head > maxLag {
-			k.torn = tornRest(a, b, k.skip) // a write through may have left a frame half out
+			if k.skip > 0 {
+				// A write through left a frame half out: finish its span
+				// within the notice's time, so the consumer sees no torn
+				// frame before the Disconnect (sayLagged).
+				_ = k.nc.SetWriteDeadline(time.Now().Add(lagNoticeTimeout))
+				_ = k.write(a[:1], nil, false)
+			}
 			return endLagged
 		}
 		// A write still blocked when the oldest frame in it turns MaxLag old
@@ -379,9 +389,14 @@ func (k *consumer) write(a, b []span, try bool) error {
 		return errShort
 	}
 	outFrames, outBytes := frames, bytes
+	held, heldBytes := 0, 0 // a torn frame kept pending for sayLagged
 	if err != nil {
 		outFrames, outBytes = wholeFrames(a, b, sent)
-		k.torn = tornRest(a, b, sent)
+		if !try && errors.Is(err, os.ErrDeadlineExceeded) {
+			if k.torn, k.tornLen = tornRest(a, b, sent); k.torn != nil {
+				held, heldBytes = 1, k.tornLen
+			}
+		}
 	}
 	for _, ss := range [2][]span{a, b} {
 		for i := range ss {
@@ -395,11 +410,11 @@ func (k *consumer) write(a, b []span, try bool) error {
 	c := &k.r.count
 	c.bytesOut.Add(uint64(outBytes))
 	c.framesOut.Add(uint64(outFrames))
-	if frames > outFrames {
-		c.discards.Add(uint64(frames - outFrames))
+	if frames > outFrames+held {
+		c.discards.Add(uint64(frames - outFrames - held))
 	}
-	k.pendBytes.Add(-int64(bytes))
-	k.pendFrames.Add(-int64(frames))
+	k.pendBytes.Add(-int64(bytes - heldBytes))
+	k.pendFrames.Add(-int64(frames - held))
 	k.written += uint64(outFrames)
 	return err
 }

@@ -35,15 +35,16 @@ func TestTornRest(t *testing.T) {
 		off += len(frames[i])
 	}
 	for sent := 0; sent <= len(all); sent++ {
-		got := tornRest(a, bb, sent)
+		got, n := tornRest(a, bb, sent)
 		var want []byte
+		wantN := 0
 		for i, st := range starts {
 			if end := st + len(frames[i]); sent > st && sent < end {
-				want = all[sent:end]
+				want, wantN = all[sent:end], len(frames[i])
 			}
 		}
-		if !bytes.Equal(got, want) {
-			t.Fatalf("sent %d: rest %d bytes, want %d", sent, len(got), len(want))
+		if !bytes.Equal(got, want) || n != wantN {
+			t.Fatalf("sent %d: rest %d bytes of a %d-byte frame, want %d of %d", sent, len(got), n, len(want), wantN)
 		}
 	}
 }

@@ -259,9 +259,81 @@ func TestDroppedForLagging(t *testing.T) {
 		t.Fatalf("Next after the lag: %v", err)
 	}
 	p.close()
+	checkLagAccounting(t, r, s, le)
+}
+
+// A Source that stops reading for longer than max_lag, then reads again, is
+// dropped by a relay whose write to it was blocked when the lag deadline
+// cut it, as a rule in the middle of a frame: the relay finishes that frame
+// before the Disconnect, and counts it written.
+func TestDroppedForLaggingAfterStall(t *testing.T) {
+	r := serve(t, relay.Config{MaxLag: 100 * time.Millisecond})
+	s := newSource(t, source.Config{Endpoint: endpointOf(r), Retry: fastRetry})
+	p := produce(t, endpointOf(r), 7, 200, 0)
+	var lagErr error
+	// A machine too loaded to read within the second the relay gives its
+	// notice loses it (the Source then only sees the connection end and
+	// reconnects): stall again.
+	for attempt := 0; lagErr == nil; attempt++ {
+		if attempt == 10 {
+			t.Fatalf("10 stalls and no notice of a drop for lagging: %+v, relay %v", s.Info(), r.Stats())
+		}
+		for range 1000 {
+			if _, err := s.Next(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		reconnects := s.Info().Reconnects
+		time.Sleep(300 * time.Millisecond) // the stall: not synchronisation
+		deadline := time.Now().Add(30 * time.Second)
+		for lagErr == nil && s.Info().Reconnects == reconnects {
+			if time.Now().After(deadline) {
+				t.Fatalf("a 300ms stall and no drop by a relay with a max_lag of 100ms: %+v, relay %v", s.Info(), r.Stats())
+			}
+			if _, err := s.Next(); errors.Is(err, source.ErrLagged) {
+				lagErr = err
+			} else if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var le *source.LaggedError
+	if !errors.As(lagErr, &le) {
+		t.Fatalf("lag error %v", lagErr)
+	}
+	p.close()
+	checkLagAccounting(t, r, s, le)
+}
+
+// checkLagAccounting: every frame the relay counts as written reached Next
+// whole, the frame the lag deadline cut (finished before the Disconnect)
+// too, and nothing more.
+func checkLagAccounting(t *testing.T, r *relay.Relay, s *source.Source, le *source.LaggedError) {
+	t.Helper()
+	var st relay.Stats
+	waitFor(t, "the relay to go quiet", func() bool {
+		st = r.Stats()
+		return st.Producers == 0 && st.Pending == 0 && st.Balanced()
+	})
+	stop := time.AfterFunc(30*time.Second, func() { _ = s.Close() })
+	defer stop.Stop()
+	for s.Info().Frames < st.FramesOut {
+		if _, err := s.Next(); err != nil && !errors.Is(err, source.ErrLagged) {
+			t.Fatalf("reading what the relay wrote: %v after %d of %d frames", err, s.Info().Frames, st.FramesOut)
+		}
+	}
+	// And nothing more: a Next now finds no frame before Close ends it.
+	stop.Stop()
+	time.AfterFunc(200*time.Millisecond, func() { _ = s.Close() })
+	if f, err := s.Next(); !errors.Is(err, sink.ErrClosed) {
+		t.Fatalf("a frame beyond the %d the relay counts as written: seq %d, %v", st.FramesOut, f.Header().Sequence(), err)
+	}
 	i := s.Info()
-	if i.Lagged < 1 || i.Reconnects < 1 || r.Stats().ConsumersLagged < 1 || i.RelayDropped < le.Dropped {
-		t.Fatalf("info %+v, relay %v", i, r.Stats())
+	if i.Frames != st.FramesOut || i.Duplicates != 0 || i.Invalid != 0 {
+		t.Fatalf("Next returned %d frames (info %+v), the relay wrote %d", i.Frames, i, st.FramesOut)
+	}
+	if i.Lagged < 1 || i.Reconnects < 1 || st.ConsumersLagged < 1 || i.RelayDropped < le.Dropped {
+		t.Fatalf("info %+v, relay %v", i, st)
 	}
 }
 

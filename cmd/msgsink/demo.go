@@ -285,7 +285,7 @@ func summary(out io.Writer, wall time.Duration, end point, in sink.Info, rs rela
 		in.Name, in.Written, in.WrittenBytes, in.WrittenThrough, in.Dropped.Total(), in.Dropped.ConnectFailed, in.Dropped.Stale, in.Dropped.Closed,
 		in.Pending, in.ConnectAttempts, in.Reconnects)
 	fmt.Fprintf(out, "  relay     %s\n", rs)
-	fmt.Fprintf(out, "  consumer  received %d, missed %d (sequence gaps: refused by the sink, or taken by the relay before the consumer subscribed), out of order %d\n",
+	fmt.Fprintf(out, "  consumer  received %d, missed %d (sequence gaps after its first frame: refused by the sink or dropped by the relay), out of order %d\n",
 		end.received, end.missed, end.reordered)
 	fmt.Fprintf(out, "  latency   p50 %s  p99 %s  p99.9 %s  max %s (header timestamp to consumer)\n",
 		lat.Format(0.5), lat.Format(0.99), lat.Format(0.999), lat.Format(1))
