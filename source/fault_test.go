@@ -2,6 +2,7 @@ package source_test
 
 import (
 	"flag"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -30,6 +31,26 @@ func TestRelayKilledAndRestarted(t *testing.T) {
 	s := newSource(t, source.Config{Name: "restarts", Endpoint: e, Retry: fastRetry})
 	p := produce(t, e, 7, 64, 100*time.Microsecond)
 	rd := read(s)
+	// Info, from another goroutine while Next runs: its counters only grow.
+	watching := make(chan struct{})
+	watched := make(chan error, 1)
+	go func() {
+		var last source.Info
+		for {
+			select {
+			case <-watching:
+				watched <- nil
+				return
+			case <-time.After(time.Millisecond):
+			}
+			i := s.Info()
+			if i.Frames < last.Frames || i.Gaps < last.Gaps || i.Reconnects < last.Reconnects || i.ConnectAttempts < last.ConnectAttempts {
+				watched <- fmt.Errorf("Info went back: %+v after %+v", i, last)
+				return
+			}
+			last = i
+		}
+	}()
 
 	var flowing []time.Duration // from the new relay's start to the next frame
 	for range *restarts {
@@ -43,6 +64,10 @@ func TestRelayKilledAndRestarted(t *testing.T) {
 		flowing = append(flowing, time.Since(ready))
 	}
 	p.close()
+	close(watching)
+	if err := <-watched; err != nil {
+		t.Fatal(err)
+	}
 	if err := rd.stop(); err != nil {
 		t.Fatal(err)
 	}
