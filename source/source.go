@@ -47,6 +47,9 @@ type Source struct {
 	nDirty   int
 	bytes    uint64 // bytes of the frames returned
 	invalid  uint64
+	// unpublished is set when counts changed since publish, which runs
+	// when Next has returned all it read and before each read.
+	unpublished bool
 
 	// Published counters, read by Info: stored by the reader once per read.
 	state                                    atomic.Uint32 // a sink.State
@@ -167,8 +170,9 @@ func (s *Source) accept(f tlv.Frame) (tlv.Frame, bool, error) {
 	if !dup {
 		s.bytes += uint64(len(f))
 	}
+	s.unpublished = true
 	if s.r == s.w {
-		s.publish() // once per read: the caller has everything read so far
+		s.publish() // the caller has everything read so far
 	}
 	return f, !dup, nil
 }
@@ -287,6 +291,9 @@ func (s *Source) fill() {
 		}
 		s.w = copy(buf, s.buf[s.r:s.w])
 		s.r, s.buf = 0, buf
+	}
+	if s.unpublished {
+		s.publish() // what Next returned before it waits: Info is exact while Next blocks
 	}
 	n, err := s.nc.Read(s.buf[s.w:])
 	s.w += n
@@ -417,8 +424,8 @@ func (s *Source) closedErr() error {
 	return &Error{Source: s.cfg.Name, Op: "next", Err: sink.ErrClosed}
 }
 
-// publish makes the reader's counts visible to Info: once per read, not
-// once per frame, so that Next stays cheap.
+// publish makes the reader's counts visible to Info: about once per read,
+// not once per frame, so that Next stays cheap.
 func (s *Source) publish() {
 	all := &s.seq.all
 	s.frameBytes.Store(s.bytes) // bytes before frames, as Info reads them
@@ -437,6 +444,7 @@ func (s *Source) publish() {
 		s.dirty[src] = false
 	}
 	s.nDirty = 0
+	s.unpublished = false
 }
 
 // setState moves to st, unless the Source is closed, and logs the change.
@@ -494,9 +502,10 @@ func (s *Source) Close() error {
 	return nil
 }
 
-// Info is a snapshot of a Source. Its counters are monotonic; they are
-// published once per read from the socket, so a snapshot may trail Next by
-// the frames of the last read until Next has returned them all.
+// Info is a snapshot of a Source. Its counters are monotonic. The reader
+// publishes them when Next has returned everything read so far and before
+// it waits for more, not per frame: while the caller works through one
+// read's frames, a snapshot may trail Next by those.
 type Info struct {
 	Name     string     `json:"name"`
 	Endpoint string     `json:"endpoint"`
