@@ -388,3 +388,36 @@ func TestConnect(t *testing.T) {
 		t.Fatalf("Connect after Close: %v", err)
 	}
 }
+
+// A Validator that refuses every frame (here, the wrong domain) makes each
+// new connection wait a step of the schedule: the Source does not hammer
+// the relay with connects.
+func TestInvalidFramesBackOff(t *testing.T) {
+	r := serve(t, relay.Config{})
+	retry := lazy.Retry{Initial: 50 * time.Millisecond, Max: 50 * time.Millisecond, Jitter: -1}
+	s := newSource(t, source.Config{Endpoint: endpointOf(r), Retry: retry,
+		Validator: tlv.Validator{Domain: tlv.DomainSignal}})
+	p := produce(t, endpointOf(r), 7, 64, 0)
+	ended := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		_, err := s.Next() // never returns a frame: every one is refused
+		ended <- err
+	}()
+	waitFor(t, "5 refused frames", func() bool { return s.Info().Invalid >= 5 })
+	_ = s.Close()
+	if err := <-ended; !errors.Is(err, sink.ErrClosed) {
+		t.Fatalf("Next: %v", err)
+	}
+	elapsed := time.Since(start)
+	p.close()
+	i := s.Info()
+	// Each connection after the first waited a 50ms step: no more than
+	// this many fit in the time it took.
+	if most := uint64(elapsed/retry.Initial) + 1; i.ConnectAttempts > most {
+		t.Fatalf("%d connects in %v, at most %d with a 50ms step", i.ConnectAttempts, elapsed, most)
+	}
+	if i.Frames != 0 || !errors.Is(i.LastError, tlv.ErrDomain) {
+		t.Fatalf("info %+v, last error %v", i, i.LastError)
+	}
+}
