@@ -13,6 +13,7 @@ import (
 	"github.com/msgsink/msgsink/internal/testnet"
 	"github.com/msgsink/msgsink/lazy"
 	"github.com/msgsink/msgsink/relay"
+	"github.com/msgsink/msgsink/source"
 	"github.com/msgsink/msgsink/tlv"
 	"github.com/msgsink/msgsink/transport"
 )
@@ -61,7 +62,7 @@ func viaRelay(tb testing.TB) server {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	sb := tlv.NewBuilder(tlv.DomainSystem, relay.SubscriberSource)
+	sb := tlv.NewBuilder(tlv.DomainSystem, source.SubscribeSource)
 	sb.AppendSubscribe(tlv.RoleConsumer)
 	m, err := sb.Finish()
 	if err != nil {

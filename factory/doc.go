@@ -20,10 +20,16 @@
 // (a target named by two composites is one sink). Creating a sink never dials
 // and holds no goroutine, socket or file descriptor until its first Send.
 //
+// The receive side goes by the same names: Source("market_data_relay")
+// returns the one source.Source that reads that relay service, never
+// dialing before its first Next. Its Next belongs to one goroutine, which
+// hands frames on to the rest of the service.
+//
 // Concurrency: all methods are safe for concurrent use. Sink takes a mutex;
 // call it once at start-up and keep the sink, not once per message.
 //
-// Ownership: the factory owns every sink it made. Callers must not Close
-// them; Factory.Close closes them all, composites before the sinks they
-// feed, so that nothing is sent to a closed target while closing.
+// Ownership: the factory owns every sink and source it made. Callers must
+// not Close them; Factory.Close closes them all: sources first, which ends a
+// Next blocked on one, then composites before the sinks they feed, so that
+// nothing is sent to a closed target while closing.
 package factory

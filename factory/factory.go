@@ -11,6 +11,7 @@ import (
 	"github.com/msgsink/msgsink/config"
 	"github.com/msgsink/msgsink/lazy"
 	"github.com/msgsink/msgsink/sink"
+	"github.com/msgsink/msgsink/source"
 )
 
 // Resolver tells the factory where a name leads. *config.File implements it;
@@ -22,7 +23,8 @@ import (
 // with the identity stated once in the Service (Type, Endpoint, Metadata;
 // Name is the name asked for); for a composite, Service.Pattern and
 // Service.Targets.
-// Resolve is called once per name, under the factory's lock.
+// Resolve is called once per name for Sink and once for Source, under the
+// factory's lock.
 type Resolver interface {
 	Resolve(name string) (config.Service, error)
 }
@@ -38,9 +40,10 @@ type Factory struct {
 	logger   *slog.Logger
 	onChange func(sink.StateChange)
 
-	mu     sync.Mutex
-	sinks  map[string]sink.Sink
-	closed bool
+	mu      sync.Mutex
+	sinks   map[string]sink.Sink
+	sources map[string]*source.Source
+	closed  bool
 }
 
 // Option configures a Factory.
@@ -59,7 +62,7 @@ func WithStateChange(fn func(sink.StateChange)) Option { return func(f *Factory)
 
 // New returns a factory that resolves names through r.
 func New(r Resolver, opts ...Option) *Factory {
-	f := &Factory{resolver: r, sinks: make(map[string]sink.Sink)}
+	f := &Factory{resolver: r, sinks: make(map[string]sink.Sink), sources: make(map[string]*source.Source)}
 	for _, o := range opts {
 		o(f)
 	}
@@ -169,6 +172,52 @@ func (f *Factory) composite(name string, svc config.Service, path []string) (sin
 		sink.KindFanout, sink.KindRoundRobin, sink.KindFailover)
 }
 
+// ErrNotRelay is matched by the error of Source for a service that is not
+// a relay: only a relay forwards frames to subscribers.
+var ErrNotRelay = errors.New("factory: not a relay service")
+
+// Source returns the source.Source that reads the relay service name (type
+// = "relay" in services.toml: the endpoint its producers send to, its
+// domain and validation, its retry schedule and connect timeout), creating
+// it on the first call; every later call returns the same Source. Creating
+// it never dials. A Source's Next belongs to one goroutine: the reader of
+// name should be one goroutine that hands frames on, not every caller.
+//
+// The error is a *sink.Error (Op "source") that matches ErrUnknownService
+// for an undefined name, ErrNotRelay for a direct or composite service,
+// sink.ErrInvalidConfig for settings source.New refuses, and
+// sink.ErrClosed after Close.
+func (f *Factory) Source(name string) (*source.Source, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fail := func(err error) (*source.Source, error) { return nil, &sink.Error{Sink: name, Op: "source", Err: err} }
+	if f.closed {
+		return fail(sink.ErrClosed)
+	}
+	if s, ok := f.sources[name]; ok {
+		return s, nil
+	}
+	svc, err := f.resolver.Resolve(name)
+	if err != nil {
+		return fail(err)
+	}
+	if svc.Type != sink.KindRelay {
+		return fail(fmt.Errorf("%w: %q is a %s service; read a relay service, the one its producers send to", ErrNotRelay, name, svc.Type))
+	}
+	c := svc.LazyConfig()
+	logger := c.Logger
+	if logger == nil {
+		logger = f.logger
+	}
+	s, err := source.New(source.Config{Name: name, Endpoint: c.Endpoint, Retry: c.Retry,
+		ConnectTimeout: c.ConnectTimeout, Validator: c.Validator, Logger: logger})
+	if err != nil {
+		return fail(err)
+	}
+	f.sources[name] = s
+	return s, nil
+}
+
 // Infos returns a snapshot of every sink made so far, sorted by name.
 func (f *Factory) Infos() []sink.Info {
 	f.mu.Lock()
@@ -189,8 +238,8 @@ func (f *Factory) Infos() []sink.Info {
 	return infos
 }
 
-// Close closes every sink the factory made and makes later calls to Sink
-// fail with sink.ErrClosed. Composites close first, so that none sends to a
+// Close closes every sink and source the factory made and makes later calls
+// to Sink and Source fail with sink.ErrClosed. Composites close first, so that none sends to a
 // target already closed; then every other sink closes at once, each flushing
 // within its own close timeout (so a dead peer costs one timeout, not one per
 // sink). What a sink could not flush is counted in its Info as dropped. The
@@ -202,6 +251,9 @@ func (f *Factory) Close() error {
 		return nil
 	}
 	f.closed = true
+	for _, s := range f.sources {
+		_ = s.Close() // never fails; it ends a Next blocked on it
+	}
 	var composites, leaves []sink.Sink
 	for _, s := range f.sinks {
 		if _, ok := s.(*lazy.Sink); ok {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math"
+	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -93,6 +95,40 @@ type Retry struct {
 	// are exhausted the pending messages are dropped as connect_failed and the
 	// sink goes idle until the next Send.
 	MaxAttempts int
+}
+
+// Check refuses a resolved schedule (Config.Resolved) that Delay cannot
+// follow, with an error matching sink.ErrInvalidConfig that names the
+// setting.
+func (r Retry) Check() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{sink.ErrInvalidConfig}, args...)...)
+	}
+	switch {
+	case r.Multiplier < 1:
+		return bad("retry multiplier %v must be >= 1", r.Multiplier)
+	case r.Jitter > 1:
+		return bad("retry jitter %v must be <= 1", r.Jitter)
+	case r.Initial < 0 || r.Max < r.Initial:
+		return bad("retry initial %v and max %v: want 0 <= initial <= max", r.Initial, r.Max)
+	case r.MaxAttempts < 0:
+		return bad("retry max_attempts %d must be >= 0", r.MaxAttempts)
+	}
+	return nil
+}
+
+// Delay is the wait after the n-th failed attempt (n ≥ 1) of a resolved
+// schedule (Config.Resolved): Initial × Multiplier^(n-1), capped at Max,
+// spread by ±Jitter and capped again. A negative Jitter spreads nothing.
+// Sinks and source.Source wait by it, so that both sides of a relay back
+// off alike.
+func (r Retry) Delay(n int) time.Duration {
+	d := float64(r.Initial) * math.Pow(r.Multiplier, float64(n-1))
+	d = min(d, float64(r.Max))
+	if r.Jitter > 0 {
+		d *= 1 + r.Jitter*(2*rand.Float64()-1)
+	}
+	return time.Duration(min(d, float64(r.Max)))
 }
 
 // Dialer connects a sink to its endpoint. *transport.Dialer is the one a
@@ -206,14 +242,8 @@ func (c Config) withDefaults() (Config, error) {
 		return bad("unknown idle strategy %d", c.Idle)
 	case c.Backlog > BacklogDrop:
 		return bad("unknown backlog policy %d", c.Backlog)
-	case c.Retry.Multiplier < 1:
-		return bad("retry multiplier %v must be >= 1", c.Retry.Multiplier)
-	case c.Retry.Jitter > 1:
-		return bad("retry jitter %v must be <= 1", c.Retry.Jitter)
-	case c.Retry.Initial < 0 || c.Retry.Max < c.Retry.Initial:
-		return bad("retry initial %v and max %v: want 0 <= initial <= max", c.Retry.Initial, c.Retry.Max)
-	case c.Retry.MaxAttempts < 0:
-		return bad("retry max_attempts %d must be >= 0", c.Retry.MaxAttempts)
+	case c.Retry.Check() != nil:
+		return c, &sink.Error{Sink: c.Name, Op: "new", Err: c.Retry.Check()}
 	case c.ConnectTimeout < 0 || c.CloseTimeout < 0:
 		return bad("timeouts must be positive")
 	}

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math"
-	"math/rand/v2"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -438,7 +436,7 @@ func (s *Sink) dial(lost error) (transport.Conn, error) {
 	attempt := 0
 	if lost != nil {
 		s.setStateErr(sink.StateBackoff, lost)
-		if !s.sleep(s.delay(1)) {
+		if !s.sleep(s.cfg.Retry.Delay(1)) {
 			return nil, errStop
 		}
 	}
@@ -460,7 +458,7 @@ func (s *Sink) dial(lost error) (transport.Conn, error) {
 			return nil, err
 		}
 		s.setStateErr(sink.StateBackoff, failed)
-		if !s.sleep(s.delay(attempt)) {
+		if !s.sleep(s.cfg.Retry.Delay(attempt)) {
 			return nil, errStop
 		}
 	}
@@ -471,18 +469,6 @@ func (s *Sink) dial(lost error) (transport.Conn, error) {
 func (s *Sink) stopping() bool {
 	c := s.ctl.Load()
 	return c&(ctlAbort|ctlDisconnect) != 0 || (c&ctlClose != 0 && s.ring.Len() == 0)
-}
-
-// delay is the wait after the n-th failed attempt (n ≥ 1): initial ×
-// multiplier^(n-1), capped at max, spread by ±jitter and capped again.
-func (s *Sink) delay(n int) time.Duration {
-	r := s.cfg.Retry
-	d := float64(r.Initial) * math.Pow(r.Multiplier, float64(n-1))
-	d = min(d, float64(r.Max))
-	if r.Jitter > 0 {
-		d *= 1 + r.Jitter*(2*rand.Float64()-1)
-	}
-	return time.Duration(min(d, float64(r.Max)))
 }
 
 // sleep waits d unless a stop is requested; it reports whether to go on.

@@ -11,13 +11,14 @@ import (
 	"golang.org/x/sys/cpu"
 
 	"github.com/msgsink/msgsink/relay"
+	"github.com/msgsink/msgsink/source"
 	"github.com/msgsink/msgsink/tlv"
 )
 
 // BenchmarkForward measures the relay end to end on Unix sockets: producers
-// write pre-built frames in 64 KiB writes, as fast as the relay reads them or
-// at a total rate in msgs/s, and every consumer reads them with
-// Subscriber.Next. One op is one frame in; msgs/s is the rate of frames
+// write pre-built frames (renumbered before each write) in 64 KiB writes, as
+// fast as the relay reads them or at a total rate in msgs/s, and every
+// consumer reads them with source.Source's Next. One op is one frame in; msgs/s is the rate of frames
 // delivered to each consumer, from the first write to the last delivery, and
 // drops/op what consumer queues dropped, over all consumers: unpaced, the
 // relay outruns the consumers on a 2-core machine and sheds what they cannot
@@ -54,7 +55,7 @@ func benchForward(b *testing.B, producers, consumers, size, rate int) {
 		return n
 	}
 	var readers sync.WaitGroup
-	subs := make([]*relay.Subscriber, consumers)
+	subs := make([]*source.Source, consumers)
 	for i := range subs {
 		subs[i] = subscribe(b, r, i+1)
 		readers.Go(func() {
@@ -91,6 +92,11 @@ func benchForward(b *testing.B, producers, consumers, size, rate int) {
 			sent := 0
 			for sent < n {
 				k := min(n-sent, perBatch)
+				// A Source drops a sequence it has seen: every frame
+				// goes out with the next one.
+				for j := range k {
+					tlv.Header(batches[p][j*size:]).SetSequence(uint64(sent + j + 1))
+				}
 				if _, err := conns[p].Write(batches[p][:k*size]); err != nil {
 					b.Error(err)
 					return

@@ -62,6 +62,11 @@ type consumer struct {
 	w       iovec.Writer // the iovecs of the spans being written, and their writev
 	skip    int          // bytes of the first queued span a write through left written
 	written uint64
+	// torn is the unsent rest of a frame, tornLen bytes whole, that a write
+	// cut at the lag deadline: still counted as pending, for sayLagged to
+	// finish (written) or give up (discarded).
+	torn    []byte
+	tornLen int
 }
 
 // consume turns the connection into a consumer after its first frame, a
@@ -257,7 +262,11 @@ func (s span) prefix(frames, bytes int64) span {
 // run is the consumer's writer goroutine.
 func (k *consumer) run() {
 	defer k.r.wg.Done()
-	k.shutdown(k.pump())
+	why := k.pump()
+	if why == endLagged {
+		k.sayLagged()
+	}
+	k.shutdown(why)
 	k.drain()
 	k.mu.Lock()
 	drops := k.drops
@@ -282,6 +291,13 @@ func (k *consumer) pump() end {
 		rounds = 0
 		head := a[0].at
 		if k.r.now()-head > maxLag {
+			if k.skip > 0 {
+				// A write through left a frame half out: finish its span
+				// within the notice's time, so the consumer sees no torn
+				// frame before the Disconnect (sayLagged).
+				_ = k.nc.SetWriteDeadline(time.Now().Add(lagNoticeTimeout))
+				_ = k.write(a[:1], nil, false)
+			}
 			return endLagged
 		}
 		// A write still blocked when the oldest frame in it turns MaxLag old
@@ -373,8 +389,14 @@ func (k *consumer) write(a, b []span, try bool) error {
 		return errShort
 	}
 	outFrames, outBytes := frames, bytes
+	held, heldBytes := 0, 0 // a torn frame kept pending for sayLagged
 	if err != nil {
 		outFrames, outBytes = wholeFrames(a, b, sent)
+		if !try && errors.Is(err, os.ErrDeadlineExceeded) {
+			if k.torn, k.tornLen = tornRest(a, b, sent); k.torn != nil {
+				held, heldBytes = 1, k.tornLen
+			}
+		}
 	}
 	for _, ss := range [2][]span{a, b} {
 		for i := range ss {
@@ -388,11 +410,11 @@ func (k *consumer) write(a, b []span, try bool) error {
 	c := &k.r.count
 	c.bytesOut.Add(uint64(outBytes))
 	c.framesOut.Add(uint64(outFrames))
-	if frames > outFrames {
-		c.discards.Add(uint64(frames - outFrames))
+	if frames > outFrames+held {
+		c.discards.Add(uint64(frames - outFrames - held))
 	}
-	k.pendBytes.Add(-int64(bytes))
-	k.pendFrames.Add(-int64(frames))
+	k.pendBytes.Add(-int64(bytes - heldBytes))
+	k.pendFrames.Add(-int64(frames - held))
 	k.written += uint64(outFrames)
 	return err
 }

@@ -1,8 +1,8 @@
 // Package relay is the domain relay of SPEC section 9: it listens on a Unix
 // socket (or TCP), takes Protocol V2 frames from producers, validates them, and
 // forwards each one whole to every subscribed consumer, in order per producer.
-// It also holds Subscriber, the consumer side, for `msgsink tail`, the demo and
-// tests.
+// Its consumers read with source.Source, which subscribes, reconnects and
+// tracks sequence gaps.
 //
 // # Roles
 //
@@ -56,6 +56,11 @@
 // write and puts the same bound on the write as a socket deadline, so a
 // consumer that stopped reading altogether (its socket buffer full, the
 // write parked in the netpoller) is caught too, without a timer goroutine.
+// Before it closes the connection, the writer finishes any frame the
+// deadline cut and sends a system-domain Disconnect frame (source
+// NoticeSource, tlv.DisconnectLagged, the frames dropped for it), each within
+// one second: a consumer still reading learns it was dropped for lagging, not
+// that the relay went away.
 // Dropping alone would keep a stalled consumer connected forever, losing
 // everything; a limit on consecutive drops would spare a consumer that takes
 // one frame in ten; the age of what it is being sent is what a market-data
@@ -66,8 +71,7 @@
 // Listen, Serve, Stats, Addr and Close are safe for concurrent use. Serve runs
 // the accept loop on the caller's goroutine; the relay starts one goroutine
 // per connection (the reader) and one more per consumer (the writer), and
-// Close waits for all of them. A Subscriber's Next belongs to one goroutine;
-// its Close may be called from any goroutine.
+// Close waits for all of them.
 //
 // # Who owns which buffer
 //
@@ -75,9 +79,7 @@
 // consumer queue holding a span of it, by reference count; the last release
 // returns it to its pool. Bytes under a queued span are never written again
 // until the chunk has come back from the pool. Frames are never modified:
-// what leaves the relay is exactly what the producer sent. A Subscriber owns
-// its read buffer; the Frame that Next returns is a view into it, valid until
-// the next call to Next.
+// what leaves the relay is exactly what the producer sent.
 //
 // # Accounting
 //
@@ -109,9 +111,9 @@
 //	go r.Serve(ctx)
 //	defer r.Close()
 //
-//	sub, err := relay.Subscribe(ctx, relay.DefaultEndpoint(tlv.DomainMarketData))
+//	src, err := source.New(source.Config{Endpoint: relay.DefaultEndpoint(tlv.DomainMarketData)})
 //	for {
-//		f, err := sub.Next() // valid until the next call
+//		f, err := src.Next() // valid until the next call
 //		...
 //	}
 package relay

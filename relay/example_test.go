@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/msgsink/msgsink/relay"
+	"github.com/msgsink/msgsink/source"
 	"github.com/msgsink/msgsink/tlv"
 	"github.com/msgsink/msgsink/transport"
 )
@@ -27,11 +28,16 @@ func Example() {
 	served := make(chan error, 1)
 	go func() { served <- r.Serve(ctx) }()
 
-	sub, err := relay.Subscribe(ctx, e)
+	// The consumer: a source.Source, which reconnects and subscribes again
+	// whenever the relay goes away. Connect subscribes before the first Next.
+	sub, err := source.New(source.Config{Name: "md", Endpoint: e})
 	if err != nil {
 		panic(err)
 	}
 	defer sub.Close()
+	if err := sub.Connect(ctx); err != nil {
+		panic(err)
+	}
 	// The relay forwards what arrives once it has read the Subscribe frame.
 	for r.Stats().Consumers == 0 {
 		time.Sleep(time.Millisecond)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -13,7 +12,10 @@ import (
 
 	"github.com/msgsink/msgsink/internal/testnet"
 
+	"github.com/msgsink/msgsink/lazy"
 	"github.com/msgsink/msgsink/relay"
+	"github.com/msgsink/msgsink/sink"
+	"github.com/msgsink/msgsink/source"
 	"github.com/msgsink/msgsink/tlv"
 	"github.com/msgsink/msgsink/transport"
 )
@@ -70,23 +72,45 @@ func dial(tb testing.TB, r *relay.Relay) net.Conn {
 	return c
 }
 
-// subscribe subscribes and waits until the relay counts want consumers, so
-// that every frame sent afterwards is owed to the new one.
-func subscribe(tb testing.TB, r *relay.Relay, want int) *relay.Subscriber {
+// subscribe subscribes a source.Source and waits until the relay counts
+// want consumers, so that every frame sent afterwards is owed to the new one.
+// It dials once per connect: a relay that goes away ends its Next.
+func subscribe(tb testing.TB, r *relay.Relay, want int) *source.Source {
 	tb.Helper()
-	s, err := relay.Subscribe(context.Background(), endpointOf(r))
+	s, err := source.New(source.Config{Name: fmt.Sprintf("consumer-%d", want), Endpoint: endpointOf(r),
+		Retry: lazy.Retry{MaxAttempts: 1}})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { _ = s.Close() })
+	if err := s.Connect(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
 	waitFor(tb, fmt.Sprintf("%d consumers", want), func() bool { return r.Stats().Consumers == want })
 	return s
+}
+
+// subscribeRaw subscribes a bare connection, for tests that read the bytes
+// the relay writes exactly as written. The caller closes it.
+func subscribeRaw(tb testing.TB, r *relay.Relay, want int) net.Conn {
+	tb.Helper()
+	a := r.Addr()
+	c, err := net.Dial(a.Network(), a.String())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := c.Write(subscribeFrame(tb, tlv.RoleConsumer)); err != nil {
+		c.Close()
+		tb.Fatal(err)
+	}
+	waitFor(tb, fmt.Sprintf("%d consumers", want), func() bool { return r.Stats().Consumers == want })
+	return c
 }
 
 // subscribeFrame is the bytes a consumer sends first.
 func subscribeFrame(tb testing.TB, role uint8) []byte {
 	tb.Helper()
-	b := tlv.NewBuilder(tlv.DomainSystem, relay.SubscriberSource)
+	b := tlv.NewBuilder(tlv.DomainSystem, source.SubscribeSource)
 	b.AppendSubscribe(role)
 	return finish(tb, b)
 }
@@ -156,10 +180,10 @@ func checkFrame(f tlv.Frame) error {
 	return it.Err()
 }
 
-// collector reads a Subscriber until it ends, checking every frame and the
+// collector reads a Source until it ends, checking every frame and the
 // order of every source's sequence numbers.
 type collector struct {
-	sub      *relay.Subscriber
+	sub      *source.Source
 	received atomic.Uint64
 	done     chan struct{}
 
@@ -170,7 +194,7 @@ type collector struct {
 	err    error  // first problem, or the error that ended Next
 }
 
-func collect(sub *relay.Subscriber) *collector {
+func collect(sub *source.Source) *collector {
 	c := &collector{sub: sub, done: make(chan struct{}), last: map[uint8]uint64{}, counts: map[uint8]uint64{}}
 	go c.run()
 	return c
@@ -214,13 +238,17 @@ func (c *collector) fail(err error) {
 }
 
 // stop closes the subscription and returns the first problem seen, if any,
-// other than the end of the connection.
+// other than the Close. The Source drops a duplicate instead of returning
+// it: a relay that sent one shows in its Info.
 func (c *collector) stop() error {
 	_ = c.sub.Close()
 	<-c.done
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.err == nil || errors.Is(c.err, net.ErrClosed) || errors.Is(c.err, io.EOF) {
+	if i := c.sub.Info(); i.Duplicates != 0 || i.Restarts != 0 || i.Invalid != 0 {
+		return fmt.Errorf("the relay sent duplicates or invalid frames: %+v", i)
+	}
+	if c.err == nil || errors.Is(c.err, sink.ErrClosed) {
 		return nil
 	}
 	return c.err

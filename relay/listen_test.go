@@ -9,12 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/msgsink/msgsink/internal/testnet"
 	"github.com/msgsink/msgsink/relay"
+	"github.com/msgsink/msgsink/sink"
 	"github.com/msgsink/msgsink/tlv"
 	"github.com/msgsink/msgsink/transport"
 )
@@ -152,8 +152,9 @@ func TestCloseIdempotentRemovesSocket(t *testing.T) {
 	if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the socket file is still there: %v", err)
 	}
-	if _, err := sub.Next(); !errors.Is(err, io.EOF) {
-		t.Errorf("consumer's Next after Close: %v, want io.EOF", err)
+	// The consumer sees the relay go, and its one dial after that fails.
+	if _, err := sub.Next(); !errors.Is(err, sink.ErrConnectFailed) || sub.Info().Reconnects != 1 {
+		t.Errorf("consumer's Next after Close: %v (%+v), want a failed reconnect", err, sub.Info())
 	}
 	if err := r.Serve(context.Background()); !errors.Is(err, relay.ErrClosed) {
 		t.Errorf("Serve after Close: %v, want ErrClosed", err)
@@ -296,17 +297,4 @@ func TestConfigErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = r.Close()
-}
-
-// TestSubscriberNoRelay: Subscribe says why it could not connect.
-func TestSubscriberNoRelay(t *testing.T) {
-	_, err := relay.Subscribe(context.Background(), unixEndpoint(testnet.SocketPath(t)))
-	var oe *transport.OpError
-	if !errors.As(err, &oe) || oe.Op != "dial" || !errors.Is(err, syscall.ENOENT) {
-		t.Errorf("Subscribe to nothing: %v, want a dial *transport.OpError matching ENOENT", err)
-	}
-	_, err = relay.Subscribe(context.Background(), transport.Endpoint{Scheme: "ws", Addr: "127.0.0.1:1", Path: "/"})
-	if !errors.Is(err, transport.ErrUnsupportedScheme) {
-		t.Errorf("Subscribe over ws: %v, want ErrUnsupportedScheme", err)
-	}
 }

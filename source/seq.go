@@ -19,10 +19,10 @@ type seqTracker struct {
 
 // SourceCounts are the counts of one producer (or, in Info, all of them).
 type SourceCounts struct {
-	Frames     uint64 // frames returned
-	Gaps       uint64 // sequences skipped: never seen, between frames that were
-	Duplicates uint64 // frames at or below a sequence already returned, dropped
-	Restarts   uint64 // times the producer began again at sequence 1
+	Frames     uint64 `json:"frames"`     // frames returned
+	Gaps       uint64 `json:"gaps"`       // sequences skipped: never seen, between frames that were
+	Duplicates uint64 `json:"duplicates"` // frames at or below a sequence already returned, dropped
+	Restarts   uint64 `json:"restarts"`   // times the producer began again at sequence 1
 }
 
 // observe records a frame of producer src with sequence seq and reports

@@ -139,6 +139,7 @@ func TestViewsRefuseShortValues(t *testing.T) {
 		"economics": second(tlv.AsEconomics(short)), "order": second(tlv.AsOrderRequest(short)),
 		"fill": second(tlv.AsFill(short)), "heartbeat": second(tlv.AsHeartbeat(short)),
 		"trace": second(tlv.AsTraceContext(short)), "subscribe": second(tlv.AsSubscribe(short)),
+		"disconnect": second(tlv.AsDisconnect(short)),
 	} {
 		if !errors.Is(err, tlv.ErrMalformed) {
 			t.Errorf("%s: %v", name, err)
@@ -383,5 +384,29 @@ func TestAck(t *testing.T) {
 	}
 	if _, err := tlv.AsAck(make([]byte, 15)); !errors.Is(err, tlv.ErrMalformed) {
 		t.Fatalf("AsAck of 15 bytes: %v, want ErrMalformed", err)
+	}
+}
+
+func TestDisconnect(t *testing.T) {
+	b := tlv.NewBuilder(tlv.DomainSystem, 80)
+	b.AppendDisconnect(tlv.DisconnectLagged, 1<<33+5)
+	m, err := b.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Release()
+	if _, err := (tlv.Validator{Level: tlv.LevelAudit, Domain: tlv.DomainSystem}).Parse(m.Bytes()); err != nil {
+		t.Fatalf("a Disconnect fails audit: %v", err)
+	}
+	it := tlv.Frame(m.Bytes()).Records()
+	if !it.Next() || it.Type() != tlv.TypeDisconnect || it.Type().String() != "Disconnect" {
+		t.Fatalf("first record is not a Disconnect")
+	}
+	v, err := tlv.AsDisconnect(it.Value())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Reason() != tlv.DisconnectLagged || v.Dropped() != 1<<33+5 || !bytes.Equal(it.Value()[1:8], make([]byte, 7)) {
+		t.Fatalf("Disconnect reads reason %d dropped %d, padding %x", v.Reason(), v.Dropped(), it.Value()[1:8])
 	}
 }

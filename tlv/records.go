@@ -26,6 +26,7 @@ const (
 	TraceContextSize    = 32
 	SubscribeSize       = 8
 	AckSize             = 16
+	DisconnectSize      = 16
 )
 
 // PriceScale is the fixed-point scale of exchange prices and sizes: 8 decimals.
@@ -58,6 +59,8 @@ func fixedSize(t Type) int {
 		return SubscribeSize
 	case TypeAck:
 		return AckSize
+	case TypeDisconnect:
+		return DisconnectSize
 	}
 	return 0
 }
@@ -699,6 +702,40 @@ func (b *Builder) AppendAck(source uint8, seq uint64) {
 	le.PutUint64(d[0:], seq)
 	d[8] = source
 	clear(d[9:AckSize])
+}
+
+// DisconnectLagged is the Disconnect reason of a consumer that fell
+// behind: its oldest queued frame got older than the relay's max_lag.
+const DisconnectLagged = 1
+
+// DisconnectView reads a Disconnect value in place (TLV 111, relay
+// control): a relay's last frame to a consumer it is about to close, saying
+// why, so that the consumer can tell "dropped" from "the relay went away".
+// Layout: reason u8 (0), pad 7 (1), dropped u64 (8).
+type DisconnectView []byte
+
+// AsDisconnect views v as a Disconnect.
+func AsDisconnect(v []byte) (DisconnectView, error) {
+	return DisconnectView(v), view(TypeDisconnect, v, DisconnectSize)
+}
+
+// Reason returns why the relay closed the connection (DisconnectLagged).
+func (v DisconnectView) Reason() uint8 { return v[0] }
+
+// Dropped returns how many frames the relay dropped for this consumer
+// (its queue was full) before it closed the connection.
+func (v DisconnectView) Dropped() uint64 { return le.Uint64(v[8:]) }
+
+// AppendDisconnect adds a Disconnect record; a relay sends a system-domain
+// message holding one before it closes a consumer.
+func (b *Builder) AppendDisconnect(reason uint8, dropped uint64) {
+	d := b.record(TypeDisconnect, DisconnectSize)
+	if d == nil {
+		return
+	}
+	d[0] = reason
+	clear(d[1:8])
+	le.PutUint64(d[8:], dropped)
 }
 
 // auditRecord applies LevelAudit's per-type checks to a value starting at

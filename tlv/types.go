@@ -21,6 +21,7 @@ const (
 	TypeTraceContext   Type = 108
 	TypeSubscribe      Type = 109
 	TypeAck            Type = 110
+	TypeDisconnect     Type = 111
 )
 
 // The type ranges of SPEC section 2, in one place: everything else is derived
@@ -63,7 +64,7 @@ var typeNames = map[Type]string{
 	TypeSignalIdentity: "SignalIdentity", TypeEconomics: "Economics",
 	TypeOrderRequest: "OrderRequest", TypeFill: "Fill",
 	TypeHeartbeat: "Heartbeat", TypeTraceContext: "TraceContext",
-	TypeSubscribe: "Subscribe", TypeAck: "Ack",
+	TypeSubscribe: "Subscribe", TypeAck: "Ack", TypeDisconnect: "Disconnect",
 }
 
 // String returns the registry name of t, or "type(N)".

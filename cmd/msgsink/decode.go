@@ -54,6 +54,16 @@ var views = map[tlv.Type]func(v []byte) (any, error){
 		}
 		return struct{ Role uint8 }{w.Role()}, nil
 	},
+	tlv.TypeDisconnect: func(v []byte) (any, error) {
+		w, err := tlv.AsDisconnect(v)
+		if err != nil {
+			return nil, err
+		}
+		return struct {
+			Reason  uint8
+			Dropped uint64
+		}{w.Reason(), w.Dropped()}, nil
+	},
 }
 
 // call returns get() unless the view could not be made.

@@ -103,3 +103,14 @@ func TestDecodeUnknownTypeAsHex(t *testing.T) {
 		t.Errorf("text %q lacks the raw value", text)
 	}
 }
+
+func TestDecodeDisconnect(t *testing.T) {
+	f := frameOf(t, tlv.DomainSystem, func(b *tlv.Builder) { b.AppendDisconnect(tlv.DisconnectLagged, 12) })
+	text, js := records(t, f)
+	if want := "Disconnect{reason=1 dropped=12}"; text != want {
+		t.Errorf("text\n got %s\nwant %s", text, want)
+	}
+	if want := `[{"type":"Disconnect","type_id":111,"offset":32,"reason":1,"dropped":12}]}`; js != want {
+		t.Errorf("json\n got %s\nwant %s", js, want)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/msgsink/msgsink/internal/hist"
 	"github.com/msgsink/msgsink/relay"
 	"github.com/msgsink/msgsink/sink"
+	"github.com/msgsink/msgsink/source"
 	"github.com/msgsink/msgsink/tlv"
 	"github.com/msgsink/msgsink/transport"
 )
@@ -139,8 +140,12 @@ func demo(ctx context.Context, o demoOptions, out io.Writer) error {
 	say("adapter started: sending to %q (%s); no relay yet, the sink queues", o.sinkName, s.Info().Kind)
 
 	// 2. The consumer: subscribes as soon as the relay answers.
-	c := &consumer{endpoint: endpoint}
-	wg.Go(func() { c.run(ctx) })
+	src, err := f.Source(o.relayName) // the relay service, read from the other side
+	if err != nil {
+		return err
+	}
+	c := &consumer{src: src}
+	wg.Go(c.run)
 	say("consumer started: waiting for the relay")
 
 	// 3. The relay, last.
@@ -194,8 +199,7 @@ func demo(ctx context.Context, o demoOptions, out io.Writer) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	cancel()
-	c.close()
+	cancel() // f.Close closed the Source: the consumer's Next returned
 	wg.Wait()
 	if err := r.Close(); err != nil {
 		return err
@@ -241,9 +245,10 @@ type point struct {
 }
 
 func sample(a *adapter, c *consumer, r *relay.Relay, f *factory.Factory) point {
+	ci := c.src.Info()
 	return point{
-		at: time.Now(), offered: a.offered.Load(), received: c.received.Load(), missed: c.missed.Load(),
-		reordered: c.reordered.Load(),
+		at: time.Now(), offered: a.offered.Load(), received: c.received.Load(), missed: ci.Gaps,
+		reordered: ci.Duplicates,
 		lat:       c.lat.Snapshot(), info: f.Infos(), relay: r.Stats(),
 	}
 }
@@ -280,7 +285,7 @@ func summary(out io.Writer, wall time.Duration, end point, in sink.Info, rs rela
 		in.Name, in.Written, in.WrittenBytes, in.WrittenThrough, in.Dropped.Total(), in.Dropped.ConnectFailed, in.Dropped.Stale, in.Dropped.Closed,
 		in.Pending, in.ConnectAttempts, in.Reconnects)
 	fmt.Fprintf(out, "  relay     %s\n", rs)
-	fmt.Fprintf(out, "  consumer  received %d, missed %d (sequence gaps: refused by the sink, or taken by the relay before the consumer subscribed), out of order %d\n",
+	fmt.Fprintf(out, "  consumer  received %d, missed %d (sequence gaps after its first frame: refused by the sink or dropped by the relay), out of order %d\n",
 		end.received, end.missed, end.reordered)
 	fmt.Fprintf(out, "  latency   p50 %s  p99 %s  p99.9 %s  max %s (header timestamp to consumer)\n",
 		lat.Format(0.5), lat.Format(0.99), lat.Format(0.999), lat.Format(1))
@@ -376,56 +381,24 @@ func (a *adapter) run(ctx context.Context) {
 	}
 }
 
-// consumer subscribes to the relay and measures what arrives.
+// consumer reads the relay service through its source.Source and
+// measures what arrives; the Source counts gaps and duplicates.
 type consumer struct {
-	endpoint  transport.Endpoint
-	received  atomic.Uint64
-	missed    atomic.Uint64 // sequence gaps, per source
-	reordered atomic.Uint64 // a sequence at or below the last one of its source
-	lat       hist.Histogram
-
-	mu     sync.Mutex
-	sub    *relay.Subscriber
-	closed bool
+	src      *source.Source
+	received atomic.Uint64
+	lat      hist.Histogram
 }
 
-func (c *consumer) run(ctx context.Context) {
-	var sub *relay.Subscriber
-	for sub == nil {
-		var err error
-		if sub, err = relay.Subscribe(ctx, c.endpoint); err != nil {
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-		}
-	}
-	c.mu.Lock()
-	closed := c.closed
-	c.sub = sub
-	c.mu.Unlock()
-	if closed {
-		_ = sub.Close()
-		return
-	}
-	var last [256]uint64
+func (c *consumer) run() {
 	for {
-		f, err := sub.Next()
+		f, err := c.src.Next()
+		if errors.Is(err, source.ErrLagged) {
+			continue // counted by the Source; it subscribes again
+		}
 		if err != nil {
-			return
+			return // closed
 		}
-		h := f.Header()
-		c.lat.Record(time.Duration(time.Now().UnixNano() - int64(h.Timestamp())))
-		switch seq, src := h.Sequence(), h.Source(); {
-		case seq <= last[src]:
-			c.reordered.Add(1)
-		case seq > last[src]+1:
-			c.missed.Add(seq - last[src] - 1)
-			fallthrough
-		default:
-			last[src] = seq
-		}
+		c.lat.Record(time.Duration(time.Now().UnixNano() - int64(f.Header().Timestamp())))
 		c.received.Add(1)
 	}
 }
@@ -435,13 +408,4 @@ func (c *consumer) run(ctx context.Context) {
 // is queued for the consumer, and the consumer has read all the relay wrote.
 func (c *consumer) caughtUp(written uint64, rs relay.Stats) bool {
 	return rs.FramesIn >= written && rs.Pending == 0 && c.received.Load() >= rs.FramesOut
-}
-
-func (c *consumer) close() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.closed = true
-	if c.sub != nil {
-		_ = c.sub.Close()
-	}
 }

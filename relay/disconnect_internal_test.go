@@ -1,0 +1,50 @@
+package relay
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/msgsink/msgsink/tlv"
+)
+
+// tornRest finds the frame a write stopped inside, across spans, and
+// returns exactly its unsent rest; nothing when the write stopped between
+// frames.
+func TestTornRest(t *testing.T) {
+	b := tlv.NewBuilder(tlv.DomainMarketData, 1)
+	var frames [][]byte
+	var all []byte
+	for _, n := range []int{10, 100, 40, 7} {
+		b.Append(5, make([]byte, n))
+		m, err := b.Finish()
+		if err != nil {
+			t.Fatal(err)
+		}
+		frames = append(frames, append([]byte(nil), m.Bytes()...))
+		all = append(all, m.Bytes()...)
+		m.Release()
+	}
+	// Two spans: frames 0-1 and 2-3, in two chunks.
+	cut := len(frames[0]) + len(frames[1])
+	c1, c2 := &chunk{buf: all[:cut]}, &chunk{buf: all[cut:]}
+	a := []span{{c: c1, off: 0, end: int32(cut), frames: 2}}
+	bb := []span{{c: c2, off: 0, end: int32(len(all) - cut), frames: 2}}
+	var starts []int // where each frame starts in all
+	for i, off := 0, 0; i < len(frames); i++ {
+		starts = append(starts, off)
+		off += len(frames[i])
+	}
+	for sent := 0; sent <= len(all); sent++ {
+		got, n := tornRest(a, bb, sent)
+		var want []byte
+		wantN := 0
+		for i, st := range starts {
+			if end := st + len(frames[i]); sent > st && sent < end {
+				want, wantN = all[sent:end], len(frames[i])
+			}
+		}
+		if !bytes.Equal(got, want) || n != wantN {
+			t.Fatalf("sent %d: rest %d bytes of a %d-byte frame, want %d of %d", sent, len(got), n, len(want), wantN)
+		}
+	}
+}
