@@ -340,8 +340,17 @@ func checkLagAccounting(t *testing.T, r *relay.Relay, s *source.Source, le *sour
 	// And nothing more: a Next now finds no frame before Close ends it.
 	stop.Stop()
 	time.AfterFunc(200*time.Millisecond, func() { _ = s.Close() })
-	if f, err := s.Next(); !errors.Is(err, sink.ErrClosed) {
-		t.Fatalf("a frame beyond the %d the relay counts as written: seq %d, %v", st.FramesOut, f.Header().Sequence(), err)
+	// A second drop for lagging, on a loaded machine, leaves its notice
+	// behind the last frame: it is no frame.
+	f, err := s.Next()
+	for errors.Is(err, source.ErrLagged) {
+		f, err = s.Next()
+	}
+	if !errors.Is(err, sink.ErrClosed) {
+		if f != nil {
+			t.Fatalf("a frame beyond the %d the relay counts as written: seq %d", st.FramesOut, f.Header().Sequence())
+		}
+		t.Fatalf("after the %d frames the relay counts as written: %v, want ErrClosed", st.FramesOut, err)
 	}
 	i := s.Info()
 	if i.Frames != st.FramesOut || returned != st.FramesOut || i.Duplicates != 0 || i.Invalid != 0 {
