@@ -45,6 +45,10 @@ type Service struct {
 
 	Pattern sink.Kind // composite: sink.KindFanout, KindRoundRobin or KindFailover
 	Targets []string  // composite: the names of its member services, in order
+
+	// Ext holds the settings of a service of an Extension type, as its
+	// Check returned them; Sink holds its common settings.
+	Ext any
 }
 
 // LazyConfig returns the configuration of a relay or direct service's sink:
@@ -74,18 +78,13 @@ func (f *File) Names() []string {
 // Load reads and validates a services.toml. A file that cannot be read gives
 // the os error, wrapped; a file with problems gives a *Error (one problem) or
 // Errors (several), both matching ErrInvalidConfig. Load never dials.
-func Load(path string) (*File, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
-	return Parse(path, data)
-}
+func Load(path string) (*File, error) { return LoadWith(path) }
 
 // Parse validates data as a services.toml named filename (used in messages
 // only). Its errors are those of Load.
-func Parse(filename string, data []byte) (*File, error) {
-	p := &parser{file: filename}
+func Parse(filename string, data []byte) (*File, error) { return ParseWith(filename, data) }
+
+func parse(p *parser, data []byte) (*File, error) {
 	var root map[string]any
 	if _, err := toml.Decode(string(data), &root); err != nil {
 		p.syntax(err, data)
@@ -96,7 +95,7 @@ func Parse(filename string, data []byte) (*File, error) {
 	if err := p.result(); err != nil {
 		return nil, err
 	}
-	f.Path = filename
+	f.Path = p.file
 	return f, nil
 }
 
@@ -104,6 +103,7 @@ type parser struct {
 	file  string
 	lines lineIndex
 	errs  Errors
+	exts  []Extension
 }
 
 func (p *parser) syntax(err error, data []byte) {
@@ -256,6 +256,12 @@ func (p *parser) file0(root map[string]any) *File {
 
 func (p *parser) service(sc scope, name string, m map[string]any, base lazy.Config) Service {
 	s := Service{Name: name, Line: p.lines.line(sc.path...)}
+	if e, ok := p.extension(sc, &s, m); ok {
+		if e != nil {
+			return p.extService(sc, s, m, base, e)
+		}
+		return s
+	}
 	if typ, ok := m["type"]; !ok {
 		p.errs = append(p.errs, &Error{File: p.file, Line: s.Line, Service: name, Key: "type",
 			Msg: `missing required key "type"`, Hint: "add type = " + oneOf(typeNames)})
