@@ -1,0 +1,172 @@
+package natssink
+
+import (
+	"context"
+	"errors"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/msgsink/msgsink/tlv"
+	"github.com/msgsink/msgsink/transport"
+)
+
+// dialer is the lazy sink's Dialer: each dial is a new nats.Conn, with
+// nats.go's own reconnect and reconnect buffer off, so that the sink's
+// retry schedule and backlog policy are the only ones and no message is
+// queued twice. It keeps what outlives a connection: the servers learnt
+// from the cluster, the subject cache, and JetStream's unacked messages.
+type dialer struct {
+	name       string
+	urls       []string
+	subj       *subjects
+	ackTimeout time.Duration
+	js         *inflight // nil for core NATS
+
+	mu         sync.Mutex
+	discovered []string // servers the last connection's cluster announced
+}
+
+// DialContext connects to one of the servers; ctx bounds the connect. The
+// endpoint is the sink's, for its Info; the servers are the dialer's.
+func (d *dialer) DialContext(ctx context.Context, _ transport.Endpoint) (transport.Conn, error) {
+	c := &conn{d: d, done: make(chan struct{})}
+	timeout := time.Duration(0)
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	opts := []nats.Option{
+		nats.Name(d.name),
+		nats.NoReconnect(),
+		nats.ReconnectBufSize(-1),
+		nats.SetCustomDialer(ctxDialer{ctx}),
+		nats.SkipSubjectValidation(), // the template was checked once, at New
+		nats.ClosedHandler(func(*nats.Conn) { c.markDone() }),
+		nats.DisconnectErrHandler(func(*nats.Conn, error) { c.markDone() }),
+	}
+	if timeout > 0 {
+		opts = append(opts, nats.Timeout(timeout))
+	}
+	nc, err := nats.Connect(strings.Join(d.servers(), ","), opts...)
+	if err != nil {
+		return nil, &transport.OpError{Op: "dial", Endpoint: "nats://" + strings.Join(d.urls, ","), Err: err}
+	}
+	c.nc = nc
+	d.mu.Lock()
+	d.discovered = nc.DiscoveredServers()
+	d.mu.Unlock()
+	if d.js != nil {
+		if err := d.js.attach(c); err != nil {
+			nc.Close()
+			return nil, &transport.OpError{Op: "dial", Endpoint: nc.ConnectedUrl(), Err: err}
+		}
+	}
+	return c, nil
+}
+
+// servers returns the configured servers, then those the cluster announced
+// on the last connection: a failover may reach a server the configuration
+// does not name.
+func (d *dialer) servers() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := slices.Clone(d.urls)
+	for _, s := range d.discovered {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// ctxDialer makes nats.go's dial obey the lazy sink's context, which Close
+// cancels at its deadline.
+type ctxDialer struct{ ctx context.Context }
+
+func (c ctxDialer) Dial(network, address string) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(c.ctx, network, address)
+}
+
+// conn is one NATS connection, a transport.Conn: WriteBatch publishes one
+// NATS message per frame, whole (a frame is never split or joined with
+// another), then waits for the server's word on them.
+type conn struct {
+	d        *dialer
+	nc       *nats.Conn
+	done     chan struct{}
+	doneOnce sync.Once
+	// JetStream: the inbox its acks come to, and the message reused for
+	// every publish (its header map holds the one Nats-Msg-Id value).
+	inbox string
+	sub   *nats.Subscription
+	msg   nats.Msg
+	msgID []string
+	stop  chan struct{} // ends the ack-timeout goroutine
+	wg    sync.WaitGroup
+
+	closeOnce sync.Once
+}
+
+func (c *conn) markDone() { c.doneOnce.Do(func() { close(c.done) }) }
+
+// Done is closed when the connection is gone: the server closed it, or Close.
+func (c *conn) Done() <-chan struct{} { return c.done }
+
+// WriteBatch publishes the frames of a then b in order. Core NATS: it
+// then flushes and waits for the server's PONG, after which the server has
+// processed every one, and they are written; when that fails none of the
+// batch counts as written, and the sink publishes it again on its next
+// connection (a receiver drops the frames it already had by source and
+// sequence, as natssink.Reader does). JetStream: each frame published (and
+// copied, until its ack) counts as written.
+func (c *conn) WriteBatch(a, b []*tlv.Message) (int, error) {
+	if c.d.js != nil {
+		return c.d.js.publish(c, a, b)
+	}
+	for _, part := range [2][]*tlv.Message{a, b} {
+		for _, m := range part {
+			if err := c.nc.Publish(c.d.subj.of(m.Header()), m.Bytes()); err != nil {
+				return 0, err
+			}
+		}
+	}
+	if len(a)+len(b) == 0 {
+		return 0, nil
+	}
+	if err := c.nc.FlushTimeout(c.d.ackTimeout); err != nil {
+		return 0, err
+	}
+	return len(a) + len(b), nil
+}
+
+// Close ends the connection cleanly: what nats.go holds is flushed to the
+// server first, and for JetStream the acks of what is in flight are waited
+// for (up to the ack timeout), so that a Close after a Flush loses nothing
+// still on its way. Unacked messages stay with the sink, to be published
+// again on its next connection. Idempotent.
+func (c *conn) Close() error {
+	c.closeOnce.Do(func() {
+		if c.stop != nil {
+			close(c.stop)
+			c.wg.Wait()
+		}
+		if !c.nc.IsClosed() {
+			if c.d.js != nil {
+				c.d.js.settle(c)
+			}
+			_ = c.nc.FlushTimeout(c.d.ackTimeout)
+		}
+		c.nc.Close()
+		c.markDone()
+	})
+	return nil
+}
+
+// errNotConnected ends a WriteBatch that waited for acks on a connection
+// that went away meanwhile.
+var errNotConnected = errors.New("natssink: connection lost while waiting for acks")
