@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -27,6 +28,9 @@ type ReaderConfig struct {
 	// Validator checks every frame; one it refuses is skipped and counted
 	// as malformed.
 	Validator tlv.Validator
+	// ReconnectWait is the pause between nats.go's attempts to reconnect
+	// to a server that went away; 0 means nats.go's default (2 s).
+	ReconnectWait time.Duration
 }
 
 // Reader is the receive side of NATS sinks: it subscribes to a subject and
@@ -59,7 +63,11 @@ func Subscribe(cfg ReaderConfig) (*Reader, error) {
 	if cfg.Subject == "" {
 		cfg.Subject = DefaultReadSubject
 	}
-	nc, err := nats.Connect(strings.Join(urls, ","), nats.Name(cfg.Name), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(false))
+	opts := []nats.Option{nats.Name(cfg.Name), nats.MaxReconnects(-1)}
+	if cfg.ReconnectWait > 0 {
+		opts = append(opts, nats.ReconnectWait(cfg.ReconnectWait), nats.ReconnectJitter(0, 0))
+	}
+	nc, err := nats.Connect(strings.Join(urls, ","), opts...)
 	if err != nil {
 		return nil, &sink.Error{Sink: cfg.Name, Op: "subscribe", Err: err}
 	}
