@@ -22,7 +22,7 @@ demo:
 test: vet test-race test-allocs test-checked test-contrib
 
 # Modules of their own under contrib/, so that the library's go.mod stays lean.
-CONTRIB := contrib/prometheus
+CONTRIB := contrib/prometheus contrib/nats
 
 vet:
 	$(GO) vet ./...

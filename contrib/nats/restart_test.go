@@ -128,7 +128,7 @@ func TestServerRestartCore(t *testing.T) {
 }
 
 // createStream makes the file-backed stream "MD" over msgsink.> on srv.
-func createStream(t *testing.T, url string) {
+func createStream(t testing.TB, url string) {
 	t.Helper()
 	nc, err := nats.Connect(url)
 	if err != nil {
