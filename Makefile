@@ -41,7 +41,8 @@ test-checked:
 	$(GO) test -count=1 -tags msgsink_checked ./...
 
 test-contrib:
-	for m in $(CONTRIB); do (cd $$m && $(GO) test -race -count=1 ./...) || exit 1; done
+	for m in $(CONTRIB); do (cd $$m && $(GO) test -race -count=1 ./... && \
+	  $(GO) test -count=1 -run 'Alloc|^Example' ./...) || exit 1; done
 
 ## lint: gofmt, vet, staticcheck, and go.mod tidiness for every module
 lint: vet $(BIN)/staticcheck

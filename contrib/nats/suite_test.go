@@ -32,9 +32,9 @@ type natsPeer struct {
 	addr string // where the sink dials
 	srv  string // the server's address
 
-	nc     *nats.Conn      // publishes the markers
-	marker *producer       // source markerSource
-	seen   chan struct{}   // the reader saw a marker
+	nc     *nats.Conn    // publishes the markers
+	marker *producer     // source markerSource
+	seen   chan struct{} // the reader saw a marker
 	cr     atomic.Pointer[sinktest.ConnRecorder]
 
 	mu    sync.Mutex
@@ -84,9 +84,9 @@ func listenNATS(tb testing.TB) *natsPeer {
 // producers never use.
 const markerSource = 255
 
-func (p *natsPeer) Endpoint() string                { return "nats://" + p.addr }
+func (p *natsPeer) Endpoint() string               { return "nats://" + p.addr }
 func (p *natsPeer) Received() [][]sinktest.FrameID { return p.rec.Received() }
-func (p *natsPeer) Err() error                      { return p.rec.Err() }
+func (p *natsPeer) Err() error                     { return p.rec.Err() }
 
 func (p *natsPeer) Start() {
 	p.mu.Lock()
