@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -64,6 +65,8 @@ func (d *dialer) DialContext(ctx context.Context, _ transport.Endpoint) (transpo
 			nc.Close()
 			return nil, &transport.OpError{Op: "dial", Endpoint: nc.ConnectedUrl(), Err: err}
 		}
+	} else {
+		c.startConfirmer()
 	}
 	return c, nil
 }
@@ -94,20 +97,32 @@ func (c ctxDialer) Dial(network, address string) (net.Conn, error) {
 
 // conn is one NATS connection, a transport.Conn: WriteBatch publishes one
 // NATS message per frame, whole (a frame is never split or joined with
-// another), then waits for the server's word on them.
+// another), and counts a frame written once the server has confirmed it.
 type conn struct {
 	d        *dialer
 	nc       *nats.Conn
 	done     chan struct{}
 	doneOnce sync.Once
+	stop     chan struct{} // ends the confirmer, or JetStream's resender
+	wg       sync.WaitGroup
+
+	// Core: the frames at the head of the sink's ring that are published
+	// and not yet returned as written (the writer's), and the totals the
+	// confirmer works with: published on this connection, confirmed by a
+	// PONG, and returned to the writer.
+	pub                int
+	pubTotal, retTotal uint64 // the writer's; pubTotal is also in published
+	published          atomic.Uint64
+	confirmed          atomic.Uint64
+	kick, conf         chan struct{} // capacity 1: writer -> confirmer, confirmer -> writer
+	confErr            atomic.Pointer[error]
+
 	// JetStream: the inbox its acks come to, and the message reused for
 	// every publish (its header map holds the one Nats-Msg-Id value).
 	inbox string
 	sub   *nats.Subscription
 	msg   nats.Msg
 	msgID []string
-	stop  chan struct{} // ends the ack-timeout goroutine
-	wg    sync.WaitGroup
 
 	closeOnce sync.Once
 }
@@ -117,31 +132,106 @@ func (c *conn) markDone() { c.doneOnce.Do(func() { close(c.done) }) }
 // Done is closed when the connection is gone: the server closed it, or Close.
 func (c *conn) Done() <-chan struct{} { return c.done }
 
-// WriteBatch publishes the frames of a then b in order. Core NATS: it
-// then flushes and waits for the server's PONG, after which the server has
-// processed every one, and they are written; when that fails none of the
-// batch counts as written, and the sink publishes it again on its next
-// connection (a receiver drops the frames it already had by source and
-// sequence, as natssink.Reader does). JetStream: each frame published (and
-// copied, until its ack) counts as written.
+// startConfirmer starts the goroutine that confirms core publishes.
+func (c *conn) startConfirmer() {
+	c.kick, c.conf = make(chan struct{}, 1), make(chan struct{}, 1)
+	c.stop = make(chan struct{})
+	c.wg.Add(1)
+	go c.confirm()
+}
+
+// confirm waits for the server's PONG after what the writer has published,
+// one flush at a time, and tells the writer how far the server has
+// processed: the writer goes on publishing meanwhile, so a round trip to
+// the server never stalls it.
+func (c *conn) confirm() {
+	defer c.wg.Done()
+	for {
+		select {
+		case <-c.kick:
+		case <-c.stop:
+			return
+		case <-c.done:
+			return
+		}
+		target := c.published.Load()
+		if err := c.nc.FlushTimeout(c.d.ackTimeout); err != nil {
+			c.confErr.Store(&err)
+			c.markDone() // the writer's wait ends with the error
+			return
+		}
+		c.confirmed.Store(target)
+		select {
+		case c.conf <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// WriteBatch publishes the frames of a then b in order.
+//
+// Core NATS: it publishes those it has not published yet (the first
+// c.pub of a then b were, by an earlier call) and returns how many from
+// the start the server has confirmed (its PONG came after them). That may
+// be fewer than were passed, with a nil error: the sink's writer calls
+// again with the rest and what came since, and this call waits for a
+// confirmation only when it had nothing new to publish, so it neither
+// spins nor holds up new frames for a round trip. When the connection
+// breaks, the frames not confirmed stay in the sink's ring, and the sink
+// publishes them again, whole, on its next connection: a frame the server
+// had routed may then reach a subscriber twice, which a receiver drops by
+// (source, sequence), as Reader does. Nothing the sink took is lost
+// without being counted as dropped.
+//
+// JetStream: each frame published (and copied, until its ack) counts as
+// written.
 func (c *conn) WriteBatch(a, b []*tlv.Message) (int, error) {
 	if c.d.js != nil {
 		return c.d.js.publish(c, a, b)
 	}
-	for _, part := range [2][]*tlv.Message{a, b} {
-		for _, m := range part {
-			if err := c.nc.Publish(c.d.subj.of(m.Header()), m.Bytes()); err != nil {
-				return 0, err
-			}
+	total := len(a) + len(b)
+	fresh := c.pub < total
+	for i := c.pub; i < total; i++ {
+		m := at(a, b, i)
+		if err := c.nc.Publish(c.d.subj.of(m.Header()), m.Bytes()); err != nil {
+			return 0, err
 		}
 	}
-	if len(a)+len(b) == 0 {
-		return 0, nil
+	if fresh {
+		c.pubTotal += uint64(total - c.pub)
+		c.pub = total
+		c.published.Store(c.pubTotal)
+		select {
+		case c.kick <- struct{}{}:
+		default:
+		}
 	}
-	if err := c.nc.FlushTimeout(c.d.ackTimeout); err != nil {
-		return 0, err
+	for {
+		if n := int(min(c.confirmed.Load()-c.retTotal, uint64(total))); n > 0 {
+			c.retTotal += uint64(n)
+			c.pub -= n
+			return n, nil
+		}
+		if fresh || total == 0 {
+			return 0, nil
+		}
+		select {
+		case <-c.conf:
+		case <-c.done:
+			if p := c.confErr.Load(); p != nil {
+				return 0, *p
+			}
+			return 0, errNotConnected
+		}
 	}
-	return len(a) + len(b), nil
+}
+
+// at returns the i-th message of a then b.
+func at(a, b []*tlv.Message, i int) *tlv.Message {
+	if i < len(a) {
+		return a[i]
+	}
+	return b[i-len(a)]
 }
 
 // Close ends the connection cleanly: what nats.go holds is flushed to the
@@ -167,6 +257,6 @@ func (c *conn) Close() error {
 	return nil
 }
 
-// errNotConnected ends a WriteBatch that waited for acks on a connection
-// that went away meanwhile.
-var errNotConnected = errors.New("natssink: connection lost while waiting for acks")
+// errNotConnected ends a WriteBatch that waited for the server's word on a
+// connection that went away meanwhile.
+var errNotConnected = errors.New("natssink: connection lost while waiting for the server to confirm")
