@@ -53,7 +53,10 @@
 // (so the sink's ring fills and Send refuses with ErrBufferFull). A frame
 // whose ack does not come within the ack timeout, or whose connection
 // broke, is published again, with the same id, which the server drops if it
-// stored it already: nothing lost, nothing stored twice. JetStream counts
+// stored it already: nothing lost, nothing stored twice. An overdue ack
+// makes every unacked frame go again, in order, before anything new, so
+// frames the server refused for a while (no stream yet, a stream
+// recovering after a restart) are stored in the order sent. JetStream counts
 // the acks, resends and what Close abandoned unacked; at a quiet point
 // Written = Acked + Unacked + Abandoned. The library's sink.Info has no ack
 // counters yet, so they are natssink's own (Sink.JetStream).

@@ -98,13 +98,18 @@ func (f *inflight) send(c *conn, e *entry, now time.Time) error {
 }
 
 // publish is WriteBatch for JetStream: every frame of a then b is copied
-// into the in-flight ring and published, waiting for room when MaxInflight
-// are unacked. It returns how many were published; those are the
-// in-flight ring's now, and the rest stay in the sink's ring.
+// into the in-flight ring and published. It returns how many were
+// published; those are the in-flight ring's now, and the rest stay in the
+// sink's ring. When MaxInflight are unacked it returns what it published
+// so far, with a nil error, so that the sink frees their slots; a call
+// that could publish nothing waits for room.
 func (f *inflight) publish(c *conn, a, b []*tlv.Message) (int, error) {
 	n := 0
 	for _, part := range [2][]*tlv.Message{a, b} {
 		for _, m := range part {
+			if n > 0 && f.full() {
+				return n, nil
+			}
 			if err := f.waitRoom(c); err != nil {
 				return n, err
 			}
@@ -127,13 +132,17 @@ func (f *inflight) publish(c *conn, a, b []*tlv.Message) (int, error) {
 	return n, nil
 }
 
+// full reports whether MaxInflight messages are held.
+func (f *inflight) full() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.next-f.head >= uint64(len(f.q))
+}
+
 // waitRoom waits until fewer than MaxInflight messages are unacked.
 func (f *inflight) waitRoom(c *conn) error {
 	for {
-		f.mu.Lock()
-		full := f.next-f.head >= uint64(len(f.q))
-		f.mu.Unlock()
-		if !full {
+		if !f.full() {
 			return nil
 		}
 		select {
@@ -179,8 +188,12 @@ func (f *inflight) onAck(m *nats.Msg) {
 	}
 }
 
-// resendLate publishes again, every quarter of the ack timeout, the
-// messages whose ack is overdue, until the connection closes.
+// resendLate looks, every quarter of the ack timeout, for a message whose
+// ack is overdue; then it publishes again every unacked message, in order,
+// and the writer publishes nothing new meanwhile (it waits for f.mu). So a
+// message the server did not take (no stream yet, a stream recovering) is
+// not overtaken by the ones after it, which the server drops as
+// duplicates if it had them.
 func (f *inflight) resendLate(c *conn) {
 	defer c.wg.Done()
 	t := time.NewTicker(f.timeout / 4)
@@ -193,9 +206,13 @@ func (f *inflight) resendLate(c *conn) {
 			return
 		case now := <-t.C:
 			f.mu.Lock()
-			for pn := f.head; pn < f.next; pn++ {
+			overdue := false
+			for pn := f.head; pn < f.next && !overdue; pn++ {
 				e := &f.q[pn%uint64(len(f.q))]
-				if !e.acked && now.Sub(e.sent) >= f.timeout {
+				overdue = !e.acked && now.Sub(e.sent) >= f.timeout
+			}
+			for pn := f.head; overdue && pn < f.next; pn++ {
+				if e := &f.q[pn%uint64(len(f.q))]; !e.acked {
 					if f.send(c, e, now) != nil {
 						break
 					}
