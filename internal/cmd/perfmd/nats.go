@@ -7,9 +7,9 @@ import (
 
 // The contrib/nats benchmarks (issue 16), which run in that module.
 const (
-	natsPkg      = "/contrib/nats"
-	natsCore     = "Publish/mode=core/size=64/producers=1/impl=natssink"
-	natsLoop     = "Publish/mode=core/size=64/producers=1/impl=nats.go"
+	natsPkg       = "/contrib/nats"
+	natsCore      = "Publish/mode=core/size=64/producers=1/impl=natssink"
+	natsLoop      = "Publish/mode=core/size=64/producers=1/impl=nats.go"
 	natsJetStream = "Publish/mode=jetstream/size=64/producers=1/impl=natssink"
 )
 
