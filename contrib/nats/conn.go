@@ -125,6 +125,7 @@ type conn struct {
 	msgID []string
 
 	closeOnce sync.Once
+	writing   atomic.Bool // a WriteBatch is in progress: a Close then is an abort
 }
 
 func (c *conn) markDone() { c.doneOnce.Do(func() { close(c.done) }) }
@@ -186,6 +187,8 @@ func (c *conn) confirm() {
 // JetStream: each frame published (and copied, until its ack) counts as
 // written.
 func (c *conn) WriteBatch(a, b []*tlv.Message) (int, error) {
+	c.writing.Store(true)
+	defer c.writing.Store(false)
 	if c.d.js != nil {
 		return c.d.js.publish(c, a, b)
 	}
@@ -238,9 +241,15 @@ func at(a, b []*tlv.Message, i int) *tlv.Message {
 // server first, and for JetStream the acks of what is in flight are waited
 // for (up to the ack timeout), so that a Close after a Flush loses nothing
 // still on its way. Unacked messages stay with the sink, to be published
-// again on its next connection. Idempotent.
+// again on its next connection. A Close while a WriteBatch is in progress
+// (the sink's Close giving up at its deadline) closes at once instead, and
+// that WriteBatch returns an error. Idempotent.
 func (c *conn) Close() error {
 	c.closeOnce.Do(func() {
+		if c.writing.Load() {
+			c.nc.Close()
+			c.markDone()
+		}
 		if c.stop != nil {
 			close(c.stop)
 			c.wg.Wait()

@@ -46,6 +46,7 @@ func TestJetStreamInflightAndResend(t *testing.T) {
 	if taken != inflight+ring {
 		t.Fatalf("took %d frames before ErrBufferFull, want max_inflight + buffer_size = %d", taken, inflight+ring)
 	}
+	waitFor(t, "the server's answer: no stream", func() bool { return s.JetStream().LastError != nil })
 	js := s.JetStream()
 	if js.Acked != 0 || !errors.Is(js.LastError, nats.ErrNoResponders) {
 		t.Fatalf("jetstream %+v: want nothing acked and the missing stream reported", js)
@@ -75,5 +76,38 @@ func TestJetStreamInflightAndResend(t *testing.T) {
 	}
 	if js := s.JetStream(); js.Abandoned != 0 || js.Acked != uint64(taken) {
 		t.Fatalf("after Close: %+v", js)
+	}
+}
+
+// Close with acks that never come (no stream): the close waits for them
+// up to the ack timeout, then counts what is unacked as abandoned, so that
+// Written = Acked + Unacked + Abandoned still holds.
+func TestJetStreamCloseAbandons(t *testing.T) {
+	srv := startServer(t, true)
+	s := newSink(t, natssink.Config{Endpoint: srv.URL(), JetStream: true, AckTimeout: 100 * time.Millisecond})
+	p := newProducer(5, 10)
+	const n = 10
+	for range n {
+		if err := s.Send(p.next()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if js := s.JetStream(); js.Unacked != n || js.Acked != 0 {
+		t.Fatalf("before Close: %+v", js)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	js, in := s.JetStream(), s.Info()
+	if js.Abandoned != n || js.Unacked != 0 || in.Written != n || in.Written != js.Acked+js.Unacked+js.Abandoned {
+		t.Fatalf("after Close: jetstream %+v, info %+v", js, in)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
 	}
 }
