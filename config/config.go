@@ -26,7 +26,7 @@ import (
 // that a Resolver that moves a service changes one field.
 type Service struct {
 	Name string
-	Type sink.Kind // sink.KindRelay, sink.KindDirect or sink.KindComposite
+	Type sink.Kind // sink.KindRelay, sink.KindDirect, sink.KindComposite or an Extension's type
 	Line int       // the line of its table header
 
 	// Endpoint is the parsed endpoint of a relay or direct service.

@@ -20,6 +20,10 @@
 // (a target named by two composites is one sink). Creating a sink never dials
 // and holds no goroutine, socket or file descriptor until its first Send.
 //
+// Service types from modules of their own (contrib/nats's "nats") are added
+// with an Option made by WithKind: FromFile(path, natssink.Option()) checks
+// their keys at load and Sink makes them; composites may target them.
+//
 // Concurrency: all methods are safe for concurrent use. Sink takes a mutex;
 // call it once at start-up and keep the sink, not once per message.
 //
