@@ -204,10 +204,6 @@ func (c *conn) WriteBatch(a, b []*tlv.Message) (int, error) {
 		c.pubTotal += uint64(total - c.pub)
 		c.pub = total
 		c.published.Store(c.pubTotal)
-		select {
-		case c.kick <- struct{}{}:
-		default:
-		}
 	}
 	for {
 		if n := int(min(c.confirmed.Load()-c.retTotal, uint64(total))); n > 0 {
@@ -215,7 +211,14 @@ func (c *conn) WriteBatch(a, b []*tlv.Message) (int, error) {
 			c.pub -= n
 			return n, nil
 		}
-		if fresh || total == 0 {
+		if total == 0 || (fresh && c.pub < confirmEvery) {
+			return 0, nil
+		}
+		select { // a round trip for many frames under load, or for what waits when the writer has nothing new
+		case c.kick <- struct{}{}:
+		default:
+		}
+		if fresh {
 			return 0, nil
 		}
 		select {
@@ -228,6 +231,13 @@ func (c *conn) WriteBatch(a, b []*tlv.Message) (int, error) {
 		}
 	}
 }
+
+// confirmEvery is how many unconfirmed frames make the writer ask for a
+// confirmation while it still has new frames to publish: one round trip
+// (and one allocation in nats.go's flush) per that many frames under load.
+// A writer with nothing new asks at once, so a quiet sink confirms its last
+// frames without delay.
+const confirmEvery = 256
 
 // at returns the i-th message of a then b.
 func at(a, b []*tlv.Message, i int) *tlv.Message {
