@@ -78,13 +78,18 @@ func (f *File) Names() []string {
 // Load reads and validates a services.toml. A file that cannot be read gives
 // the os error, wrapped; a file with problems gives a *Error (one problem) or
 // Errors (several), both matching ErrInvalidConfig. Load never dials.
-func Load(path string) (*File, error) { return LoadWith(path) }
+func Load(path string, exts ...Extension) (*File, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(path, data, exts...)
+}
 
 // Parse validates data as a services.toml named filename (used in messages
 // only). Its errors are those of Load.
-func Parse(filename string, data []byte) (*File, error) { return ParseWith(filename, data) }
-
-func parse(p *parser, data []byte) (*File, error) {
+func Parse(filename string, data []byte, exts ...Extension) (*File, error) {
+	p := &parser{file: filename, exts: exts}
 	var root map[string]any
 	if _, err := toml.Decode(string(data), &root); err != nil {
 		p.syntax(err, data)
@@ -95,7 +100,7 @@ func parse(p *parser, data []byte) (*File, error) {
 	if err := p.result(); err != nil {
 		return nil, err
 	}
-	f.Path = p.file
+	f.Path = filename
 	return f, nil
 }
 

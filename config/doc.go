@@ -44,7 +44,7 @@
 //
 // Service types that live in modules of their own, so that the library's
 // go.mod carries none of their dependencies (contrib/nats's "nats"), are
-// Extensions: LoadWith and ParseWith take them, and a service of such a type
+// Extensions: Load and Parse take them, and a service of such a type
 // gets the keys of a relay service but endpoint, plus the extension's own,
 // checked by its Check into Service.Ext with the same lines and
 // suggestions. A file naming a known extension type loaded without it says

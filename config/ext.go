@@ -1,8 +1,6 @@
 package config
 
 import (
-	"fmt"
-	"os"
 	"slices"
 	"strconv"
 
@@ -12,7 +10,7 @@ import (
 
 // Extension is a service type that a module outside the library provides
 // (contrib/nats's "nats"), so that the library's go.mod does not carry that
-// module's dependencies. A service of its type takes the keys of a relay
+// module's dependencies. Load and Parse take the extensions to accept. A service of its type takes the keys of a relay
 // service but endpoint (type, domain, metadata and every setting of
 // [defaults], read into Service.Sink as for a relay), plus its own Keys,
 // which Check validates into Service.Ext. Unknown keys get the same "did you
@@ -47,21 +45,6 @@ func Provider(t sink.Kind) string {
 		return ""
 	}
 	return "needs " + pr.module + ": pass " + pr.option
-}
-
-// LoadWith is Load with extension types: services of those types are
-// validated with their keys, others as Load does.
-func LoadWith(path string, exts ...Extension) (*File, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
-	return ParseWith(path, data, exts...)
-}
-
-// ParseWith is Parse with extension types.
-func ParseWith(filename string, data []byte, exts ...Extension) (*File, error) {
-	return parse(&parser{file: filename, exts: exts}, data)
 }
 
 // Checker reports the problems of an extension service's own keys, with the
@@ -127,7 +110,7 @@ func (p *parser) extension(sc scope, s *Service, m map[string]any) (e *Extension
 	}
 	if pr, ok := providers[sink.Kind(t)]; ok {
 		s.Type = sink.Kind(t)
-		p.errorf(sc, "type", "pass "+pr.option+" to factory.FromFile (or its Extension to config.LoadWith)",
+		p.errorf(sc, "type", "pass "+pr.option+" to factory.FromFile (or its Extension to config.Load)",
 			"type %q needs %s", t, pr.module)
 		return nil, true
 	}

@@ -8,7 +8,7 @@ import (
 
 // An extension type, as a contrib module declares one: its keys, checked
 // with the same lines and suggestions as every other key.
-func ExampleParseWith() {
+func ExampleParse_extension() {
 	queue := config.Extension{
 		Type: "queue",
 		Keys: []string{"endpoint", "depth"},
@@ -18,7 +18,7 @@ func ExampleParseWith() {
 			return fmt.Sprintf("%s depth %d", ep, depth)
 		},
 	}
-	f, err := config.ParseWith("services.toml", []byte(`
+	f, err := config.Parse("services.toml", []byte(`
 [services.q]
 type = "queue"
 endpoint = "q://a"
@@ -32,7 +32,7 @@ buffer_size = 64
 	q := f.Services["q"]
 	fmt.Println(q.Type, q.Ext, q.Sink.BufferSize)
 
-	_, err = config.ParseWith("services.toml", []byte(`
+	_, err = config.Parse("services.toml", []byte(`
 [services.q]
 type = "queue"
 endpoint = "q://a"

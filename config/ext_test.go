@@ -53,7 +53,7 @@ targets = ["q", "r"]
 type = "relay"
 endpoint = "tcp://127.0.0.1:9"
 `
-	f, err := ParseWith("s.toml", []byte(src), queueExt)
+	f, err := Parse("s.toml", []byte(src), queueExt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ depht = 7
 pattern = "fanout"
 buffer_size = "big"
 `
-	_, err := ParseWith("s.toml", []byte(src), queueExt)
+	_, err := Parse("s.toml", []byte(src), queueExt)
 	if !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("err %v, want ErrInvalidConfig", err)
 	}

@@ -74,7 +74,7 @@ func New(r Resolver, opts ...Option) *Factory {
 // in the file, matching sink.ErrInvalidConfig (config.ErrInvalidConfig).
 func FromFile(path string, opts ...Option) (*Factory, error) {
 	f := New(nil, opts...)
-	file, err := config.LoadWith(path, f.extensions()...)
+	file, err := config.Load(path, f.extensions()...)
 	if err != nil {
 		return nil, err
 	}

@@ -162,7 +162,7 @@ type = "nats"
 endpoint = "nats://127.0.0.1:4222"
 max_infight = 10
 `), 0o600)
-	_, err := config.LoadWith(path, natssink.Extension())
+	_, err := config.Load(path, natssink.Extension())
 	fmt.Println(strings.TrimPrefix(err.Error(), path))
 	// Output: :5: [services.cloud] unknown key "max_infight"; did you mean "max_inflight"?
 }

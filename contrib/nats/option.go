@@ -21,7 +21,7 @@ func Option() factory.Option {
 }
 
 // Extension is the configuration side of Option, for a program that loads
-// a services.toml itself (config.LoadWith), as msgsink check does.
+// a services.toml itself (config.Load), as msgsink check does.
 func Extension() config.Extension {
 	return config.Extension{Type: Kind, Keys: []string{"endpoint", "subject", "jetstream", "max_inflight"}, Check: check}
 }

@@ -127,8 +127,8 @@ tls_ca_file = "ca.pem"
 	if err == nil || !strings.Contains(err.Error(), `type "nats" needs github.com/msgsink/msgsink/contrib/nats; pass natssink.Option()`) {
 		t.Fatalf("without the option: %v", err)
 	}
-	if _, err := config.LoadWith(path, natssink.Extension()); !errors.Is(err, config.ErrInvalidConfig) {
-		t.Fatalf("config.LoadWith: %v", err)
+	if _, err := config.Load(path, natssink.Extension()); !errors.Is(err, config.ErrInvalidConfig) {
+		t.Fatalf("config.Load: %v", err)
 	}
 }
 
