@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/msgsink/msgsink/sink"
+	"github.com/msgsink/msgsink/source"
 	"github.com/msgsink/msgsink/tlv"
 )
 
@@ -117,20 +118,20 @@ func (r *Reader) Next(ctx context.Context) (tlv.Frame, error) {
 
 // ReaderInfo is a snapshot of a Reader's counts.
 type ReaderInfo struct {
-	SourceCounts        // of every producer
-	Bytes        uint64 // of the frames returned
-	Malformed    uint64 // messages that were not a valid frame, skipped
-	Reconnects   uint64 // nats.go's reconnects
+	source.SourceCounts        // of every producer
+	Bytes               uint64 // of the frames returned
+	Malformed           uint64 // messages that were not a valid frame, skipped
+	Reconnects          uint64 // nats.go's reconnects
 	// Dropped counts the messages nats.go dropped because Next fell
 	// behind (its pending limits); they are gaps too.
 	Dropped   uint64
-	PerSource map[uint8]SourceCounts // by producer, for those heard from
+	PerSource map[uint8]source.SourceCounts // by producer, for those heard from
 }
 
 // Info returns the Reader's counts.
 func (r *Reader) Info() ReaderInfo {
 	r.mu.Lock()
-	in := ReaderInfo{SourceCounts: r.seq.all, Bytes: r.bytes, PerSource: map[uint8]SourceCounts{}}
+	in := ReaderInfo{SourceCounts: r.seq.all, Bytes: r.bytes, PerSource: map[uint8]source.SourceCounts{}}
 	for src := range r.seq.per {
 		if r.seq.seen[src] {
 			in.PerSource[uint8(src)] = r.seq.per[src]
@@ -156,23 +157,16 @@ func (r *Reader) Close() error {
 }
 
 // seqTracker follows the sequence of every producer (the header's source):
-// gaps and duplicates. It is source's tracker (source/seq.go) in this
-// module, which cannot reach that unexported type: the first frame of a
-// producer sets its baseline, a frame at or below the last is a duplicate
-// except a sequence of 1 after higher ones (the producer restarted).
+// gaps and duplicates. It repeats source's unexported tracker
+// (source/seq.go) over source's SourceCounts: the first frame of a producer
+// sets its baseline, a frame at or below the last is a duplicate except a
+// sequence of 1 after higher ones (the producer restarted). Exporting
+// source's tracker would make this one go.
 type seqTracker struct {
 	seen [256]bool
 	last [256]uint64
-	per  [256]SourceCounts
-	all  SourceCounts
-}
-
-// SourceCounts are the counts of one producer, or of all of them.
-type SourceCounts struct {
-	Frames     uint64 // frames returned
-	Gaps       uint64 // sequences skipped: never seen, between frames that were
-	Duplicates uint64 // frames at or below a sequence already returned, dropped
-	Restarts   uint64 // times the producer began again at sequence 1
+	per  [256]source.SourceCounts
+	all  source.SourceCounts
 }
 
 func (t *seqTracker) observe(src uint8, seq uint64) (dup bool) {
