@@ -22,7 +22,7 @@ demo:
 test: vet test-race test-allocs test-checked test-contrib
 
 # Modules of their own under contrib/, so that the library's go.mod stays lean.
-CONTRIB := contrib/prometheus
+CONTRIB := contrib/prometheus contrib/nats
 
 vet:
 	$(GO) vet ./...
@@ -41,7 +41,8 @@ test-checked:
 	$(GO) test -count=1 -tags msgsink_checked ./...
 
 test-contrib:
-	for m in $(CONTRIB); do (cd $$m && $(GO) test -race -count=1 ./...) || exit 1; done
+	for m in $(CONTRIB); do (cd $$m && $(GO) test -race -count=1 ./... && \
+	  $(GO) test -count=1 -run 'Alloc|^Example' ./...) || exit 1; done
 
 ## lint: gofmt, vet, staticcheck, and go.mod tidiness for every module
 lint: vet $(BIN)/staticcheck
@@ -67,6 +68,7 @@ BENCHTIME_OVERHEAD ?= 1s
 BENCHTIME_E2E      ?= 300ms
 BENCHTIME_LATENCY  ?= 1s
 BENCHTIME_IDLE     ?= 10x
+BENCHTIME_NATS     ?= 1s
 # Packages with benchmarks of their own, besides ./bench.
 BENCHPKGS := $(filter-out ./bench/,$(sort $(dir $(shell grep -rl --include='*_test.go' '^func Benchmark' . 2>/dev/null))))
 # perfmd run records each family's command, Go version and machine load
@@ -82,7 +84,9 @@ ifeq ($(BENCH),.)
 	  $(call BENCHRUN,overhead,$(BENCHTIME_OVERHEAD)) -bench '^BenchmarkOverhead$$' ./bench && \
 	  $(call BENCHRUN,e2e,$(BENCHTIME_E2E)) -bench '^BenchmarkE2E$$' ./bench && \
 	  $(call BENCHRUN,latency,$(BENCHTIME_LATENCY)) -bench '^Benchmark(Relay)?Latency$$' ./bench && \
-	  $(call BENCHRUN,idle,$(BENCHTIME_IDLE)) -bench '^BenchmarkIdleCPU$$' ./bench; } | tee $(BENCHOUT)
+	  $(call BENCHRUN,idle,$(BENCHTIME_IDLE)) -bench '^BenchmarkIdleCPU$$' ./bench && \
+	  $(PERFMD) run -family nats -- $(GO) test -C contrib/nats -run '^$$' -benchmem -count=$(COUNT) \
+	    -benchtime=$(BENCHTIME_NATS) -timeout=60m -bench '^BenchmarkPublish$$' .; } | tee $(BENCHOUT)
 else
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count=$(COUNT) -timeout=60m ./... | tee $(BENCHOUT)
 endif

@@ -24,7 +24,7 @@ import (
 // that a Resolver that moves a service changes one field.
 type Service struct {
 	Name string
-	Type sink.Kind // sink.KindRelay, sink.KindDirect or sink.KindComposite
+	Type sink.Kind // sink.KindRelay, sink.KindDirect, sink.KindComposite or an Extension's type
 	Line int       // the line of its table header
 
 	// Endpoint is the parsed endpoint of a relay or direct service.
@@ -43,6 +43,10 @@ type Service struct {
 
 	Pattern sink.Kind // composite: sink.KindFanout, KindRoundRobin or KindFailover
 	Targets []string  // composite: the names of its member services, in order
+
+	// Ext holds the settings of a service of an Extension type, as its
+	// Check returned them; Sink holds its common settings.
+	Ext any
 }
 
 // LazyConfig returns the configuration of a relay or direct service's sink:
@@ -75,7 +79,7 @@ func (f *File) Names() []string {
 // regular file (a directory, a named pipe, a device) or holds more than
 // MaxFileSize bytes is refused before it is read, with a *Error without a
 // line. Load never dials, and never blocks on a named pipe.
-func Load(path string) (*File, error) {
+func Load(path string, exts ...Extension) (*File, error) {
 	data, err := readRegular(path, MaxFileSize)
 	if err != nil {
 		var fe *fileError
@@ -84,14 +88,14 @@ func Load(path string) (*File, error) {
 		}
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	return Parse(path, data)
+	return Parse(path, data, exts...)
 }
 
 // Parse validates data as a services.toml named filename (used in messages
 // only). Its errors are those of Load. Data over MaxFileSize bytes, or whose
 // tables and arrays nest deeper than MaxDepth, is refused before it is
 // decoded.
-func Parse(filename string, data []byte) (*File, error) {
+func Parse(filename string, data []byte, exts ...Extension) (*File, error) {
 	if len(data) > MaxFileSize {
 		return nil, &Error{File: filename, Msg: fmt.Sprintf("%d bytes, more than the %d a services.toml may have", len(data), MaxFileSize),
 			Hint: "keep the file under 1 MiB: it needs far less"}
@@ -101,7 +105,7 @@ func Parse(filename string, data []byte) (*File, error) {
 			Msg:  fmt.Sprintf("tables and arrays nest deeper than %d levels here", MaxDepth),
 			Hint: "flatten it: a services.toml needs four levels at most ([services.NAME.metadata] is three)"}
 	}
-	p := &parser{file: filename}
+	p := &parser{file: filename, exts: exts}
 	var root map[string]any
 	if _, err := toml.Decode(string(data), &root); err != nil {
 		p.syntax(err, data)
@@ -120,6 +124,7 @@ type parser struct {
 	file  string
 	lines lineIndex
 	errs  Errors
+	exts  []Extension
 }
 
 func (p *parser) syntax(err error, data []byte) {
@@ -273,6 +278,12 @@ func (p *parser) file0(root map[string]any) *File {
 
 func (p *parser) service(sc scope, name string, m map[string]any, base lazy.Config) Service {
 	s := Service{Name: name, Line: p.lines.line(sc.path...)}
+	if e, ok := p.extension(sc, &s, m); ok {
+		if e != nil {
+			return p.extService(sc, s, m, base, e)
+		}
+		return s
+	}
 	if typ, ok := m["type"]; !ok {
 		p.errs = append(p.errs, &Error{File: p.file, Line: s.Line, Service: name, Key: "type",
 			Msg: `missing required key "type"`, Hint: "add type = " + oneOf(typeNames)})

@@ -51,6 +51,14 @@
 // in the Service; Service.LazyConfig joins the two for lazy.New. A wss://
 // service with TLS keys gets a *transport.Dialer with that TLS config.
 //
+// Service types that live in modules of their own, so that the library's
+// go.mod carries none of their dependencies (contrib/nats's "nats"), are
+// Extensions: Load and Parse take them, and a service of such a type
+// gets the keys of a relay service but endpoint, plus the extension's own,
+// checked by its Check into Service.Ext with the same lines and
+// suggestions. A file naming a known extension type loaded without it says
+// which module and option to add (Provider).
+//
 // Loading never dials: reachability is a separate, explicit probe. It reads
 // the CA files, so that an unreadable one is reported at load.
 package config

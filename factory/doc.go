@@ -25,6 +25,10 @@
 // dialing before its first Next. Its Next belongs to one goroutine, which
 // hands frames on to the rest of the service.
 //
+// Service types from modules of their own (contrib/nats's "nats") are added
+// with an Option made by WithKind: FromFile(path, natssink.Option()) checks
+// their keys at load and Sink makes them; composites may target them.
+//
 // Concurrency: all methods are safe for concurrent use. Sink takes a mutex;
 // call it once at start-up and keep the sink, not once per message.
 //

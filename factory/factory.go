@@ -40,9 +40,12 @@ type Factory struct {
 	logger   *slog.Logger
 	onChange func(sink.StateChange)
 
+	kinds []Kind // added by WithKind
+
 	mu      sync.Mutex
 	sinks   map[string]sink.Sink
 	sources map[string]*source.Source
+	leaves  map[sink.Sink]bool // the sinks of kinds added by WithKind, which Close closes with the lazy ones
 	closed  bool
 }
 
@@ -73,11 +76,13 @@ func New(r Resolver, opts ...Option) *Factory {
 // factory over it. It never dials. Its error is config.Load's: every problem
 // in the file, matching sink.ErrInvalidConfig (config.ErrInvalidConfig).
 func FromFile(path string, opts ...Option) (*Factory, error) {
-	file, err := config.Load(path)
+	f := New(nil, opts...)
+	file, err := config.Load(path, f.extensions()...)
 	if err != nil {
 		return nil, err
 	}
-	return New(file, opts...), nil
+	f.resolver = file
+	return f, nil
 }
 
 // Sink returns the sink for name, creating it on the first call; every later
@@ -119,7 +124,7 @@ func (f *Factory) build(name string, path []string) (sink.Sink, error) {
 	case sink.KindComposite:
 		s, err = f.composite(name, svc, append(path, name))
 	default:
-		err = fmt.Errorf("%w: service type %q; use %q, %q or %q", sink.ErrInvalidConfig, svc.Type, sink.KindRelay, sink.KindDirect, sink.KindComposite)
+		s, err = f.extension(name, svc)
 	}
 	if err != nil {
 		return nil, resolveError(name, err)
@@ -256,7 +261,7 @@ func (f *Factory) Close() error {
 	}
 	var composites, leaves []sink.Sink
 	for _, s := range f.sinks {
-		if _, ok := s.(*lazy.Sink); ok {
+		if _, ok := s.(*lazy.Sink); ok || f.leaves[s] {
 			leaves = append(leaves, s)
 		} else {
 			composites = append(composites, s)

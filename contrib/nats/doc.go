@@ -1,0 +1,80 @@
+// Package natssink is the "nats" sink of SPEC section 9b: frames go to NATS
+// (core or JetStream) behind the same factory API as every other sink, for
+// users who outgrow one host. It lives in a module of its own
+// (contrib/nats) so that the library's go.mod carries no NATS dependency.
+//
+// # Enabling it
+//
+// One option adds type = "nats" to a factory:
+//
+//	f, err := factory.FromFile("services.toml", natssink.Option())
+//
+//	[services.md_cloud]
+//	type = "nats"
+//	endpoint = "nats://10.0.0.1:4222,10.0.0.2:4222"
+//	subject = "msgsink.{domain}.{source}"   # the default
+//	jetstream = false
+//	max_inflight = 4096                      # JetStream: unacked at most
+//
+// A nats service takes every key a relay service takes but endpoint (domain,
+// buffer_size, retry, backlog, single_producer, metadata, ...) and [defaults]
+// applies to it; its keys are checked at load with lines and suggestions.
+// Composites may target it (a fanout to the local relay and to NATS).
+// Without the option, loading such a file says which module and option to
+// add. New makes a sink from a Config without a file.
+//
+// # How it works
+//
+// A Sink is a lazy.Sink: its ring, writer goroutine, retry schedule,
+// backlog policy and counters, and so its whole contract (Send never blocks
+// nor dials, ErrBufferFull, single_producer, exact accounting, a clean
+// Close). Only its connection differs: each dial is a new nats.Conn with
+// nats.go's own reconnect and reconnect buffer off, so that the sink's
+// retry and backlog are the only ones and nothing is queued twice. In a
+// cluster, a dial tries the configured servers and those the cluster
+// announced, so a sink whose server dies fails over on its next dial.
+//
+// Each frame is one NATS message, never split nor joined with another,
+// published on the subject its template gives: {domain} and {source} from
+// the frame's header, {name} the sink's. A subject is rendered once per
+// (domain, source) and kept, so publishing renders and allocates nothing.
+//
+// Core NATS: the writer publishes a batch, then waits for the server's
+// PONG, after which the server has processed every frame of the batch; only
+// then are they counted written and released. When the connection breaks
+// first, the whole batch is published again on the next connection, so a
+// frame the server had routed may reach a subscriber twice: a receiver
+// drops those by (source, sequence), as Reader does, and a server restart
+// then loses nothing the sink took but what it counts as dropped.
+//
+// JetStream (jetstream = true): each frame is published with a reply inbox
+// and Nats-Msg-Id "<source>:<sequence>", and copied into an in-flight ring
+// of max_inflight until its ack; the writer waits for room when it is full
+// (so the sink's ring fills and Send refuses with ErrBufferFull). A frame
+// whose ack does not come within the ack timeout, or whose connection
+// broke, is published again, with the same id, which the server drops if it
+// stored it already: nothing lost, nothing stored twice. An overdue ack
+// makes every unacked frame go again, in order, before anything new, so
+// frames the server refused for a while (no stream yet, a stream
+// recovering after a restart) are stored in the order sent. JetStream counts
+// the acks, resends and what Close abandoned unacked; at a quiet point
+// Written = Acked + Unacked + Abandoned. The library's sink.Info has no ack
+// counters yet, so they are natssink's own (Sink.JetStream).
+//
+// # The receive side
+//
+// Subscribe returns a Reader of a subject: Next returns one frame at a time
+// as a tlv.Frame view, drops duplicates, and Info counts frames, gaps and
+// duplicates per producer, as the source package does for a relay.
+//
+// # Costs
+//
+// Send is lazy's and allocates nothing. The core writer publishes without
+// allocating and asks the server for a confirmation (a PING, whose flush
+// allocates in nats.go) once per 256 frames under load, or when it has
+// nothing new to publish: it then waits up to one round trip before it
+// publishes what arrived meanwhile. JetStream allocates per frame (the
+// message id, and nats.go's handling of each ack). PERFORMANCE.md has the
+// figures; in the benchmarks, which embed the server, the server's own
+// allocation per message for a subject without subscribers dominates.
+package natssink

@@ -1,0 +1,194 @@
+package natssink
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/msgsink/msgsink/sink"
+	"github.com/msgsink/msgsink/source"
+	"github.com/msgsink/msgsink/tlv"
+)
+
+// DefaultReadSubject is what a Reader subscribes to without a Subject:
+// every subject of DefaultSubject.
+const DefaultReadSubject = "msgsink.>"
+
+// ReaderConfig configures a Reader.
+type ReaderConfig struct {
+	Name     string // the NATS connection's name, shown by the server
+	Endpoint string // "nats://host:port[,host:port…]", as a sink's
+	// Subject is the subject (wildcards allowed) to read; "" means
+	// DefaultReadSubject.
+	Subject string
+	// Validator checks every frame; one it refuses is skipped and counted
+	// as malformed.
+	Validator tlv.Validator
+	// ReconnectWait is the pause between nats.go's attempts to reconnect
+	// to a server that went away; 0 means nats.go's default (2 s).
+	ReconnectWait time.Duration
+}
+
+// Reader is the receive side of NATS sinks: it subscribes to a subject and
+// returns its frames one at a time, as tlv.Frame views, dropping those it
+// has already returned (by source and sequence, as a core sink publishes a
+// batch again after a connection broke before the server confirmed it) and
+// counting the sequences it never saw (gaps) per producer. nats.go
+// reconnects it after a server restart or fails it over in a cluster.
+// Next belongs to one goroutine; Info and Close may be called from any.
+type Reader struct {
+	nc  *nats.Conn
+	sub *nats.Subscription
+	v   tlv.Validator
+
+	mu        sync.Mutex
+	seq       seqTracker
+	bytes     uint64
+	malformed atomic.Uint64
+	closed    atomic.Bool
+}
+
+// Subscribe connects to the endpoint and subscribes, so that every frame
+// published on the subject from then on reaches Next. The error matches
+// sink.ErrInvalidConfig for a bad endpoint.
+func Subscribe(cfg ReaderConfig) (*Reader, error) {
+	urls, err := ParseEndpoint(cfg.Endpoint)
+	if err != nil {
+		return nil, &sink.Error{Sink: cfg.Name, Op: "subscribe", Err: errors.Join(sink.ErrInvalidConfig, err)}
+	}
+	if cfg.Subject == "" {
+		cfg.Subject = DefaultReadSubject
+	}
+	opts := []nats.Option{nats.Name(cfg.Name), nats.MaxReconnects(-1)}
+	if cfg.ReconnectWait > 0 {
+		opts = append(opts, nats.ReconnectWait(cfg.ReconnectWait), nats.ReconnectJitter(0, 0))
+	}
+	nc, err := nats.Connect(strings.Join(urls, ","), opts...)
+	if err != nil {
+		return nil, &sink.Error{Sink: cfg.Name, Op: "subscribe", Err: err}
+	}
+	sub, err := nc.SubscribeSync(cfg.Subject)
+	if err == nil {
+		err = nc.Flush() // the subscription is in place when Subscribe returns
+	}
+	if err != nil {
+		nc.Close()
+		return nil, &sink.Error{Sink: cfg.Name, Op: "subscribe", Err: err}
+	}
+	return &Reader{nc: nc, sub: sub, v: cfg.Validator}, nil
+}
+
+// Next returns the next frame not returned before. The view is into the
+// NATS message, valid until the next call. It blocks until a frame comes,
+// ctx ends (ctx.Err()) or Close (an error matching sink.ErrClosed).
+func (r *Reader) Next(ctx context.Context) (tlv.Frame, error) {
+	for {
+		m, err := r.sub.NextMsgWithContext(ctx)
+		if err != nil {
+			if r.closed.Load() {
+				return nil, sink.ErrClosed
+			}
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, err
+		}
+		f, err := r.v.Parse(m.Data)
+		if err != nil {
+			r.malformed.Add(1)
+			continue
+		}
+		h := f.Header()
+		r.mu.Lock()
+		dup := r.seq.observe(h.Source(), h.Sequence())
+		if !dup {
+			r.bytes += uint64(len(f))
+		}
+		r.mu.Unlock()
+		if !dup {
+			return f, nil
+		}
+	}
+}
+
+// ReaderInfo is a snapshot of a Reader's counts.
+type ReaderInfo struct {
+	source.SourceCounts        // of every producer
+	Bytes               uint64 // of the frames returned
+	Malformed           uint64 // messages that were not a valid frame, skipped
+	Reconnects          uint64 // nats.go's reconnects
+	// Dropped counts the messages nats.go dropped because Next fell
+	// behind (its pending limits); they are gaps too.
+	Dropped   uint64
+	PerSource map[uint8]source.SourceCounts // by producer, for those heard from
+}
+
+// Info returns the Reader's counts.
+func (r *Reader) Info() ReaderInfo {
+	r.mu.Lock()
+	in := ReaderInfo{SourceCounts: r.seq.all, Bytes: r.bytes, PerSource: map[uint8]source.SourceCounts{}}
+	for src := range r.seq.per {
+		if r.seq.seen[src] {
+			in.PerSource[uint8(src)] = r.seq.per[src]
+		}
+	}
+	r.mu.Unlock()
+	in.Malformed = r.malformed.Load()
+	in.Reconnects = r.nc.Stats().Reconnects
+	if d, err := r.sub.Dropped(); err == nil {
+		in.Dropped = uint64(d)
+	}
+	return in
+}
+
+// Close ends the subscription and the connection; a blocked Next returns
+// sink.ErrClosed. Idempotent.
+func (r *Reader) Close() error {
+	if r.closed.Swap(true) {
+		return nil
+	}
+	r.nc.Close()
+	return nil
+}
+
+// seqTracker follows the sequence of every producer (the header's source):
+// gaps and duplicates. It repeats source's unexported tracker
+// (source/seq.go) over source's SourceCounts: the first frame of a producer
+// sets its baseline, a frame at or below the last is a duplicate except a
+// sequence of 1 after higher ones (the producer restarted). Exporting
+// source's tracker would make this one go.
+type seqTracker struct {
+	seen [256]bool
+	last [256]uint64
+	per  [256]source.SourceCounts
+	all  source.SourceCounts
+}
+
+func (t *seqTracker) observe(src uint8, seq uint64) (dup bool) {
+	p := &t.per[src]
+	switch last := t.last[src]; {
+	case !t.seen[src]:
+		t.seen[src] = true
+	case seq > last:
+		if d := seq - last - 1; d > 0 {
+			p.Gaps += d
+			t.all.Gaps += d
+		}
+	case seq == 1 && last > 1:
+		p.Restarts++
+		t.all.Restarts++
+	default:
+		p.Duplicates++
+		t.all.Duplicates++
+		return true
+	}
+	t.last[src] = seq
+	p.Frames++
+	t.all.Frames++
+	return false
+}
