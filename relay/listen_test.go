@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/msgsink/msgsink/relay"
 	"github.com/msgsink/msgsink/internal/testnet"
+	"github.com/msgsink/msgsink/relay"
 	"github.com/msgsink/msgsink/tlv"
 	"github.com/msgsink/msgsink/transport"
 )
