@@ -88,7 +88,8 @@ func (s *stream) done() {
 }
 
 // makeRoom makes sure the chunk has room to read into: at least minRead
-// bytes, or the rest of a frame of minRead or more that fits. Otherwise the
+// bytes, or the rest of a frame of minRead or more that fits, or of any frame
+// that fits the first chunk. Otherwise the
 // frame in progress moves to a fresh chunk that holds twice what has arrived
 // of it, at least chunkSize and at most the whole frame: a buffer grows with
 // the bytes a peer has sent, not with the size a header announces, so a
@@ -104,7 +105,10 @@ func (s *stream) makeRoom() {
 		}
 	}
 	size := len(s.c.buf)
-	if size-s.w >= minRead || size-s.off >= s.need && s.need >= minRead {
+	// The first chunk is read into to its end while the frame at off fits:
+	// it is small, and what trickles into it costs a page, not a chunk.
+	fits := size-s.off >= s.need && (s.need >= minRead || s.c.class < baseClass)
+	if size-s.w >= minRead || fits {
 		return
 	}
 	c := getChunk(classFor(max(chunkSize, min(s.need, 2*(s.w-s.off)))))
