@@ -24,7 +24,8 @@ const (
 	// DefaultConsumerQueue is how many frames may wait for one consumer: about
 	// 26 ms of a 5 M msgs/s feed. On the 2-core reference VM, 13 ms (1<<16)
 	// was not always enough to ride out a consumer descheduled by the
-	// hypervisor; 1<<17 was. Its queue reserves 4 MiB per consumer.
+	// hypervisor; 1<<17 was. A queue that full takes 4 MiB; queues start at
+	// 8 KiB and grow to it only as they fill, within DefaultQueueBudget.
 	DefaultConsumerQueue = 1 << 17
 	// DefaultConsumerQueueBytes bounds the bytes waiting for one consumer,
 	// whatever the frame size: the memory a stalled consumer can pin.
