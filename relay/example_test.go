@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/msgsink/msgsink/relay"
@@ -95,6 +96,24 @@ func ExampleListen_inUse() {
 	fmt.Println(errors.Is(err, relay.ErrInUse), errors.As(err, &le))
 	// Output:
 	// true true
+}
+
+// A socket directory that others may write into is refused, with what to
+// change: whoever can write it could replace the socket with their own.
+func ExampleDirError() {
+	dir, _ := os.MkdirTemp("", "relay-example")
+	defer os.RemoveAll(dir)
+	_ = os.Chmod(dir, 0o777)
+	_, err := relay.Listen(relay.Config{
+		Endpoint: transport.Endpoint{Scheme: "unix", Addr: filepath.Join(dir, "md.sock")},
+		Domain:   tlv.DomainMarketData,
+	})
+	var de *relay.DirError
+	fmt.Println(errors.Is(err, relay.ErrUnsafeDir), errors.As(err, &de) && de.Dir == dir)
+	fmt.Println(strings.ReplaceAll(de.Reason, dir, "DIR"))
+	// Output:
+	// true true
+	// is writable by group or others (mode 0777), who could replace the socket: run chmod go-w DIR, or choose a directory only this user can write
 }
 
 func ExampleDefaultEndpoint() {

@@ -525,3 +525,54 @@ func TestTCPLoopbackByDefault(t *testing.T) {
 		t.Errorf("SocketMode on tcp: %v, want a *ConfigError for SocketMode", err)
 	}
 }
+
+// TestQueueGrowsInOrder: a consumer that falls behind while the producer
+// sends frame after frame makes its queue grow through several rings while
+// its writer drains the oldest; it still gets every frame once, in order.
+func TestQueueGrowsInOrder(t *testing.T) {
+	const before, after = 20_000, 20_000
+	r := serve(t, lossless)
+	c := rawConsumer(t, r, 1)
+	initial := r.Stats().QueueBytes
+	p := dial(t, r)
+	b := tlv.NewBuilder(tlv.DomainMarketData, 1)
+	send := func(n int) {
+		for range n {
+			if _, err := p.Write(testFrame(t, b, 64)); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}
+	// The consumer reads nothing yet: its socket fills, then its queue.
+	send(before)
+	waitFor(t, "the first frames in", func() bool { return r.Stats().FramesIn == before })
+	grown := r.Stats().QueueBytes
+	if grown <= initial {
+		t.Fatalf("the queue did not grow: %d bytes, %d at the start", grown, initial)
+	}
+	// Now it reads while the producer goes on: the writer drains the old
+	// rings while producers push to the newest.
+	var wg sync.WaitGroup
+	wg.Go(func() { send(after) })
+	var last uint64
+	for i := range before + after {
+		f, err := readFrame(c)
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		if err := checkFrame(f); err != nil {
+			t.Fatal(err)
+		}
+		if seq := tlv.Header(f).Sequence(); seq != last+1 {
+			t.Fatalf("frame %d: seq %d after %d", i, seq, last)
+		}
+		last++
+	}
+	wg.Wait()
+	s := quiet(t, r, before+after)
+	t.Logf("queue grew from %d to %d bytes; %v", initial, grown, s)
+	if s.ConsumerDrops != 0 || s.FramesOut != before+after {
+		t.Errorf("stats %v", s)
+	}
+}

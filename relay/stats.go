@@ -64,7 +64,8 @@ type Stats struct {
 	PartialBytes uint64
 	// ConnsRefused counts connections closed as soon as they were accepted:
 	// over MaxConns, or accepted only to be closed while the relay is out of
-	// file descriptors.
+	// file descriptors; and consumers refused because QueueBudget had no
+	// room for their first queue.
 	ConnsRefused uint64
 	// AcceptErrors counts failed accepts (out of file descriptors, or of
 	// memory), each retried after a pause.
