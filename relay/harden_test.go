@@ -280,7 +280,9 @@ func TestPartialBytesShown(t *testing.T) {
 // consumer whose Subscribe arrived in two pieces, stay connected however long
 // they wait: the deadline belongs to a partial frame only.
 func TestNoTimeoutBetweenFrames(t *testing.T) {
-	const timeout = 50 * time.Millisecond
+	// Long enough that a loaded machine never stalls the test for that long
+	// between the two halves of the Subscribe.
+	const timeout = 500 * time.Millisecond
 	r := serve(t, relay.Config{PartialTimeout: timeout})
 	c := dial(t, r)
 	sub := subscribeFrame(t, tlv.RoleConsumer)
@@ -301,7 +303,7 @@ func TestNoTimeoutBetweenFrames(t *testing.T) {
 		t.Fatalf("first frame: %v", err)
 	}
 	// Absence of an event needs a wait: several timeouts long.
-	time.Sleep(6 * timeout)
+	time.Sleep(3 * timeout)
 	if _, err := p.Write(f2); err != nil {
 		t.Fatal(err)
 	}
