@@ -159,13 +159,20 @@ func (r *Relay) Serve(ctx context.Context) error {
 				return nil
 			default:
 			}
+			// The cause alone: the listener's own address is where a unix
+			// socket was bound, a private directory gone since.
+			var oe *net.OpError
+			if errors.As(err, &oe) {
+				err = oe.Err
+			}
 			if !temporary(err) {
 				return &ListenError{Endpoint: r.endpoint, Err: err}
 			}
 			r.count.acceptErrors.Add(1)
 			if spare != nil && outOfFiles(err) {
 				if !shedding {
-					r.log.Warn("relay: out of file descriptors; closing new connections at once until some are free", "err", err)
+					r.log.Warn("relay: out of file descriptors; closing new connections at once until some are free",
+						"endpoint", r.endpoint, "err", err)
 					shedding = true
 				}
 				_ = spare.Close()
@@ -173,7 +180,7 @@ func (r *Relay) Serve(ctx context.Context) error {
 				continue
 			}
 			pause = min(max(2*pause, 5*time.Millisecond), time.Second)
-			r.log.Warn("relay: accept failed; retrying", "err", err, "pause", pause)
+			r.log.Warn("relay: accept failed; retrying", "endpoint", r.endpoint, "err", err, "pause", pause)
 			select {
 			case <-time.After(pause):
 			case <-r.done:
