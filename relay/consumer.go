@@ -57,9 +57,6 @@ type consumer struct {
 	closed bool     // under mu: no more spans are queued
 	drops  uint64   // under mu: frames dropped for this consumer
 	tail   *segment // under mu: the ring producers push to
-	// mem is the bytes of the rings allocated for this consumer and not yet
-	// freed, counted in Stats.QueueBytes and against QueueBudget.
-	mem atomic.Int64
 	// pendFrames and pendBytes are what the ring holds: raised by producers
 	// under mu before they push, lowered by the writer after it discards.
 	pendFrames, pendBytes atomic.Int64
@@ -97,24 +94,22 @@ const spanSize = int(unsafe.Sizeof(span{}))
 const minQueueBudget = initialQueueSlots * spanSize
 
 // newSegment allocates a ring of at least slots slots within the relay's
-// QueueBudget, counting it against the consumer, or returns nil, counting
-// nothing, when the budget has no room for it.
+// QueueBudget, counted in Stats.QueueBytes, or returns nil, counting
+// nothing, when the budget has no room for it. The budget is checked before
+// the ring is allocated, so a queue that may not grow allocates nothing.
 func (k *consumer) newSegment(slots int) *segment {
-	n := int64(1<<bits.Len(uint(slots-1))) * int64(spanSize) // ring.New rounds up to a power of two
+	n := int64(1<<bits.Len(uint(slots-1))) * int64(spanSize) // ring.New's capacity: a power of two
 	c := &k.r.count
 	if c.queueBytes.Add(n) > k.r.cfg.budget {
 		c.queueBytes.Add(-n)
 		return nil
 	}
-	k.mem.Add(n)
 	return &segment{q: ring.New[span](slots)}
 }
 
 // free gives back the memory of a ring the writer left.
 func (k *consumer) free(g *segment) {
-	n := int64(g.q.Cap() * spanSize)
-	k.mem.Add(-n)
-	k.r.count.queueBytes.Add(-n)
+	k.r.count.queueBytes.Add(-int64(g.q.Cap() * spanSize))
 }
 
 // front returns the ring the writer drains: the oldest that may hold spans.

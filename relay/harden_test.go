@@ -578,3 +578,29 @@ func TestQueueGrowsInOrder(t *testing.T) {
 		t.Errorf("stats %v", s)
 	}
 }
+
+// TestQueueBudgetRefusesConsumer: when the consumer queues hold the whole
+// budget, a new consumer is refused, counted, rather than let memory past it.
+func TestQueueBudgetRefusesConsumer(t *testing.T) {
+	r := serve(t, relay.Config{QueueBudget: 8 << 10}) // one first ring
+	first := rawConsumer(t, r, 1)
+	second := dial(t, r)
+	if _, err := second.Write(subscribeFrame(t, tlv.RoleConsumer)); err != nil {
+		t.Fatal(err)
+	}
+	if err := closedByRelay(second); err != nil {
+		t.Fatalf("a consumer past the budget was not refused: %v", err)
+	}
+	waitFor(t, "the refusal counted", func() bool { return r.Stats().ConnsRefused == 1 })
+	if s := r.Stats(); s.Consumers != 1 || s.QueueBytes != 8<<10 {
+		t.Errorf("stats %v", s)
+	}
+	// The first still gets frames.
+	f := testFrame(t, tlv.NewBuilder(tlv.DomainMarketData, 1), 64)
+	if _, err := dial(t, r).Write(f); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := readFrame(first); err != nil || string(got) != string(f) {
+		t.Fatalf("the first consumer: %v", err)
+	}
+}

@@ -89,13 +89,13 @@ func (s *stream) done() {
 
 // makeRoom makes sure the chunk has room to read into: at least minRead
 // bytes, or the rest of a frame of minRead or more that fits, or of any frame
-// that fits the first chunk. Otherwise the
-// frame in progress moves to a fresh chunk that holds twice what has arrived
-// of it, at least chunkSize and at most the whole frame: a buffer grows with
-// the bytes a peer has sent, not with the size a header announces, so a
-// header alone pins no more than chunkSize. The old chunk stays with the
-// consumers that still hold spans of it. A chunk larger than chunkSize that
-// nobody else holds is given back at the next frame boundary.
+// that fits the first chunk. Otherwise the frame in progress moves to a fresh
+// chunk that holds twice what has arrived of it, at least chunkSize and at
+// most the whole frame: a buffer grows with the bytes a peer has sent, not
+// with the size a header announces, so a header alone pins no more than
+// chunkSize. The old chunk stays with the consumers that still hold spans of
+// it. A chunk larger than chunkSize that nobody else holds is given back at
+// the next frame boundary.
 func (s *stream) makeRoom() {
 	if s.off == s.w && !s.c.held() {
 		s.off, s.w = 0, 0 // nobody else holds any of it: start over
