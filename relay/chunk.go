@@ -8,23 +8,25 @@ import (
 )
 
 const (
-	// chunkSize is the read buffer of a producer: one read of a busy
-	// producer fills it, so a 64-byte feed costs one read syscall and one
-	// queue operation per consumer per ~1000 frames.
+	// firstChunkSize is the read buffer a connection starts with: it holds
+	// a Subscribe, or shows a producer's first frame header, for one page of
+	// memory, so a connection that sends little or nothing costs little.
+	firstChunkSize = 4 << 10
+	// chunkSize is the read buffer of a producer once it sends more: one
+	// read of a busy producer fills it, so a 64-byte feed costs one read
+	// syscall and one queue operation per consumer per ~1000 frames.
 	chunkSize = 64 << 10
-	// chunkClasses are the pooled sizes, chunkSize << 0..4, up to
-	// maxChunkSize; a frame larger than chunkSize goes in the smallest class
-	// that holds it whole.
-	chunkClasses = 5
-	maxChunkSize = chunkSize << (chunkClasses - 1)
+	// baseClass is the class of chunkSize; the class before it holds
+	// firstChunkSize and the ones after chunkSize << 1..4, up to
+	// maxChunkSize, for frames larger than chunkSize.
+	baseClass    = 1
+	chunkClasses = 6
+	maxChunkSize = chunkSize << (chunkClasses - 1 - baseClass)
 	// minRead is the least room a producer reads into; with less left, the
 	// partial frame at the end moves to a fresh chunk. It bounds the waste
 	// at the end of a chunk and the size of that copy.
 	minRead = 4 << 10
 )
-
-// A chunk's largest class must hold the largest frame whole.
-var _ [maxChunkSize - tlv.MaxMessageSize]struct{}
 
 // chunk is a producer's read buffer, shared by reference count with the
 // consumer queues that hold spans of it. The producer holds one reference
@@ -40,11 +42,19 @@ type chunk struct {
 
 var chunkPools [chunkClasses]sync.Pool
 
+// classSize is the size of the chunks of class c.
+func classSize(c int) int {
+	if c < baseClass {
+		return firstChunkSize
+	}
+	return chunkSize << (c - baseClass)
+}
+
 // classFor returns the smallest class whose chunks hold n bytes, n ≤
 // maxChunkSize.
 func classFor(n int) int {
 	c := 0
-	for chunkSize<<c < n {
+	for classSize(c) < n {
 		c++
 	}
 	return c
@@ -54,7 +64,7 @@ func classFor(n int) int {
 func getChunk(class int) *chunk {
 	c, _ := chunkPools[class].Get().(*chunk)
 	if c == nil {
-		c = &chunk{buf: make([]byte, chunkSize<<class), class: uint8(class)}
+		c = &chunk{buf: make([]byte, classSize(class)), class: uint8(class)}
 	}
 	c.refs.Store(1)
 	return c

@@ -24,7 +24,8 @@ const (
 	// DefaultConsumerQueue is how many frames may wait for one consumer: about
 	// 26 ms of a 5 M msgs/s feed. On the 2-core reference VM, 13 ms (1<<16)
 	// was not always enough to ride out a consumer descheduled by the
-	// hypervisor; 1<<17 was. Its queue reserves 4 MiB per consumer.
+	// hypervisor; 1<<17 was. A queue that full takes 4 MiB; queues start at
+	// 8 KiB and grow to it only as they fill, within DefaultQueueBudget.
 	DefaultConsumerQueue = 1 << 17
 	// DefaultConsumerQueueBytes bounds the bytes waiting for one consumer,
 	// whatever the frame size: the memory a stalled consumer can pin.
@@ -32,6 +33,18 @@ const (
 	// DefaultMaxLag is how old the oldest frame waiting for a consumer may get
 	// before the consumer is disconnected.
 	DefaultMaxLag = 2 * time.Second
+	// DefaultMaxConns is how many connections, producers and consumers
+	// together, the relay holds at once; one more is closed as soon as it is
+	// accepted.
+	DefaultMaxConns = 1024
+	// DefaultPartialTimeout is how long a connection may hold a frame it has
+	// sent only in part: a sink writes a frame whole within microseconds, so
+	// a frame still partial after seconds comes from a stuck or hostile
+	// peer, whose bytes the relay would otherwise keep forever.
+	DefaultPartialTimeout = 5 * time.Second
+	// DefaultQueueBudget bounds the memory of all consumer queues together:
+	// 64 full queues of DefaultConsumerQueue frames.
+	DefaultQueueBudget = 256 << 20
 )
 
 const (
@@ -58,8 +71,8 @@ type Config struct {
 	// agree with Domain and MaxFrame: they are set from those.
 	Validator tlv.Validator
 	// SocketMode is the permission of the Unix socket file, 0 meaning
-	// DefaultSocketMode; it is ignored for tcp. The mode is set before the
-	// socket accepts any connection.
+	// DefaultSocketMode. The socket has it from the moment it appears at its
+	// path. A tcp endpoint has no file: setting it there is refused.
 	SocketMode os.FileMode
 	// MaxFrame is the largest frame accepted, header included; 0 means
 	// tlv.MaxMessageSize (1 MiB), which is also the largest value allowed.
@@ -69,7 +82,7 @@ type Config struct {
 	// DefaultConsumerQueue. Frames that would exceed it, or
 	// ConsumerQueueBytes, are dropped for that consumer and counted in
 	// Stats.ConsumerDrops. The queue reserves 32 bytes per frame of this
-	// limit when the consumer subscribes.
+	// limit at most, allocated as the queue fills, within QueueBudget.
 	ConsumerQueue int
 	// ConsumerQueueBytes bounds the bytes of the frames waiting for one
 	// consumer; 0 means DefaultConsumerQueueBytes. It must be at least
@@ -80,6 +93,22 @@ type Config struct {
 	// or has stopped reading, is disconnected and counted in
 	// Stats.ConsumersLagged. 0 means DefaultMaxLag.
 	MaxLag time.Duration
+	// MaxConns is how many connections the relay holds at once, producers
+	// and consumers together; 0 means DefaultMaxConns. A connection over the
+	// limit is closed as soon as it is accepted and counted in
+	// Stats.ConnsRefused.
+	MaxConns int
+	// PartialTimeout is how long a connection may hold a frame it has sent
+	// only in part before the relay closes it, counted in
+	// Stats.PartialTimeouts; 0 means DefaultPartialTimeout.
+	PartialTimeout time.Duration
+	// QueueBudget bounds the bytes of all consumer queues together; 0 means
+	// DefaultQueueBudget. A queue starts small and doubles as it fills; a
+	// queue that may not grow within the budget drops what does not fit, as
+	// a full queue does, counted in Stats.QueueBudgetHits too. It must be at
+	// least what one consumer's queue starts with, so that every consumer
+	// can subscribe.
+	QueueBudget int
 	// Logger receives state changes: listening, connections, rejections,
 	// disconnections, the final counters. Never one line per message. Nil
 	// discards.
@@ -117,6 +146,9 @@ type settings struct {
 	queue      int
 	queueBytes int
 	maxLag     time.Duration
+	maxConns   int
+	partial    time.Duration
+	budget     int64
 	log        *slog.Logger
 }
 
@@ -130,6 +162,9 @@ func (c *Config) settings() (settings, error) {
 		queue:      or(c.ConsumerQueue, DefaultConsumerQueue),
 		queueBytes: or(c.ConsumerQueueBytes, DefaultConsumerQueueBytes),
 		maxLag:     or(c.MaxLag, DefaultMaxLag),
+		maxConns:   or(c.MaxConns, DefaultMaxConns),
+		partial:    or(c.PartialTimeout, DefaultPartialTimeout),
+		budget:     int64(or(c.QueueBudget, DefaultQueueBudget)),
 		log:        c.Logger,
 	}
 	if s.log == nil {
@@ -147,7 +182,17 @@ func (c *Config) settings() (settings, error) {
 			return bad("Endpoint", strconv.Quote(e.String()),
 				"the socket path is longer than the system's limit of "+strconv.Itoa(transport.MaxUnixPathLen)+" bytes: choose a shorter one")
 		}
+		if len(bindPath(filepath.Dir(e.Addr), privateDirPattern)) > transport.MaxUnixPathLen {
+			return bad("Endpoint", strconv.Quote(e.String()),
+				"the socket's directory is too long: the relay binds the socket first in a private directory inside it, "+
+					strconv.Quote(bindPath(filepath.Dir(e.Addr), privateDirPattern))+", whose path must fit the system's limit of "+
+					strconv.Itoa(transport.MaxUnixPathLen)+" bytes: choose a shorter directory")
+		}
 	case "tcp":
+		if c.SocketMode != 0 {
+			return bad("SocketMode", fmt.Sprintf("%#o", uint32(c.SocketMode)),
+				"a tcp endpoint has no socket file to set a mode on: leave it 0, and bind to loopback (the default for an empty host) to keep others out")
+		}
 	case "":
 		return bad("Endpoint", `""`, "set it, e.g. to DefaultEndpoint(domain), or parse one with transport.ParseEndpoint")
 	default:
@@ -177,6 +222,16 @@ func (c *Config) settings() (settings, error) {
 	}
 	if c.MaxLag < 0 {
 		return bad("MaxLag", c.MaxLag, "use 0 for the default, or a positive duration")
+	}
+	if c.MaxConns < 0 {
+		return bad("MaxConns", c.MaxConns, "use 0 for the default ("+strconv.Itoa(DefaultMaxConns)+"), or a positive number of connections")
+	}
+	if c.PartialTimeout < 0 {
+		return bad("PartialTimeout", c.PartialTimeout, "use 0 for the default ("+DefaultPartialTimeout.String()+"), or a positive duration")
+	}
+	if s.budget < int64(minQueueBudget) {
+		return bad("QueueBudget", c.QueueBudget, "use 0 for the default ("+strconv.Itoa(DefaultQueueBudget)+
+			" bytes), or at least "+strconv.Itoa(minQueueBudget)+" bytes, what one consumer's queue starts with")
 	}
 	s.validator.Domain = c.Domain
 	s.validator.MaxSize = s.maxFrame

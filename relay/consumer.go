@@ -3,6 +3,7 @@ package relay
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"net"
 	"os"
 	"runtime"
@@ -10,6 +11,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/msgsink/msgsink/internal/handoff"
 	"github.com/msgsink/msgsink/internal/iovec"
@@ -34,19 +36,27 @@ func (e end) String() string { return endNames[e] }
 
 // consumer is one subscribed connection and its queue. Producers offer it
 // spans (offer, under mu, which orders their pushes onto the single-producer
-// ring); its writer goroutine (run) drains the ring into the socket with
+// rings); its writer goroutine (run) drains the rings into the socket with
 // writev; the connection's own goroutine (watch) reads, to notice a hang-up.
+//
+// The queue is a chain of rings, each twice the size of the one before:
+// it starts with initialQueueSlots slots and grows as it fills, up to a
+// ring that holds ConsumerQueue spans, within the relay's QueueBudget. A
+// consumer that keeps up never costs more than its first ring. Producers
+// push to the newest ring only; the writer drains the oldest, and moves on
+// (freeing it) once it is empty and a newer one exists, so no span is ever
+// in two rings and the order holds.
 type consumer struct {
 	r  *Relay
 	id uint64
 	nc net.Conn
 	rc syscall.RawConn
-	q  *ring.Ring[span]
 
 	// Producer side.
 	mu     sync.Mutex
-	closed bool   // under mu: no more spans are queued
-	drops  uint64 // under mu: frames dropped for this consumer
+	closed bool     // under mu: no more spans are queued
+	drops  uint64   // under mu: frames dropped for this consumer
+	tail   *segment // under mu: the ring producers push to
 	// pendFrames and pendBytes are what the ring holds: raised by producers
 	// under mu before they push, lowered by the writer after it discards.
 	pendFrames, pendBytes atomic.Int64
@@ -59,6 +69,7 @@ type consumer struct {
 	why  end // set once, by shutdown
 
 	// Writer side, owned by run, or by a producer writing through.
+	head    *segment     // the ring the writer drains
 	w       iovec.Writer // the iovecs of the spans being written, and their writev
 	skip    int          // bytes of the first queued span a write through left written
 	written uint64
@@ -67,6 +78,81 @@ type consumer struct {
 	// finish (written) or give up (discarded).
 	torn    []byte
 	tornLen int
+}
+
+// segment is one ring of a consumer's queue.
+type segment struct {
+	q *ring.Ring[span]
+	// next is the newer ring, set by the producer that made it, after its
+	// last push to this one.
+	next atomic.Pointer[segment]
+}
+
+// initialQueueSlots is the ring a consumer's queue starts with (at most
+// ConsumerQueue slots): 8 KiB, against the 4 MiB of a full default queue.
+const initialQueueSlots = 256
+
+// spanSize is the memory of one queue slot.
+const spanSize = int(unsafe.Sizeof(span{}))
+
+// minQueueBudget is the smallest QueueBudget: one consumer's first ring.
+const minQueueBudget = initialQueueSlots * spanSize
+
+// newSegment allocates a ring of at least slots slots within the relay's
+// QueueBudget, counted in Stats.QueueBytes, or returns nil, counting
+// nothing, when the budget has no room for it. The budget is checked before
+// the ring is allocated, so a queue that may not grow allocates nothing.
+func (k *consumer) newSegment(slots int) *segment {
+	n := int64(1<<bits.Len(uint(slots-1))) * int64(spanSize) // ring.New's capacity: a power of two
+	c := &k.r.count
+	if c.queueBytes.Add(n) > k.r.cfg.budget {
+		c.queueBytes.Add(-n)
+		return nil
+	}
+	return &segment{q: ring.New[span](slots)}
+}
+
+// free gives back the memory of a ring the writer left.
+func (k *consumer) free(g *segment) {
+	k.r.count.queueBytes.Add(-int64(g.q.Cap() * spanSize))
+}
+
+// front returns the ring the writer drains: the oldest that may hold spans.
+// A ring that is empty once a newer one exists gets no more spans, so the
+// writer frees it and moves on. Called by whoever owns the writing side.
+func (k *consumer) front() *ring.Ring[span] {
+	for {
+		g := k.head
+		// next before Len: a next that is set was set after the last push
+		// to g, which Len then sees.
+		next := g.next.Load()
+		if next == nil || g.q.Len() > 0 {
+			return g.q
+		}
+		k.head = next
+		k.free(g)
+	}
+}
+
+// push queues sp on the newest ring, growing the queue when that ring is
+// full. It reports false, having queued nothing, when the queue may not grow
+// within QueueBudget. Called under mu.
+func (k *consumer) push(sp span) bool {
+	if k.tail.q.Push(sp) {
+		return true
+	}
+	// The queue holds fewer than ConsumerQueue frames, and each span at
+	// least one: a ring of ConsumerQueue slots is never full.
+	if k.tail.q.Cap() >= k.r.cfg.queue {
+		panic("relay: consumer ring full below its frame limit")
+	}
+	g := k.newSegment(2 * k.tail.q.Cap())
+	if g == nil {
+		return false
+	}
+	k.tail.next.Store(g)
+	k.tail = g
+	return g.q.Push(sp)
 }
 
 // consume turns the connection into a consumer after its first frame, a
@@ -83,11 +169,10 @@ func (r *Relay) consume(cn *conn, s *stream, frameLen int, role uint8) {
 			fmt.Errorf("%d bytes after the Subscribe frame: a consumer sends nothing else", extra))
 		return
 	}
-	s.c.release()
-	s.c = nil
+	s.done()
 	k := r.subscribe(cn)
 	if k == nil {
-		return // the relay is closing
+		return // the relay is closing, or has no memory for its queue
 	}
 	if s.err == nil {
 		k.watch(cn)
@@ -96,7 +181,7 @@ func (r *Relay) consume(cn *conn, s *stream, frameLen int, role uint8) {
 }
 
 // subscribe registers cn as a consumer and starts its writer, or returns nil
-// when the relay is closing.
+// when the relay is closing or QueueBudget has no room for its first ring.
 func (r *Relay) subscribe(cn *conn) *consumer {
 	// Accepted Unix and TCP connections are syscall.Conns, whose
 	// SyscallConn fails only for a nil connection.
@@ -106,14 +191,22 @@ func (r *Relay) subscribe(cn *conn) *consumer {
 		id:   cn.id,
 		nc:   cn.nc,
 		rc:   rc,
-		q:    ring.New[span](r.cfg.queue),
 		stop: make(chan struct{}),
 	}
 	k.gate.Init()
 	k.w.Init()
+	k.tail = k.newSegment(min(r.cfg.queue, initialQueueSlots))
+	if k.tail == nil {
+		r.count.refused.Add(1)
+		r.log.Warn("relay: consumer refused: the consumer queues take all of queue_budget; closing its connection",
+			"conn", cn.id, "queue_budget", r.cfg.budget)
+		return nil
+	}
+	k.head = k.tail
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
+		k.free(k.head)
 		return nil
 	}
 	cn.k = k
@@ -198,20 +291,27 @@ func (k *consumer) offer(sp span) {
 	if int64(sp.frames) > roomFrames || int64(sp.end-sp.off) > roomBytes {
 		take = sp.prefix(roomFrames, roomBytes)
 	}
+	budget := false
 	if take.frames > 0 {
+		// Retained and counted before the push: the writer may write
+		// and release the span at once.
 		take.c.retain()
 		k.pendFrames.Add(int64(take.frames))
 		k.pendBytes.Add(int64(take.end - take.off))
-		if !k.q.Push(take) {
-			// Every queued span holds at least one of the ConsumerQueue
-			// frames the ring has room for.
-			panic("relay: consumer ring full below its frame limit")
+		if !k.push(take) {
+			k.pendBytes.Add(-int64(take.end - take.off))
+			k.pendFrames.Add(-int64(take.frames))
+			take.c.release() // the producer holds the chunk too: never the last
+			take.frames, budget = 0, true
 		}
 	}
 	dropped := sp.frames - take.frames
 	k.drops += uint64(dropped)
 	k.mu.Unlock()
 	if dropped > 0 {
+		if budget {
+			c.budgetDrops.Add(uint64(dropped)) // before drops, as Stats reads them
+		}
 		c.drops.Add(uint64(dropped))
 	}
 	if take.frames > 0 {
@@ -235,10 +335,10 @@ func (k *consumer) wakeWriter() {
 // stays queued, with k.skip saying how much of it is out.
 func (k *consumer) writeThrough() {
 	whole := false
-	if a, _ := k.q.Peek(1); len(a) == 1 {
+	if a, _ := k.front().Peek(1); len(a) == 1 {
 		whole = k.write(a, nil, true) == nil
 	}
-	if k.gate.EndThrough(whole) && k.q.Len() > 0 {
+	if k.gate.EndThrough(whole) && k.front().Len() > 0 {
 		k.wakeWriter()
 	}
 }
@@ -268,6 +368,10 @@ func (k *consumer) run() {
 	}
 	k.shutdown(why)
 	k.drain()
+	// No producer grows the queue after shutdown: what is left is freed.
+	for g := k.head; g != nil; g = g.next.Load() {
+		k.free(g)
+	}
 	k.mu.Lock()
 	drops := k.drops
 	k.mu.Unlock()
@@ -281,7 +385,7 @@ func (k *consumer) pump() end {
 	maxLag := int64(k.r.cfg.maxLag)
 	rounds := 0
 	for {
-		a, b := k.q.Peek(iovec.Max)
+		a, b := k.front().Peek(iovec.Max)
 		if len(a) == 0 {
 			if !k.idle(&rounds) {
 				return endRelayClosed // shutdown came first and set the reason
@@ -332,7 +436,7 @@ func (k *consumer) idle(rounds *int) bool {
 	_ = k.nc.SetWriteDeadline(time.Time{})
 	k.gate.Park(true)
 	defer k.gate.Unpark()
-	if k.q.Len() > 0 {
+	if k.front().Len() > 0 {
 		return true
 	}
 	select {
@@ -403,7 +507,7 @@ func (k *consumer) write(a, b []span, try bool) error {
 			ss[i].c.release()
 		}
 	}
-	k.q.Discard(len(a) + len(b))
+	k.head.q.Discard(len(a) + len(b))
 	// The order is Stats's: bytes before frames, and both before the frames
 	// leave Pending, so that a snapshot that sees them gone from Pending, or
 	// sees the frames counted, also sees their bytes.
@@ -449,7 +553,8 @@ func wholeFrames(a, b []span, sent int) (frames, bytes int) {
 // pushes any more.
 func (k *consumer) drain() {
 	for {
-		a, b := k.q.Peek(k.q.Cap())
+		q := k.front()
+		a, b := q.Peek(q.Cap())
 		if len(a) == 0 {
 			return
 		}
@@ -461,7 +566,7 @@ func (k *consumer) drain() {
 				ss[i].c.release()
 			}
 		}
-		k.q.Discard(len(a) + len(b))
+		q.Discard(len(a) + len(b))
 		k.r.count.discards.Add(uint64(frames)) // counted before they leave Pending, as in write
 		k.pendBytes.Add(-int64(bytes))
 		k.pendFrames.Add(-int64(frames))

@@ -23,7 +23,9 @@
 // A relay on a 2-core machine has to move several million 64-byte frames per
 // second to each consumer, and a syscall costs about a microsecond, so nothing
 // may happen per frame except validation. A producer's goroutine reads into a
-// 64 KiB chunk from a pool, validates every whole frame in what it read, and
+// 64 KiB chunk from a pool (a connection starts with a 4 KiB one, enough for
+// a Subscribe or the first frame header of a producer, and moves up once it
+// sends more), validates every whole frame in what it read, and
 // queues the validated run as one span (chunk, offsets, frame count) on each
 // consumer's queue, taking one chunk reference per queue: no frame is copied
 // or wrapped on its own. Each consumer's writer goroutine turns up to 1024
@@ -32,8 +34,11 @@
 // the rest of the chunk while consumers write out its start; only a partial
 // frame at the end of a chunk is copied, to the start of the next one. A
 // chunk that no consumer holds any more is read into again from its start
-// without going back to the pool. Frames over 64 KiB go in a chunk of the
-// pooled class (128 KiB to 1 MiB) that holds them whole.
+// without going back to the pool. A frame over 64 KiB moves to larger pooled
+// chunks (128 KiB to 1 MiB) as its bytes arrive, each twice what has arrived,
+// so a header announcing 1 MiB pins 64 KiB, not 1 MiB; such a frame may be
+// copied once or twice on the way, and the large chunk goes back to its
+// pool at the next frame boundary.
 //
 // Frames from different producers interleave in a consumer's stream only
 // between spans, so only between whole frames; frames of one producer keep
@@ -66,6 +71,31 @@
 // one frame in ten; the age of what it is being sent is what a market-data
 // consumer cares about.
 //
+// # Limits
+//
+// A relay takes connections from whoever can reach its socket, so what one
+// connection can make it hold is bounded, each limit configurable and
+// counted when hit (SPEC section 9, "Hardening"):
+//   - MaxConns connections at once; one more is closed as soon as it is
+//     accepted (Stats.ConnsRefused).
+//   - A frame sent in part must be whole within PartialTimeout, or its
+//     connection is closed (Stats.PartialTimeouts); the deadline exists only
+//     while a frame is partial, so a producer idle between frames, or a
+//     consumer, is never cut. Stats.PartialBytes shows what partial frames
+//     hold.
+//   - Read buffers grow with the bytes a connection has sent, not with what
+//     its headers announce, and shrink back (above).
+//   - Consumer queues start at 256 slots (8 KiB) and double as they fill,
+//     up to ConsumerQueue, all of them within QueueBudget
+//     (Stats.QueueBytes); a queue that may not grow drops what does not
+//     fit, counted in Stats.ConsumerDrops and Stats.BudgetDrops. A queue
+//     keeps the size it grew to until its consumer leaves.
+//   - Out of file descriptors (EMFILE), accept errors are counted
+//     (Stats.AcceptErrors) and never spin: Serve keeps one descriptor spare
+//     and spends it to accept each waiting connection and close it at once,
+//     so that its client sees the relay hang up instead of waiting in the
+//     backlog; other accept failures pause, doubling up to a second.
+//
 // # Concurrency contract
 //
 // Listen, Serve, Stats, Addr and Close are safe for concurrent use. Serve runs
@@ -85,14 +115,28 @@
 //
 // Stats counts frames and bytes in and out, deliveries owed (Offered: each
 // frame in, once per consumer subscribed when it arrived), drops by reason and
-// connections, and at any quiet point Offered == FramesOut + ConsumerDrops +
-// ConsumerDiscards + Pending. The counters are exact: producers add once per
+// connections, and at any quiet point FramesIn == Forwarded + Unsubscribed
+// (frames that arrived while no consumer was subscribed) and Offered ==
+// FramesOut + ConsumerDrops + ConsumerDiscards + Pending. The counters are exact: producers add once per
 // read and writers once per batch, never per frame.
 //
 // # Sockets
 //
-// The Unix socket file gets its mode (0600 unless configured) before the
-// socket listens. A socket file that no one answers on, left by a relay that
+// The socket's directory is created 0700 when missing; an existing one must
+// be a directory (not a symbolic link) owned by the relay's user and not
+// writable by group or others, or Listen refuses it (ErrUnsafeDir, with a
+// *DirError that says what to change): whoever can write the directory can
+// rename the socket away and bind their own, and producers would send to
+// them. Only that directory is checked, not its parents. The socket is bound
+// in a fresh private directory beside its path, given its mode (0600 unless
+// configured) there, made to listen, and hard-linked into place, which fails
+// rather than replace a file that appeared meanwhile: it has its mode from
+// the moment it can be reached, and no chmod ever acts on a name another user
+// could have swapped for a symbolic link. A relay killed in the middle of
+// Listen may leave that private directory (.relayNNN) behind. A TCP relay
+// listens on loopback when its endpoint has no host, and logs a warning when
+// it listens on any other address, all interfaces included: a TCP socket has
+// no permissions, so SocketMode is refused for it. A socket file that no one answers on, left by a relay that
 // died, is replaced; one that answers is refused with ErrInUse, so two relays
 // never share a path; a file that is not a socket is left alone
 // (ErrNotSocket). Close removes the file only while it is still the one this

@@ -20,6 +20,11 @@ var (
 	// ErrNotSocket: the Unix socket path exists and is not a socket; the relay
 	// never deletes such a file. The error is a *ListenError.
 	ErrNotSocket = errors.New("relay: path exists and is not a socket")
+	// ErrUnsafeDir: the Unix socket's directory could let another user
+	// replace the socket: it belongs to another user, is writable by group or
+	// others, or is a symbolic link. The relay refuses to start. The error is
+	// a *ListenError wrapping a *DirError that says what to change.
+	ErrUnsafeDir = errors.New("relay: unsafe socket directory")
 	// ErrClosed: Serve was called after Close.
 	ErrClosed = errors.New("relay: closed")
 )
@@ -39,9 +44,21 @@ func (e *ConfigError) Error() string {
 // Unwrap makes errors.Is(err, ErrInvalidConfig) true.
 func (e *ConfigError) Unwrap() error { return ErrInvalidConfig }
 
+// DirError is why Listen refused the socket's directory; it matches
+// ErrUnsafeDir.
+type DirError struct {
+	Dir    string // the directory
+	Reason string // what is wrong and what to change
+}
+
+func (e *DirError) Error() string { return "relay: the socket's directory " + e.Dir + " " + e.Reason }
+
+// Unwrap makes errors.Is(err, ErrUnsafeDir) true.
+func (e *DirError) Unwrap() error { return ErrUnsafeDir }
+
 // ListenError is the error of a Listen that could not bind its endpoint,
 // like net.OpError: it names the endpoint, unwraps to the cause (ErrInUse,
-// ErrNotSocket, or a *os.PathError or *os.SyscallError matching a
+// ErrNotSocket, a *DirError, or a *os.PathError or *os.SyscallError matching a
 // syscall.Errno) and says what to check.
 type ListenError struct {
 	Endpoint string // the endpoint in canonical form

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/msgsink/msgsink/relay"
@@ -103,6 +104,24 @@ func ExampleListen_inUse() {
 	// true true
 }
 
+// A socket directory that others may write into is refused, with what to
+// change: whoever can write it could replace the socket with their own.
+func ExampleDirError() {
+	dir, _ := os.MkdirTemp("", "relay-example")
+	defer os.RemoveAll(dir)
+	_ = os.Chmod(dir, 0o777)
+	_, err := relay.Listen(relay.Config{
+		Endpoint: transport.Endpoint{Scheme: "unix", Addr: filepath.Join(dir, "md.sock")},
+		Domain:   tlv.DomainMarketData,
+	})
+	var de *relay.DirError
+	fmt.Println(errors.Is(err, relay.ErrUnsafeDir), errors.As(err, &de) && de.Dir == dir)
+	fmt.Println(strings.ReplaceAll(de.Reason, dir, "DIR"))
+	// Output:
+	// true true
+	// is writable by group or others (mode 0777), who could replace the socket: run chmod go-w DIR, or choose a directory only this user can write
+}
+
 func ExampleDefaultEndpoint() {
 	for _, d := range []tlv.Domain{tlv.DomainMarketData, tlv.DomainSignal, tlv.DomainExecution, tlv.DomainSystem} {
 		fmt.Printf("%s: %s\n", d, relay.DefaultEndpoint(d))
@@ -116,14 +135,14 @@ func ExampleDefaultEndpoint() {
 
 // Stats print as key=value pairs, for logs and scripts.
 func ExampleStats_String() {
-	s := relay.Stats{FramesIn: 10, BytesIn: 740, Offered: 20, FramesOut: 18, BytesOut: 1332,
+	s := relay.Stats{FramesIn: 10, BytesIn: 740, Forwarded: 8, Unsubscribed: 2, Offered: 16, FramesOut: 14, BytesOut: 1036,
 		ConsumerDrops: 2, Producers: 1, ProducersTotal: 1, Consumers: 2, ConsumersTotal: 2,
 		Rejected: relay.Rejected{Domain: 1}}
 	fmt.Println(s.Balanced())
 	fmt.Println(s)
 	// Output:
 	// true
-	// frames_in=10 bytes_in=740 offered=20 frames_out=18 bytes_out=1332 pending=0 consumer_drops=2 consumer_discards=0 producers=1 producers_total=1 consumers=2 consumers_total=2 consumers_lagged=0 rejected=1 rejected_malformed=0 rejected_checksum=0 rejected_domain=1 rejected_precision=0 rejected_oversize=0 rejected_protocol=0 truncated=0
+	// frames_in=10 bytes_in=740 forwarded=8 unsubscribed=2 offered=16 frames_out=14 bytes_out=1036 pending=0 consumer_drops=2 consumer_discards=0 producers=1 producers_total=1 consumers=2 consumers_total=2 consumers_lagged=0 rejected=1 rejected_malformed=0 rejected_checksum=0 rejected_domain=1 rejected_precision=0 rejected_oversize=0 rejected_protocol=0 truncated=0 partial_timeouts=0 partial_bytes=0 conns_refused=0 accept_errors=0 queue_bytes=0 budget_drops=0
 }
 
 // A config mistake names the field and what to write instead.

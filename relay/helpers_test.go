@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -64,12 +65,22 @@ func endpointOf(r *relay.Relay) transport.Endpoint {
 func dial(tb testing.TB, r *relay.Relay) net.Conn {
 	tb.Helper()
 	a := r.Addr()
-	c, err := net.Dial(a.Network(), a.String())
-	if err != nil {
-		tb.Fatal(err)
+	// A Unix socket whose backlog is full (a flood of connections) refuses
+	// at once with EAGAIN; a real client (a sink, a source) dials again
+	// after a backoff step, and so does this one, for up to 10 s.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial(a.Network(), a.String())
+		if errors.Is(err, syscall.EAGAIN) && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { _ = c.Close() })
+		return c
 	}
-	tb.Cleanup(func() { _ = c.Close() })
-	return c
 }
 
 // subscribe subscribes a source.Source and waits until the relay counts

@@ -272,6 +272,16 @@ func TestConfigErrors(t *testing.T) {
 		{"ConsumerQueue", func(c *relay.Config) { c.ConsumerQueue = 1 << 30 }},
 		{"ConsumerQueueBytes", func(c *relay.Config) { c.ConsumerQueueBytes = 1000 }},
 		{"MaxLag", func(c *relay.Config) { c.MaxLag = -time.Second }},
+		{"MaxConns", func(c *relay.Config) { c.MaxConns = -1 }},
+		{"PartialTimeout", func(c *relay.Config) { c.PartialTimeout = -time.Second }},
+		{"QueueBudget", func(c *relay.Config) { c.QueueBudget = 1000 }},
+		{"QueueBudget", func(c *relay.Config) { c.QueueBudget = -1 }},
+		{"SocketMode", func(c *relay.Config) {
+			c.Endpoint = transport.Endpoint{Scheme: "tcp", Addr: "127.0.0.1:0"}
+			c.SocketMode = 0o600
+		}},
+		// The private directory the socket is bound in first must fit too.
+		{"Endpoint", func(c *relay.Config) { c.Endpoint.Addr = "/" + strings.Repeat("x", 90) + "/s.sock" }},
 	}
 	for _, tc := range cases {
 		cfg := ok

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
+	"time"
 
 	"github.com/msgsink/msgsink/tlv"
 )
@@ -23,30 +25,93 @@ type stream struct {
 	at     int64  // relay clock at the last read
 	err    error  // the error of the last read, which ends the stream
 	frames uint64 // frames forwarded, for the log
+
+	// partial says c.buf[off:w] is a frame begun at partialAt (relay clock)
+	// and not yet whole; deadline is the read deadline set for it, 0 for
+	// none; held is the part of Stats.PartialBytes this stream added.
+	partial   bool
+	partialAt int64
+	deadline  int64
+	held      int
 }
 
-// fill reads once, after making room for the frame in progress.
+// fill reads once, after making room for the frame in progress and giving
+// a partial frame its deadline.
 func (s *stream) fill() {
 	s.makeRoom()
+	s.hold()
 	n, err := s.nc.Read(s.c.buf[s.w:])
 	s.w += n
 	s.at = s.r.now()
 	s.err = err
+	if !s.partial && s.w > s.off {
+		s.partial, s.partialAt = true, s.at
+	}
+}
+
+// hold counts the bytes of the partial frame in Stats.PartialBytes and sets
+// the read deadline by which the frame must be whole: PartialTimeout after
+// its first bytes arrived. The deadline moves only when a new partial frame
+// starts, so a busy producer sets it at most once per read, and one that
+// ends its reads at frame boundaries never.
+func (s *stream) hold() {
+	if d := s.w - s.off; d != s.held {
+		s.r.count.partialBytes.Add(int64(d - s.held))
+		s.held = d
+	}
+	var dl int64
+	if s.partial {
+		dl = s.partialAt + int64(s.r.cfg.partial)
+	}
+	if dl == s.deadline {
+		return
+	}
+	s.deadline = dl
+	t := time.Time{}
+	if dl != 0 {
+		t = s.r.epoch.Add(time.Duration(dl))
+	}
+	_ = s.nc.SetReadDeadline(t)
+}
+
+// done gives back what the stream holds: its chunk, its part of
+// Stats.PartialBytes, and the deadline of its partial frame, which must not
+// cut a consumer's connection after its Subscribe.
+func (s *stream) done() {
+	s.partial = false
+	s.off = s.w
+	s.hold()
+	if s.c != nil {
+		s.c.release()
+		s.c = nil
+	}
 }
 
 // makeRoom makes sure the chunk has room to read into: at least minRead
-// bytes, or the rest of a frame of minRead or more. Otherwise the frame in
-// progress moves to a fresh chunk of a class that holds it whole; the old
-// chunk stays with the consumers that still hold spans of it.
+// bytes, or the rest of a frame of minRead or more that fits, or of any frame
+// that fits the first chunk. Otherwise the frame in progress moves to a fresh
+// chunk that holds twice what has arrived of it, at least chunkSize and at
+// most the whole frame: a buffer grows with the bytes a peer has sent, not
+// with the size a header announces, so a header alone pins no more than
+// chunkSize. The old chunk stays with the consumers that still hold spans of
+// it. A chunk larger than chunkSize that nobody else holds is given back at
+// the next frame boundary.
 func (s *stream) makeRoom() {
 	if s.off == s.w && !s.c.held() {
 		s.off, s.w = 0, 0 // nobody else holds any of it: start over
+		if s.c.class > baseClass {
+			s.c.release()
+			s.c = getChunk(baseClass)
+		}
 	}
 	size := len(s.c.buf)
-	if size-s.off >= s.need && (size-s.w >= minRead || s.need >= minRead) {
+	// The first chunk is read into to its end while the frame at off fits:
+	// it is small, and what trickles into it costs a page, not a chunk.
+	fits := size-s.off >= s.need && (s.need >= minRead || s.c.class < baseClass)
+	if size-s.w >= minRead || fits {
 		return
 	}
-	c := getChunk(classFor(max(s.need, chunkSize)))
+	c := getChunk(classFor(max(chunkSize, min(s.need, 2*(s.w-s.off)))))
 	s.w = copy(c.buf, s.c.buf[s.off:s.w])
 	s.off = 0
 	s.c.release()
@@ -106,6 +171,8 @@ func (s *stream) scan() error {
 	if frames > 0 {
 		s.r.publish(s.c, start, s.off, frames, s.at)
 		s.frames += uint64(frames)
+		// What is left, if anything, began in the last read.
+		s.partial, s.partialAt = s.w > s.off, s.at
 	}
 	return err
 }
@@ -117,9 +184,7 @@ func (r *Relay) handle(cn *conn) {
 	defer r.forget(cn)
 	s := &stream{r: r, nc: cn.nc, c: getChunk(0), need: tlv.HeaderSize}
 	defer func() {
-		if s.c != nil {
-			s.c.release()
-		}
+		s.done()
 		_ = cn.nc.Close()
 	}()
 	first := s.firstFrame()
@@ -150,6 +215,12 @@ func (r *Relay) produce(cn *conn, s *stream) {
 			break
 		}
 		s.fill()
+	}
+	if errors.Is(s.err, os.ErrDeadlineExceeded) {
+		r.count.partialTimeouts.Add(1)
+		r.log.Warn("relay: producer held a partial frame past partial_timeout; closing its connection",
+			"conn", cn.id, "bytes", s.w-s.off, "frame", s.need, "partial_timeout", r.cfg.partial)
+		return
 	}
 	if s.w > s.off {
 		r.count.truncated.Add(1)
@@ -188,13 +259,20 @@ func subscription(f []byte) (role uint8, ok bool) {
 // publish forwards the frames of c.buf[off:end] to every consumer subscribed
 // now.
 func (r *Relay) publish(c *chunk, off, end, frames int, at int64) {
+	subs := *r.subs.Load()
+	// Where frames go is counted before they are: a snapshot that counts
+	// them in FramesIn also counts them forwarded or unsubscribed.
+	if len(subs) == 0 {
+		r.count.unsubscribed.Add(uint64(frames))
+	} else {
+		r.count.forwarded.Add(uint64(frames))
+		r.count.offered.Add(uint64(frames * len(subs)))
+	}
 	r.count.bytesIn.Add(uint64(end - off)) // bytes before frames, as Stats reads them
 	r.count.framesIn.Add(uint64(frames))
-	subs := *r.subs.Load()
 	if len(subs) == 0 {
 		return
 	}
-	r.count.offered.Add(uint64(frames * len(subs)))
 	sp := span{c: c, off: int32(off), end: int32(end), frames: int32(frames), at: at}
 	for _, k := range subs {
 		k.offer(sp)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -18,6 +19,7 @@ type Relay struct {
 	cfg      settings
 	log      *slog.Logger
 	ln       net.Listener
+	addr     net.Addr    // what Addr reports: the socket's final path, not where it was bound
 	endpoint string      // canonical, with the port chosen for tcp://host:0
 	sock     *socketFile // nil for tcp
 	epoch    time.Time   // origin of the relay's clock, see now
@@ -30,6 +32,7 @@ type Relay struct {
 
 	mu     sync.Mutex
 	conns  map[*conn]struct{}
+	full   bool // at MaxConns: logged once per spell
 	nextID uint64
 	closed bool
 	done   chan struct{} // closed by Close
@@ -70,9 +73,13 @@ func Listen(cfg Config) (*Relay, error) {
 	switch s.endpoint.Scheme {
 	case "unix":
 		r.ln, r.sock, replaced, err = listenUnix(s.endpoint.Addr, s.mode)
+		if err == nil {
+			r.addr = &net.UnixAddr{Name: s.endpoint.Addr, Net: "unix"}
+		}
 	case "tcp":
-		if r.ln, err = net.Listen("tcp", s.endpoint.Addr); err == nil {
-			r.endpoint = "tcp://" + r.ln.Addr().String()
+		if r.ln, err = net.Listen("tcp", loopbackUnlessTold(s.endpoint.Addr)); err == nil {
+			r.addr = r.ln.Addr()
+			r.endpoint = "tcp://" + r.addr.String()
 		} else if errors.Is(err, syscall.EADDRINUSE) {
 			err = ErrInUse
 		}
@@ -87,21 +94,43 @@ func Listen(cfg Config) (*Relay, error) {
 	if replaced {
 		r.log.Info("relay: replaced a stale socket file", "endpoint", r.endpoint)
 	}
+	if a, ok := r.addr.(*net.TCPAddr); ok && !a.IP.IsLoopback() {
+		r.log.Warn("relay: listening on "+a.IP.String()+", not loopback: any host that reaches it may send frames and subscribe",
+			"endpoint", r.endpoint)
+	}
 	r.log.Info("relay: listening", "endpoint", r.endpoint, "domain", s.domain.String(),
 		"validation", s.validator.Level.String(), "precision", s.validator.Precision.String(),
 		"max_frame", s.maxFrame, "consumer_queue", s.queue, "consumer_queue_bytes", s.queueBytes,
-		"max_lag", s.maxLag)
+		"max_lag", s.maxLag, "max_conns", s.maxConns, "partial_timeout", s.partial, "queue_budget", s.budget)
 	return r, nil
+}
+
+// loopbackUnlessTold returns addr, host:port, with an empty host made
+// 127.0.0.1: a relay takes frames from anyone who reaches it, so it listens on
+// all interfaces only when the endpoint says so (0.0.0.0 or [::]).
+func loopbackUnlessTold(addr string) string {
+	if host, port, err := net.SplitHostPort(addr); err == nil && host == "" {
+		return net.JoinHostPort("127.0.0.1", port)
+	}
+	return addr
 }
 
 // Addr returns the listener's address: the socket path, or the TCP address
 // with the port the system chose for port 0.
-func (r *Relay) Addr() net.Addr { return r.ln.Addr() }
+func (r *Relay) Addr() net.Addr { return r.addr }
 
 // Serve accepts connections until ctx is done or Close is called, and then
 // returns nil; when ctx ends it, the relay is closed as by Close before Serve
-// returns. Temporary accept failures (out of file descriptors) are logged and
-// retried with a growing pause. Serve after Close returns ErrClosed.
+// returns. Serve after Close returns ErrClosed.
+//
+// Accept failures that a pause may cure (out of file descriptors, above
+// all) are counted in Stats.AcceptErrors and retried after a pause that
+// doubles up to a second, never in a spin. Out of descriptors, the
+// connections waiting in the listen backlog would hang there with their
+// clients none the wiser: Serve keeps one descriptor spare, and gives it up
+// to accept each waiting connection and close it at once (counted in
+// Stats.ConnsRefused), so that the client sees the relay hang up and
+// reconnects later.
 func (r *Relay) Serve(ctx context.Context) error {
 	select {
 	case <-r.done:
@@ -114,7 +143,14 @@ func (r *Relay) Serve(ctx context.Context) error {
 			_ = r.Close() // ctx's Close is running: wait for it
 		}
 	}()
+	spare := openSpare()
+	defer func() {
+		if spare != nil {
+			_ = spare.Close()
+		}
+	}()
 	var pause time.Duration
+	shed, shedding := false, false // shed: the next connection accepted is closed at once
 	for {
 		nc, err := r.ln.Accept()
 		if err != nil {
@@ -123,21 +159,61 @@ func (r *Relay) Serve(ctx context.Context) error {
 				return nil
 			default:
 			}
+			// The cause alone: the listener's own address is where a unix
+			// socket was bound, a private directory gone since.
+			var oe *net.OpError
+			if errors.As(err, &oe) {
+				err = oe.Err
+			}
 			if !temporary(err) {
 				return &ListenError{Endpoint: r.endpoint, Err: err}
 			}
+			r.count.acceptErrors.Add(1)
+			if spare != nil && outOfFiles(err) {
+				if !shedding {
+					r.log.Warn("relay: out of file descriptors; closing new connections at once until some are free",
+						"endpoint", r.endpoint, "err", err)
+					shedding = true
+				}
+				_ = spare.Close()
+				spare, shed = nil, true
+				continue
+			}
 			pause = min(max(2*pause, 5*time.Millisecond), time.Second)
-			r.log.Warn("relay: accept failed; retrying", "err", err, "pause", pause)
+			r.log.Warn("relay: accept failed; retrying", "endpoint", r.endpoint, "err", err, "pause", pause)
 			select {
 			case <-time.After(pause):
 			case <-r.done:
 				return nil
 			}
+			if spare == nil {
+				spare = openSpare()
+			}
 			continue
 		}
 		pause = 0
+		if shed {
+			_ = nc.Close()
+			r.count.refused.Add(1)
+			spare, shed = openSpare(), false
+			continue
+		}
+		if shedding && spare != nil {
+			r.log.Info("relay: file descriptors available again; accepting connections")
+			shedding = false
+		}
 		r.start(nc)
 	}
+}
+
+// openSpare opens the descriptor Serve keeps in reserve, or returns nil
+// when there is none to spare: Serve then only pauses.
+func openSpare() *os.File {
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil
+	}
+	return f
 }
 
 // temporary reports accept errors that a pause may cure.
@@ -150,6 +226,11 @@ func temporary(err error) bool {
 	return false
 }
 
+// outOfFiles reports accept errors that a free descriptor cures.
+func outOfFiles(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
+}
+
 // start registers an accepted connection and starts its goroutine.
 func (r *Relay) start(nc net.Conn) {
 	r.mu.Lock()
@@ -158,6 +239,18 @@ func (r *Relay) start(nc net.Conn) {
 		_ = nc.Close()
 		return
 	}
+	if len(r.conns) >= r.cfg.maxConns {
+		full := r.full
+		r.full = true
+		r.mu.Unlock()
+		_ = nc.Close()
+		r.count.refused.Add(1)
+		if !full {
+			r.log.Warn("relay: at max_conns; closing new connections at once until some leave", "max_conns", r.cfg.maxConns)
+		}
+		return
+	}
+	r.full = false
 	r.nextID++
 	cn := &conn{id: r.nextID, nc: nc}
 	r.conns[cn] = struct{}{}

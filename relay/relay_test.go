@@ -106,9 +106,9 @@ func TestForwardWholeInOrder(t *testing.T) {
 	waitFor(t, "producers gone", func() bool { return r.Stats().Producers == 0 })
 	s := quiet(t, r, total)
 	want := relay.Stats{
-		FramesIn: total, BytesIn: bytesIn,
+		FramesIn: total, BytesIn: bytesIn, Forwarded: total,
 		Offered: consumers * total, FramesOut: consumers * total, BytesOut: consumers * bytesIn,
-		ProducersTotal: producers, ConsumersTotal: consumers, Consumers: s.Consumers,
+		ProducersTotal: producers, ConsumersTotal: consumers, Consumers: s.Consumers, QueueBytes: s.QueueBytes,
 	}
 	if s != want {
 		t.Errorf("stats\n got %v\nwant %v", s, want)

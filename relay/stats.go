@@ -12,16 +12,23 @@ import (
 
 // Stats is a snapshot of a relay's counters. Every counter is monotonic and
 // never reset by reading it; Producers, Consumers and Pending are gauges.
-// A snapshot taken while frames flow reads the counters at slightly
-// different instants; at a quiet point they are exact and
+// PartialBytes and QueueBytes are gauges too. A snapshot taken while frames
+// flow reads the counters at slightly different instants; at a quiet point
+// they are exact and
 //
-//	Offered == FramesOut + ConsumerDrops + ConsumerDiscards + Pending
+//	FramesIn == Forwarded + Unsubscribed
+//	Offered  == FramesOut + ConsumerDrops + ConsumerDiscards + Pending
 //
 // (see Balanced), and with consumers subscribed throughout, Offered is
 // FramesIn times their number.
 type Stats struct {
 	FramesIn uint64 // frames accepted from producers: validated and forwarded
 	BytesIn  uint64
+	// Forwarded counts the frames in that found at least one consumer
+	// subscribed; Unsubscribed the others, accepted while no consumer was
+	// connected and so forwarded nowhere.
+	Forwarded    uint64
+	Unsubscribed uint64
 	// Offered counts deliveries owed: each frame in, once per consumer
 	// subscribed when it arrived.
 	Offered   uint64
@@ -48,6 +55,26 @@ type Stats struct {
 	// partial frame is dropped, as a torn frame must be. Not a rejection: it
 	// is what a sink's broken connection looks like.
 	Truncated uint64
+
+	// PartialTimeouts counts connections closed for holding a partial frame
+	// longer than PartialTimeout; the partial frame is dropped.
+	PartialTimeouts uint64
+	// PartialBytes is the bytes of partial frames the relay holds now, over
+	// all connections: what peers have sent of frames not yet whole.
+	PartialBytes uint64
+	// ConnsRefused counts connections closed as soon as they were accepted:
+	// over MaxConns, or accepted only to be closed while the relay is out of
+	// file descriptors; and consumers refused because QueueBudget had no
+	// room for their first queue.
+	ConnsRefused uint64
+	// AcceptErrors counts failed accepts (out of file descriptors, or of
+	// memory), each retried after a pause.
+	AcceptErrors uint64
+	// QueueBytes is the memory the consumer queues hold now, within
+	// QueueBudget; BudgetDrops counts the frames among ConsumerDrops that
+	// were dropped because a queue could not grow within it.
+	QueueBytes  uint64
+	BudgetDrops uint64
 }
 
 // Rejected counts connections the relay closed for what they sent, by
@@ -72,20 +99,23 @@ func (r Rejected) Total() uint64 {
 // Balanced reports whether the delivery identity holds in this snapshot; it
 // does at every quiet point.
 func (s Stats) Balanced() bool {
-	return s.Offered == s.FramesOut+s.ConsumerDrops+s.ConsumerDiscards+s.Pending
+	return s.FramesIn == s.Forwarded+s.Unsubscribed &&
+		s.Offered == s.FramesOut+s.ConsumerDrops+s.ConsumerDiscards+s.Pending
 }
 
 // String formats the counters as key=value pairs on one line, for logs and
 // for scripts.
 func (s Stats) String() string {
-	return fmt.Sprintf("frames_in=%d bytes_in=%d offered=%d frames_out=%d bytes_out=%d pending=%d "+
+	return fmt.Sprintf("frames_in=%d bytes_in=%d forwarded=%d unsubscribed=%d offered=%d frames_out=%d bytes_out=%d pending=%d "+
 		"consumer_drops=%d consumer_discards=%d producers=%d producers_total=%d consumers=%d "+
 		"consumers_total=%d consumers_lagged=%d rejected=%d rejected_malformed=%d rejected_checksum=%d "+
-		"rejected_domain=%d rejected_precision=%d rejected_oversize=%d rejected_protocol=%d truncated=%d",
-		s.FramesIn, s.BytesIn, s.Offered, s.FramesOut, s.BytesOut, s.Pending,
+		"rejected_domain=%d rejected_precision=%d rejected_oversize=%d rejected_protocol=%d truncated=%d "+
+		"partial_timeouts=%d partial_bytes=%d conns_refused=%d accept_errors=%d queue_bytes=%d budget_drops=%d",
+		s.FramesIn, s.BytesIn, s.Forwarded, s.Unsubscribed, s.Offered, s.FramesOut, s.BytesOut, s.Pending,
 		s.ConsumerDrops, s.ConsumerDiscards, s.Producers, s.ProducersTotal, s.Consumers,
 		s.ConsumersTotal, s.ConsumersLagged, s.Rejected.Total(), s.Rejected.Malformed, s.Rejected.Checksum,
-		s.Rejected.Domain, s.Rejected.Precision, s.Rejected.Oversize, s.Rejected.Protocol, s.Truncated)
+		s.Rejected.Domain, s.Rejected.Precision, s.Rejected.Oversize, s.Rejected.Protocol, s.Truncated,
+		s.PartialTimeouts, s.PartialBytes, s.ConnsRefused, s.AcceptErrors, s.QueueBytes, s.BudgetDrops)
 }
 
 // reason is why the relay closed a connection it did not want to close.
@@ -126,9 +156,11 @@ func reasonOf(err error) reason {
 // writers the second, once per batch of frames, never per frame; the groups
 // sit on separate cache lines so the two sides do not slow each other down.
 type counters struct {
-	framesIn, bytesIn atomic.Uint64
-	offered, drops    atomic.Uint64
-	_                 cpu.CacheLinePad
+	framesIn, bytesIn       atomic.Uint64
+	forwarded, unsubscribed atomic.Uint64
+	offered, drops          atomic.Uint64
+	partialBytes            atomic.Int64
+	_                       cpu.CacheLinePad
 
 	framesOut, bytesOut, discards atomic.Uint64
 	_                             cpu.CacheLinePad
@@ -137,6 +169,10 @@ type counters struct {
 	producersTotal, consumersTotal atomic.Uint64
 	lagged, truncated              atomic.Uint64
 	rejected                       [numReasons]atomic.Uint64
+
+	partialTimeouts, refused, acceptErrors atomic.Uint64
+	queueBytes                             atomic.Int64
+	budgetDrops                            atomic.Uint64
 }
 
 // Stats returns a snapshot of the counters. It is safe from any goroutine at
@@ -164,6 +200,8 @@ func (r *Relay) Stats() Stats {
 		ConsumersTotal:   consumersTotal,
 		FramesIn:         c.framesIn.Load(),
 		BytesIn:          c.bytesIn.Load(),
+		Forwarded:        c.forwarded.Load(),
+		Unsubscribed:     c.unsubscribed.Load(),
 		Offered:          c.offered.Load(),
 		FramesOut:        c.framesOut.Load(),
 		BytesOut:         c.bytesOut.Load(),
@@ -171,6 +209,12 @@ func (r *Relay) Stats() Stats {
 		ConsumerDiscards: c.discards.Load(),
 		ConsumersLagged:  c.lagged.Load(),
 		Truncated:        c.truncated.Load(),
+		PartialTimeouts:  c.partialTimeouts.Load(),
+		PartialBytes:     uint64(max(c.partialBytes.Load(), 0)),
+		ConnsRefused:     c.refused.Load(),
+		AcceptErrors:     c.acceptErrors.Load(),
+		QueueBytes:       uint64(max(c.queueBytes.Load(), 0)),
+		BudgetDrops:      c.budgetDrops.Load(),
 		Rejected: Rejected{
 			Malformed: c.rejected[reasonMalformed].Load(),
 			Checksum:  c.rejected[reasonChecksum].Load(),
