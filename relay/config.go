@@ -80,6 +80,14 @@ type Config struct {
 	// or has stopped reading, is disconnected and counted in
 	// Stats.ConsumersLagged. 0 means DefaultMaxLag.
 	MaxLag time.Duration
+	// Journal, when set, is given every run of frames an acked producer
+	// sent (Subscribe with tlv.RoleProducer), validated and without
+	// duplicates, before they are forwarded and before any Ack covers
+	// them, on the producer's goroutine; frames is valid only during the
+	// call. A relay that must not lose an acknowledged frame even when it
+	// dies itself can persist them there; a test can see its intake. It
+	// delays the producer's frames by what it takes.
+	Journal func(frames []byte)
 	// Logger receives state changes: listening, connections, rejections,
 	// disconnections, the final counters. Never one line per message. Nil
 	// discards.
@@ -117,6 +125,7 @@ type settings struct {
 	queue      int
 	queueBytes int
 	maxLag     time.Duration
+	journal    func(frames []byte)
 	log        *slog.Logger
 }
 
@@ -130,6 +139,7 @@ func (c *Config) settings() (settings, error) {
 		queue:      or(c.ConsumerQueue, DefaultConsumerQueue),
 		queueBytes: or(c.ConsumerQueueBytes, DefaultConsumerQueueBytes),
 		maxLag:     or(c.MaxLag, DefaultMaxLag),
+		journal:    c.Journal,
 		log:        c.Logger,
 	}
 	if s.log == nil {

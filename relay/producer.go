@@ -23,6 +23,7 @@ type stream struct {
 	at     int64  // relay clock at the last read
 	err    error  // the error of the last read, which ends the stream
 	frames uint64 // frames forwarded, for the log
+	ack    *acker // an acked producer's, else nil
 }
 
 // fill reads once, after making room for the frame in progress.
@@ -82,6 +83,9 @@ func (s *stream) scan() error {
 	start, frames := s.off, 0
 	var err error
 	s.need = tlv.HeaderSize
+	if s.ack != nil {
+		s.ack.mu.Lock()
+	}
 	for s.w-s.off >= tlv.HeaderSize {
 		b := s.c.buf[s.off:s.w]
 		// When the frame the header announces is all here, Parse checks
@@ -90,6 +94,14 @@ func (s *stream) scan() error {
 		if n := uint64(frameLen(b)); n <= uint64(s.r.cfg.maxFrame) && n <= uint64(len(b)) {
 			if _, err = v.Parse(b[:n]); err != nil {
 				break
+			}
+			if s.ack != nil && !s.ack.take(b[:n]) {
+				// A duplicate: what comes before it goes on, it does not.
+				s.forward(start, frames)
+				s.off += int(n)
+				start, frames = s.off, 0
+				s.r.count.duplicates.Add(1)
+				continue
 			}
 			s.off += int(n)
 			frames++
@@ -103,11 +115,25 @@ func (s *stream) scan() error {
 		s.need = n
 		break
 	}
-	if frames > 0 {
-		s.r.publish(s.c, start, s.off, frames, s.at)
-		s.frames += uint64(frames)
+	s.forward(start, frames)
+	if s.ack != nil {
+		s.ack.due()
+		s.ack.mu.Unlock()
 	}
 	return err
+}
+
+// forward publishes the frames of c.buf[start:off], if any: an acked
+// producer's go to the Journal first.
+func (s *stream) forward(start, frames int) {
+	if frames == 0 {
+		return
+	}
+	if s.ack != nil && s.r.cfg.journal != nil {
+		s.r.cfg.journal(s.c.buf[start:s.off])
+	}
+	s.r.publish(s.c, start, s.off, frames, s.at)
+	s.frames += uint64(frames)
 }
 
 // handle runs one connection: its first frame makes it a consumer (a
@@ -127,6 +153,16 @@ func (r *Relay) handle(cn *conn) {
 		return // hung up without a byte: a probe, or a client that gave up
 	}
 	if role, ok := subscription(first); ok {
+		if role == tlv.RoleProducer {
+			// An acked producer: the Subscribe asks for Acks, and its
+			// frames follow.
+			s.off += len(first)
+			s.ack = newAcker(r, cn.nc)
+			defer s.ack.close()
+			r.count.ackedProducers.Add(1)
+			r.produce(cn, s)
+			return
+		}
 		r.consume(cn, s, len(first), role)
 		return
 	}

@@ -48,6 +48,16 @@ type Stats struct {
 	// partial frame is dropped, as a torn frame must be. Not a rejection: it
 	// is what a sink's broken connection looks like.
 	Truncated uint64
+
+	// AckedProducers counts the producer connections that asked for Acks
+	// (Subscribe with tlv.RoleProducer, delivery = "acked"); they are in
+	// ProducersTotal too. Acks counts the Ack frames sent to them.
+	AckedProducers uint64
+	Acks           uint64
+	// Duplicates counts frames of acked producers dropped because the relay
+	// had already forwarded their (source, sequence): a sink resends what
+	// was not acknowledged when it reconnects. They are not in FramesIn.
+	Duplicates uint64
 }
 
 // Rejected counts connections the relay closed for what they sent, by
@@ -60,7 +70,8 @@ type Rejected struct {
 	Precision uint64 // a type refused by the precision setting (tlv.ErrPrecision)
 	Oversize  uint64 // a frame announced larger than MaxFrame
 	// Protocol: a consumer that sent anything after its Subscribe frame, or
-	// a Subscribe with a role other than tlv.RoleConsumer.
+	// a Subscribe with a role other than tlv.RoleConsumer or
+	// tlv.RoleProducer.
 	Protocol uint64
 }
 
@@ -81,11 +92,13 @@ func (s Stats) String() string {
 	return fmt.Sprintf("frames_in=%d bytes_in=%d offered=%d frames_out=%d bytes_out=%d pending=%d "+
 		"consumer_drops=%d consumer_discards=%d producers=%d producers_total=%d consumers=%d "+
 		"consumers_total=%d consumers_lagged=%d rejected=%d rejected_malformed=%d rejected_checksum=%d "+
-		"rejected_domain=%d rejected_precision=%d rejected_oversize=%d rejected_protocol=%d truncated=%d",
+		"rejected_domain=%d rejected_precision=%d rejected_oversize=%d rejected_protocol=%d truncated=%d "+
+		"acked_producers=%d acks=%d duplicates=%d",
 		s.FramesIn, s.BytesIn, s.Offered, s.FramesOut, s.BytesOut, s.Pending,
 		s.ConsumerDrops, s.ConsumerDiscards, s.Producers, s.ProducersTotal, s.Consumers,
 		s.ConsumersTotal, s.ConsumersLagged, s.Rejected.Total(), s.Rejected.Malformed, s.Rejected.Checksum,
-		s.Rejected.Domain, s.Rejected.Precision, s.Rejected.Oversize, s.Rejected.Protocol, s.Truncated)
+		s.Rejected.Domain, s.Rejected.Precision, s.Rejected.Oversize, s.Rejected.Protocol, s.Truncated,
+		s.AckedProducers, s.Acks, s.Duplicates)
 }
 
 // reason is why the relay closed a connection it did not want to close.
@@ -128,6 +141,7 @@ func reasonOf(err error) reason {
 type counters struct {
 	framesIn, bytesIn atomic.Uint64
 	offered, drops    atomic.Uint64
+	duplicates, acks  atomic.Uint64
 	_                 cpu.CacheLinePad
 
 	framesOut, bytesOut, discards atomic.Uint64
@@ -136,6 +150,7 @@ type counters struct {
 	producers, consumers           atomic.Int64
 	producersTotal, consumersTotal atomic.Uint64
 	lagged, truncated              atomic.Uint64
+	ackedProducers                 atomic.Uint64
 	rejected                       [numReasons]atomic.Uint64
 }
 
@@ -171,6 +186,9 @@ func (r *Relay) Stats() Stats {
 		ConsumerDiscards: c.discards.Load(),
 		ConsumersLagged:  c.lagged.Load(),
 		Truncated:        c.truncated.Load(),
+		AckedProducers:   c.ackedProducers.Load(),
+		Acks:             c.acks.Load(),
+		Duplicates:       c.duplicates.Load(),
 		Rejected: Rejected{
 			Malformed: c.rejected[reasonMalformed].Load(),
 			Checksum:  c.rejected[reasonChecksum].Load(),
