@@ -129,6 +129,10 @@ func TestAckedProducersShareDedupe(t *testing.T) {
 	}
 	wg.Wait()
 	waitFor(t, "5000 frames", func() bool { return col.count(9) == 5000 })
+	waitFor(t, "both producers to be read to the end", func() bool {
+		s := r.Stats()
+		return s.ProducersTotal == 2 && s.Producers == 0
+	})
 	s := quiet(t, r, 5000)
 	if s.Duplicates != 5000 {
 		t.Errorf("duplicates = %d, want 5000", s.Duplicates)
