@@ -318,3 +318,39 @@ func TestAckedThroughRelay(t *testing.T) {
 		t.Fatalf("relay stats %v", st)
 	}
 }
+
+// ackedRelay serves a market-data relay in process with a consumer that
+// reads and discards, and returns its endpoint; both stop with the test.
+func ackedRelay(t *testing.T) transport.Endpoint {
+	t.Helper()
+	ep := mustEndpoint(t, "unix://"+filepath.Join(t.TempDir(), "r.sock"))
+	r, err := relay.Listen(relay.Config{Endpoint: ep, Domain: tlv.DomainMarketData})
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- r.Serve(context.Background()) }()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sub, err := relay.Subscribe(ctx, ep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		for {
+			if _, err := sub.Next(); err != nil {
+				return
+			}
+		}
+	}()
+	waitFor(t, "the consumer", func() bool { return r.Stats().Consumers == 1 })
+	t.Cleanup(func() {
+		_ = sub.Close()
+		<-read
+		_ = r.Close()
+		<-served
+	})
+	return ep
+}
