@@ -13,8 +13,10 @@ import (
 const AckSource = 80
 
 // The pace of Acks (SPEC section 3, Delivery): an acked producer hears
-// from the relay at least every ackEvery frames or ackInterval while its
-// frames arrive, and within ackInterval of its last frame.
+// from the relay after each read that brings its frames since the last Ack
+// to ackEvery or more (a read takes up to a chunk, 1,024 64-byte frames),
+// or ackInterval after the last Ack while frames arrive, and within
+// ackInterval of its last frame.
 const (
 	ackEvery    = 1024
 	ackInterval = time.Millisecond
@@ -31,16 +33,21 @@ const (
 // restarted and numbers again from the start. A relay that restarts
 // remembers nothing, so what a sink resends to it is forwarded again;
 // receivers drop those duplicates by (source, sequence).
+//
+// An acked producer holds mu from the first frame it admits to the forward
+// of the last one of a scan: admitting and forwarding in one piece is what
+// keeps two connections of one source (a reconnect racing the old
+// connection's last bytes) from forwarding its frames out of order. Acked
+// producers' scans therefore take turns; others do not wait.
 type dedupe struct {
 	mu   sync.Mutex
 	seen [256]bool
 	last [256]uint64
 }
 
-// admit reports whether the frame of src numbered seq is new, and records it.
+// admit reports whether the frame of src numbered seq is new, and records
+// it. With mu held.
 func (d *dedupe) admit(src uint8, seq uint64) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
 	if last := d.last[src]; d.seen[src] && seq <= last && (seq != 1 || last <= 1) {
 		return false
 	}

@@ -85,6 +85,7 @@ func (s *stream) scan() error {
 	s.need = tlv.HeaderSize
 	if s.ack != nil {
 		s.ack.mu.Lock()
+		s.r.dups.mu.Lock()
 	}
 	for s.w-s.off >= tlv.HeaderSize {
 		b := s.c.buf[s.off:s.w]
@@ -117,6 +118,7 @@ func (s *stream) scan() error {
 	}
 	s.forward(start, frames)
 	if s.ack != nil {
+		s.r.dups.mu.Unlock() // before due, whose write may wait for the producer
 		s.ack.due()
 		s.ack.mu.Unlock()
 	}
