@@ -1,9 +1,14 @@
 package transport
 
 import (
+	"bufio"
 	"bytes"
+	"io"
+	"net"
 	"testing"
 	"time"
+
+	"github.com/gobwas/ws"
 
 	"github.com/msgsink/msgsink/tlv"
 )
@@ -111,5 +116,47 @@ func TestStreamConnInbound(t *testing.T) {
 				t.Fatalf("BytesDiscarded = %d, want 0: every byte was a frame", d)
 			}
 		})
+	}
+}
+
+// TestWebSocketInbound: the payloads of a server's binary messages, cut
+// anywhere, fragmented, with a ping between fragments, are the stream the
+// frames come from.
+func TestWebSocketInbound(t *testing.T) {
+	each, all := ackFrames(t, 20)
+	start := make(chan struct{})
+	e := wsServer(t, func(c net.Conn, r *bufio.Reader) {
+		<-start
+		cut := len(all) / 3
+		for _, f := range []ws.Frame{
+			ws.NewBinaryFrame(all[:7]),
+			ws.NewFrame(ws.OpBinary, false, all[7:cut]),
+			ws.NewPingFrame([]byte("between fragments")),
+			ws.NewFrame(ws.OpContinuation, true, all[cut:2*cut]),
+			ws.NewBinaryFrame(all[2*cut:]),
+		} {
+			if err := ws.WriteFrame(c, f); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+		_, _ = io.Copy(io.Discard, r)
+	})
+	c := dialWS(t, e, Dialer{})
+	got := make(chan []byte, len(each))
+	c.SetInbound(func(f []byte) { got <- bytes.Clone(f) })
+	close(start)
+	for i := range each {
+		select {
+		case f := <-got:
+			if !bytes.Equal(f, each[i]) {
+				t.Fatalf("frame %d differs", i)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("frame %d never arrived", i)
+		}
+	}
+	if d := c.BytesDiscarded(); d != 0 {
+		t.Fatalf("BytesDiscarded = %d, want 0", d)
 	}
 }
