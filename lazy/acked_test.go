@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/msgsink/msgsink/internal/testnet"
 	"github.com/msgsink/msgsink/lazy"
 	"github.com/msgsink/msgsink/relay"
 	"github.com/msgsink/msgsink/sink"
@@ -36,7 +36,7 @@ type ackPeer struct {
 
 func listenAck(t *testing.T) (*ackPeer, transport.Endpoint) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "a.sock")
+	path := testnet.SocketPath(t)
 	ln, err := net.Listen("unix", path)
 	if err != nil {
 		t.Fatal(err)
@@ -258,13 +258,22 @@ func TestAckedResendOrder(t *testing.T) {
 // Acked delivery through a real relay: every message is acknowledged,
 // the relay forwards each once, in order, and the counters add up.
 func TestAckedThroughRelay(t *testing.T) {
+	for _, network := range []string{"unix", "tcp"} {
+		t.Run("transport="+network, func(t *testing.T) { ackedThroughRelay(t, network) })
+	}
+}
+
+func ackedThroughRelay(t *testing.T, network string) {
 	const n = 20000
-	path := filepath.Join(t.TempDir(), "r.sock")
-	ep := mustEndpoint(t, "unix://"+path)
+	ep := transport.Endpoint{Scheme: "tcp", Addr: "127.0.0.1:0"} // port 0: the relay picks one
+	if network == "unix" {
+		ep = mustEndpoint(t, "unix://"+testnet.SocketPath(t))
+	}
 	r, err := relay.Listen(relay.Config{Endpoint: ep, Domain: tlv.DomainMarketData})
 	if err != nil {
 		t.Fatal(err)
 	}
+	ep = mustEndpoint(t, network+"://"+r.Addr().String())
 	served := make(chan error, 1)
 	go func() { served <- r.Serve(context.Background()) }()
 	defer func() {
@@ -323,7 +332,7 @@ func TestAckedThroughRelay(t *testing.T) {
 // reads and discards, and returns its endpoint; both stop with the test.
 func ackedRelay(t *testing.T) transport.Endpoint {
 	t.Helper()
-	ep := mustEndpoint(t, "unix://"+filepath.Join(t.TempDir(), "r.sock"))
+	ep := mustEndpoint(t, "unix://"+testnet.SocketPath(t))
 	r, err := relay.Listen(relay.Config{Endpoint: ep, Domain: tlv.DomainMarketData})
 	if err != nil {
 		t.Fatal(err)
