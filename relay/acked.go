@@ -13,10 +13,8 @@ import (
 const AckSource = 80
 
 // The pace of Acks (SPEC section 3, Delivery): an acked producer hears
-// from the relay after each read that brings its frames since the last Ack
-// to ackEvery or more (a read takes up to a chunk, 1,024 64-byte frames),
-// or ackInterval after the last Ack while frames arrive, and within
-// ackInterval of its last frame.
+// from the relay every ackEvery frames, and ackInterval after the last Ack
+// while frames arrive, and within ackInterval of its last frame.
 const (
 	ackEvery    = 1024
 	ackInterval = time.Millisecond

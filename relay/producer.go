@@ -106,6 +106,15 @@ func (s *stream) scan() error {
 			}
 			s.off += int(n)
 			frames++
+			if s.ack != nil && s.ack.frames >= ackEvery {
+				// 1,024 frames since the last Ack: forward them and
+				// acknowledge them now, not at the end of a long read.
+				s.forward(start, frames)
+				start, frames = s.off, 0
+				s.r.dups.mu.Unlock()
+				s.ack.send(s.r.now())
+				s.r.dups.mu.Lock()
+			}
 			continue
 		}
 		n, ferr := v.FrameSize(b)
