@@ -143,10 +143,13 @@ func (ac *ackConn) take(t *testing.T, n int) []uint64 {
 }
 
 // ack acknowledges source 1 up to seq.
-func (ac *ackConn) ack(t *testing.T, seq uint64) {
+func (ac *ackConn) ack(t *testing.T, seq uint64) { t.Helper(); ac.ackSource(t, 1, seq) }
+
+// ackSource acknowledges source src up to seq.
+func (ac *ackConn) ackSource(t *testing.T, src uint8, seq uint64) {
 	t.Helper()
 	b := tlv.NewBuilder(tlv.DomainSystem, relay.AckSource)
-	b.AppendAck(1, seq)
+	b.AppendAck(src, seq)
 	m, err := b.Finish()
 	if err != nil {
 		t.Fatal(err)
@@ -362,4 +365,32 @@ func ackedRelay(t *testing.T) transport.Endpoint {
 		<-served
 	})
 	return ep
+}
+
+// Acks are per source: a message is released once its own source's Ack
+// covers it, and the ring releases from its head, in order.
+func TestAckedPerSource(t *testing.T) {
+	p, ep := listenAck(t)
+	s := newSink(t, lazy.Config{Endpoint: ep, Delivery: lazy.DeliveryAcked})
+	b1, b2 := tlv.NewBuilder(tlv.DomainMarketData, 1), tlv.NewBuilder(tlv.DomainMarketData, 2)
+	for _, b := range []*tlv.Builder{b1, b2, b1} { // 1/1, 2/1, 1/2
+		b.Append(5, make([]byte, 30))
+		m, err := b.Finish()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Send(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ac := p.next(t)
+	ac.take(t, 3)
+	ac.ackSource(t, 1, 2) // covers 1/1 and 1/2, not 2/1 between them
+	waitFor(t, "1/1 acked", func() bool { return s.Info().Acked == 1 })
+	ac.ackSource(t, 7, 100) // another source's Ack releases nothing here
+	ac.ackSource(t, 2, 1)
+	flush(t, s)
+	if i := assertBalanced(t, s); i.Acked != 3 || i.Unacked != 0 {
+		t.Fatalf("info %+v: want 3 acked", i)
+	}
 }
