@@ -13,7 +13,6 @@ import (
 	"github.com/msgsink/msgsink/internal/testnet"
 	"github.com/msgsink/msgsink/lazy"
 	"github.com/msgsink/msgsink/relay"
-	"github.com/msgsink/msgsink/source"
 	"github.com/msgsink/msgsink/tlv"
 	"github.com/msgsink/msgsink/transport"
 )
@@ -62,7 +61,7 @@ func viaRelay(tb testing.TB) server {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	sb := tlv.NewBuilder(tlv.DomainSystem, source.SubscribeSource)
+	sb := tlv.NewBuilder(tlv.DomainSystem, tlv.SubscribeSource)
 	sb.AppendSubscribe(tlv.RoleConsumer)
 	m, err := sb.Finish()
 	if err != nil {

@@ -63,6 +63,7 @@ func TestDefaultsOverride(t *testing.T) {
 [defaults]
 buffer_size = 1024
 idle = "spin"
+delivery = "acked"
 [defaults.retry]
 initial = "50ms"
 max = "1s"
@@ -94,7 +95,8 @@ max_attempts = 5`, 1)
 	want := lazy.Retry{Initial: 50 * time.Millisecond, Max: 3 * time.Second, Multiplier: 3, Jitter: -1, MaxAttempts: 5}
 	if c.BufferSize != 1024 || c.MaxBatch != 16 || c.Idle != lazy.IdleSpin || c.Backlog != lazy.BacklogDrop ||
 		c.ConnectTimeout != 250*time.Millisecond || c.Retry != want ||
-		c.Validator.Level != tlv.LevelAudit || c.Validator.Precision != tlv.PrecisionDEX {
+		c.Validator.Level != tlv.LevelAudit || c.Validator.Precision != tlv.PrecisionDEX ||
+		c.Delivery != lazy.DeliveryAcked {
 		t.Fatalf("%+v", c)
 	}
 }
@@ -160,6 +162,7 @@ func TestBadInput(t *testing.T) {
 		{"bad domain", okRelay + "domain = \"marketdata\"\n", 4, 0, "r", "domain", `did you mean "market_data"?`},
 		{"bad idle", okRelay + "idle = \"sleep\"\n", 4, 0, "r", "idle", `want "backoff", "spin" or "park"`},
 		{"bad backlog", okRelay + "backlog = \"dropp\"\n", 4, 0, "r", "backlog", `did you mean "drop"?`},
+		{"bad delivery", okRelay + "delivery = \"ack\"\n", 4, 0, "r", "delivery", `did you mean "acked"?`},
 		{"bad validation", okRelay + "validation = \"strict\"\n", 4, 0, "r", "validation", "performance"},
 		{"bad precision", okRelay + "precision = \"cex\"\n", 4, 0, "r", "precision", `did you mean "dex"?`},
 		{"buffer 0", okRelay + "buffer_size = 0\n", 4, 0, "r", "buffer_size", "from 1 to 16777216"},

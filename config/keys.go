@@ -60,6 +60,8 @@ var keyTable = []key{
 		func(c *lazy.Config, d time.Duration) { c.ConnectTimeout = d }),
 	setting("backlog", inSettings, enumOf(lazy.BacklogNames(), lazy.ParseBacklog),
 		func(c *lazy.Config, b lazy.Backlog) { c.Backlog = b }),
+	setting("delivery", inSettings, enumOf(lazy.DeliveryNames(), lazy.ParseDelivery),
+		func(c *lazy.Config, d lazy.Delivery) { c.Delivery = d }),
 	setting("validation", inSettings, enumOf(tlv.LevelNames(), tlv.ParseLevel),
 		func(c *lazy.Config, l tlv.Level) { c.Validator.Level = l }),
 	setting("precision", inSettings, enumOf(tlv.PrecisionNames(), tlv.ParsePrecision),

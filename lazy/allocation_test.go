@@ -122,3 +122,33 @@ func TestAllocsSendSingleProducerSteadyState(t *testing.T) {
 		})
 	}
 }
+
+// Acked delivery allocates nothing per message either, in the whole
+// process: Send, the writer keeping and releasing messages, the sink's
+// reading of Acks, and the relay that acknowledges them (a real one, in
+// process, with a consumer attached).
+func TestAllocsSendAckedSteadyState(t *testing.T) {
+	ep := ackedRelay(t)
+	s := newSink(t, lazy.Config{Endpoint: ep, Delivery: lazy.DeliveryAcked})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_ = ctx.Done()
+	b := newBuilder(64)
+	send := func() {
+		if err := s.SendWait(ctx, b.next()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testing.AllocsPerRun(3*lazy.DefaultBufferSize, send)
+	flush(t, s)
+	if n := testing.AllocsPerRun(20000, send); n != 0 {
+		t.Fatalf("%v allocs per acked Send in steady state", n)
+	}
+	flush(t, s)
+	if i := s.Info(); i.Acked != i.Enqueued {
+		t.Fatalf("acked %d of %d", i.Acked, i.Enqueued)
+	}
+}

@@ -82,6 +82,37 @@ func BacklogNames() []string { return slices.Clone(backlogNames[:]) }
 // ParseBacklog maps a services.toml backlog name to its Backlog.
 func ParseBacklog(s string) (Backlog, bool) { return enum.Parse[Backlog](backlogNames[:], s) }
 
+// Delivery is what a written message means (SPEC section 3, Delivery).
+type Delivery uint8
+
+const (
+	// DeliveryAtMostOnce counts a message written once the kernel took it
+	// whole, and releases it: a peer that dies loses what it had not read
+	// (up to a socket buffer). The default.
+	DeliveryAtMostOnce Delivery = iota
+	// DeliveryAcked announces the sink with Subscribe{role: producer} on
+	// each connection and keeps every written message in the ring until the
+	// peer acknowledges it (Ack frames, cumulative per source); after a
+	// reconnect the unacknowledged ones go again first, unchanged and in
+	// order. The ring bounds written-unacknowledged plus pending messages,
+	// so a peer that stops acknowledging fills it (ErrBufferFull), and
+	// Flush, Disconnect and Close wait for Acks, not for the kernel. Each
+	// source's sequence must grow for the sink's life, as a tlv.Builder's
+	// does: an Ack of a sequence covers every earlier one of its source.
+	DeliveryAcked
+)
+
+var deliveryNames = [...]string{"at_most_once", "acked"}
+
+func (d Delivery) String() string { return enum.Name(deliveryNames[:], int(d), "delivery") }
+
+// DeliveryNames returns the services.toml names of the delivery modes, in
+// the order of their values.
+func DeliveryNames() []string { return slices.Clone(deliveryNames[:]) }
+
+// ParseDelivery maps a services.toml delivery name to its Delivery.
+func ParseDelivery(s string) (Delivery, bool) { return enum.Parse[Delivery](deliveryNames[:], s) }
+
 // Retry is the reconnect schedule: exponential backoff with jitter.
 type Retry struct {
 	Initial    time.Duration // first delay; 0 means DefaultRetryInitial
@@ -157,6 +188,7 @@ type Config struct {
 	ConnectTimeout time.Duration // per dial; 0 means DefaultConnectTimeout
 	CloseTimeout   time.Duration // how long Close flushes before dropping; 0 means DefaultCloseTimeout
 	Backlog        Backlog
+	Delivery       Delivery // at most once (the default) or acked
 	Retry          Retry
 	// SingleProducer declares that one goroutine at a time calls Send,
 	// SendBatch and SendWait (single_producer = true): they then use the
@@ -242,6 +274,8 @@ func (c Config) withDefaults() (Config, error) {
 		return bad("unknown idle strategy %d", c.Idle)
 	case c.Backlog > BacklogDrop:
 		return bad("unknown backlog policy %d", c.Backlog)
+	case c.Delivery > DeliveryAcked:
+		return bad("unknown delivery %d", c.Delivery)
 	case c.Retry.Check() != nil:
 		return c, &sink.Error{Sink: c.Name, Op: "new", Err: c.Retry.Check()}
 	case c.ConnectTimeout < 0 || c.CloseTimeout < 0:

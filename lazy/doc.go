@@ -59,4 +59,22 @@
 //
 // Close refuses new sends, flushes for up to CloseTimeout, drops and counts
 // the rest, and waits for the writer. Every message is written or counted.
+//
+// # Acked delivery
+//
+// Written means the kernel took a message; a peer that dies loses what it
+// had not read. With Delivery = DeliveryAcked (delivery = "acked") the
+// sink sends Subscribe{role: producer} first on each connection and keeps
+// every message it writes in its ring until the peer acknowledges it: the
+// connection's reader goroutine (transport.InboundConn) takes the peer's
+// Ack frames, cumulative per source (header byte 6), and kicks the writer,
+// which releases from the head of the ring what they cover. The ring is
+// then three runs, acknowledged-pending-release at its head, written and
+// unacknowledged, not yet written; it bounds the last two together, so a
+// peer that stops acknowledging fills it and Send returns ErrBufferFull.
+// A new connection starts writing again at the head: the unacknowledged
+// messages go first, unchanged and in order, counted in Info.Resent.
+// Messages never leave the ring by a write through. Flush, Disconnect and
+// Close wait for Acks, not for the kernel. At a quiet point
+// Enqueued = Acked + Dropped + Unacked + Pending.
 package lazy

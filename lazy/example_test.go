@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/msgsink/msgsink/lazy"
+	"github.com/msgsink/msgsink/relay"
 	"github.com/msgsink/msgsink/tlv"
 	"github.com/msgsink/msgsink/transport"
 )
@@ -105,4 +106,46 @@ func ExampleSink_SendWait() {
 	fmt.Println("written", info.Written, "refused", info.Refused.BufferFull, "relay read", <-received, "bytes")
 	// Output:
 	// written 1000 refused 0 relay read 74000 bytes
+}
+
+// Acked delivery to a relay: Flush returns once the relay has
+// acknowledged every message, and the sink kept each one until then, to
+// send it again on a new connection had the relay gone away.
+func ExampleDelivery() {
+	dir, _ := os.MkdirTemp("", "msgsink")
+	defer os.RemoveAll(dir)
+	ep := transport.Endpoint{Scheme: "unix", Addr: filepath.Join(dir, "execution.sock")}
+	r, err := relay.Listen(relay.Config{Endpoint: ep, Domain: tlv.DomainExecution})
+	if err != nil {
+		panic(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- r.Serve(context.Background()) }()
+	defer func() { _ = r.Close(); <-served }()
+
+	d, _ := lazy.ParseDelivery("acked") // services.toml: delivery = "acked"
+	s, err := lazy.New(lazy.Config{Name: "execution_relay", Kind: "relay", Endpoint: ep, Delivery: d})
+	if err != nil {
+		panic(err)
+	}
+	b := tlv.NewBuilder(tlv.DomainExecution, 40)
+	for i := range 3 {
+		b.AppendOrderRequest(&tlv.OrderRequest{OrderID: uint64(i + 1), Instrument: 42, Price: tlv.PriceScale, Quantity: tlv.PriceScale})
+		m, _ := b.Finish()
+		if err := s.Send(m); err != nil {
+			m.Release()
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Flush(ctx); err != nil {
+		panic(err)
+	}
+	info := s.Info()
+	fmt.Println(d, "acked", info.Acked, "unacked", info.Unacked, "balanced", info.Balanced())
+	_ = s.Close()
+	fmt.Println("the relay took", r.Stats().FramesIn, "from", r.Stats().AckedProducers, "acked producer")
+	// Output:
+	// acked acked 3 unacked 0 balanced true
+	// the relay took 3 from 1 acked producer
 }

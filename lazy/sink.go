@@ -77,6 +77,8 @@ type Sink struct {
 
 	notify *notifier // nil without a Logger or OnStateChange
 
+	ack acked // delivery = "acked"; off otherwise
+
 	mu      sync.Mutex
 	conn    transport.Conn // the live connection, for Close to break a blocked write
 	exited  chan struct{}  // closed when the current writer goroutine ends
@@ -102,6 +104,9 @@ func New(cfg Config) (*Sink, error) {
 		notify:    newNotifier(cfg.Logger, cfg.OnStateChange),
 	}
 	s.gate.Init()
+	if cfg.Delivery == DeliveryAcked {
+		s.initAcked()
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
 }
@@ -382,7 +387,11 @@ func (s *Sink) run(exited chan struct{}) {
 		s.conn = conn
 		s.mu.Unlock()
 		s.setState(sink.StateConnected)
-		err = s.writeLoop(conn)
+		if s.ack.on {
+			err = s.writeLoopAcked(conn)
+		} else {
+			err = s.writeLoop(conn)
+		}
 		s.mu.Lock()
 		s.conn = nil
 		s.mu.Unlock()
@@ -567,7 +576,11 @@ func (s *Sink) wait(conn transport.Conn, rounds *int) error {
 func (s *Sink) park(conn transport.Conn) error {
 	s.gate.Park(s.through != nil)
 	defer s.gate.Unpark()
-	if s.ring.Len() > 0 || s.ctl.Load() != 0 {
+	if s.ack.on {
+		if s.busyAcked() {
+			return nil
+		}
+	} else if s.ring.Len() > 0 || s.ctl.Load() != 0 {
 		return nil
 	}
 	select {
@@ -613,14 +626,18 @@ func (s *Sink) consume(a, b []*tlv.Message, n int, counter, bytes *atomic.Uint64
 	}
 }
 
-// dropAll drops everything in the ring, counted under counter.
+// dropAll drops everything in the ring, counted under counter: with acked
+// delivery, also what was written and not acknowledged.
 func (s *Sink) dropAll(counter *atomic.Uint64) {
 	for {
 		a, b := s.ring.Peek(MaxBatchLimit)
 		if len(a) == 0 {
-			return
+			break
 		}
 		s.consume(a, b, len(a)+len(b), counter, nil)
+	}
+	if s.ack.on {
+		s.ackedDropped()
 	}
 }
 
@@ -688,6 +705,13 @@ func (s *Sink) connectErr() error {
 // dropped. It wakes an idle sink that still holds messages. It returns an
 // error wrapping ErrConnectFailed if messages were dropped because the
 // endpoint could not be reached meanwhile.
+//
+// With acked delivery, written means acknowledged: Flush returns once the
+// peer has acknowledged every message enqueued before the call (or they
+// were dropped), so a nil Flush says they arrived, not only that the
+// kernel took them. A peer that stops acknowledging holds Flush until ctx
+// ends; Disconnect and Close wait for Acks in the same way (Close up to its
+// close timeout, then it drops and counts what is left).
 func (s *Sink) Flush(ctx context.Context) error {
 	target, removed := s.ring.Counts()
 	if removed >= target {
@@ -824,7 +848,13 @@ func (s *Sink) Info() sink.Info {
 	// Before Written: a snapshot never counts more written through than
 	// written.
 	through := s.wroteThrough.Load()
+	high := s.ack.high.Load() // before the ring's counts: never above pushed
 	pushed, removed := s.ring.Counts()
+	pending, unacked := pushed-removed, uint64(0)
+	if s.ack.on {
+		high = max(high, removed)
+		pending, unacked = pushed-high, high-removed
+	}
 	s.mu.Lock()
 	lastErr := s.lastErr
 	s.mu.Unlock()
@@ -839,7 +869,11 @@ func (s *Sink) Info() sink.Info {
 		Written:        s.written.Load(),
 		WrittenBytes:   s.writtenBytes.Load(),
 		WrittenThrough: through,
-		Pending:        pushed - removed,
+		Pending:        pending,
+		AckedDelivery:  s.ack.on,
+		Acked:          s.ack.acked.Load(),
+		Unacked:        unacked,
+		Resent:         s.ack.resent.Load(),
 		Refused: sink.Refused{
 			BufferFull: s.refFull.Load(), Closed: s.refClosed.Load(), Domain: s.refDomain.Load(),
 			Precision: s.refPrec.Load(), Malformed: s.refMalformed.Load(),

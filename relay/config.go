@@ -109,6 +109,14 @@ type Config struct {
 	// least what one consumer's queue starts with, so that every consumer
 	// can subscribe.
 	QueueBudget int
+	// Journal, when set, is given every run of frames an acked producer
+	// sent (Subscribe with tlv.RoleProducer), validated and without
+	// duplicates, before they are forwarded and before any Ack covers
+	// them, on the producer's goroutine; frames is valid only during the
+	// call. A relay that must not lose an acknowledged frame even when it
+	// dies itself can persist them there; a test can see its intake. It
+	// delays the producer's frames by what it takes.
+	Journal func(frames []byte)
 	// Logger receives state changes: listening, connections, rejections,
 	// disconnections, the final counters. Never one line per message. Nil
 	// discards.
@@ -149,6 +157,7 @@ type settings struct {
 	maxConns   int
 	partial    time.Duration
 	budget     int64
+	journal    func(frames []byte)
 	log        *slog.Logger
 }
 
@@ -165,6 +174,7 @@ func (c *Config) settings() (settings, error) {
 		maxConns:   or(c.MaxConns, DefaultMaxConns),
 		partial:    or(c.PartialTimeout, DefaultPartialTimeout),
 		budget:     int64(or(c.QueueBudget, DefaultQueueBudget)),
+		journal:    c.Journal,
 		log:        c.Logger,
 	}
 	if s.log == nil {

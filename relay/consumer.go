@@ -161,7 +161,7 @@ func (k *consumer) push(sp span) bool {
 func (r *Relay) consume(cn *conn, s *stream, frameLen int, role uint8) {
 	if role != tlv.RoleConsumer {
 		r.reject(cn, "consumer", reasonProtocol,
-			fmt.Errorf("subscribe role %d: only %d (consumer) is supported", role, tlv.RoleConsumer))
+			fmt.Errorf("subscribe role %d: want %d (consumer) or %d (producer asking for acks)", role, tlv.RoleConsumer, tlv.RoleProducer))
 		return
 	}
 	if extra := s.w - s.off - frameLen; extra > 0 {

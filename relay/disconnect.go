@@ -6,10 +6,11 @@ import (
 	"github.com/msgsink/msgsink/tlv"
 )
 
-// NoticeSource is the header source of the control frames a relay writes
-// to its consumers (the Disconnect before it drops a lagging one): the first
-// relay service type (SPEC section 1, relays 80–99).
-const NoticeSource = 80
+// ControlSource is the header source of the control frames a relay writes:
+// the Disconnect before it drops a lagging consumer, and the Acks to an
+// acked producer. It is the first relay service type (SPEC section 1,
+// relays 80–99).
+const ControlSource = 80
 
 // lagNoticeTimeout bounds each of the last writes to a lagging consumer: the
 // rest of a span a write through left half out, or of a frame the lag
@@ -30,7 +31,7 @@ func (k *consumer) sayLagged() {
 	drops := k.drops
 	k.mu.Unlock()
 	out := k.torn
-	b := tlv.NewBuilder(tlv.DomainSystem, NoticeSource)
+	b := tlv.NewBuilder(tlv.DomainSystem, ControlSource)
 	b.AppendDisconnect(tlv.DisconnectLagged, drops)
 	if m, err := b.Finish(); err == nil { // a fixed-size record: it cannot fail
 		out = append(out, m.Bytes()...)

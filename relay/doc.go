@@ -12,11 +12,23 @@
 // nothing more; the relay reads its end only to notice that it hung up, so a
 // consumer must not shut down its write side either. Any other connection is
 // a producer: its frames are checked at the relay's validation level and
-// precision and against its domain, and forwarded; nothing is ever sent back to it. A frame that fails, a wrong
+// precision and against its domain, and forwarded; nothing is sent back to it but the Acks below, when it asks. A frame that fails, a wrong
 // domain, or a header announcing more than MaxFrame closes that connection
 // alone, counted in Stats.Rejected by reason; the valid frames that came
 // before it on the same connection are forwarded. A Subscribe later in a
 // stream is a frame like any other.
+//
+// A producer whose first frame is a Subscribe with role tlv.RoleProducer
+// (a sink with delivery = "acked") is an acked producer: the relay sends it
+// Ack frames (system domain, source ControlSource, one TLV 110 per source),
+// cumulative per source, once its frames are in the consumer queues, at
+// least every 1,024 frames or millisecond while frames arrive and within a
+// millisecond of the last. It also drops the frames of such producers whose
+// (source, sequence) it has already forwarded, counted in Stats.Duplicates:
+// what a sink resends after a reconnect. That memory is the relay's, shared
+// by all connections, and dies with the process: a restarted relay
+// forwards resent frames again, and receivers drop them by (source,
+// sequence). Config.Journal sees the acked producers' frames before their Ack.
 //
 // # Why it is built this way
 //
@@ -63,7 +75,7 @@
 // write parked in the netpoller) is caught too, without a timer goroutine.
 // Before it closes the connection, the writer finishes any frame the
 // deadline cut and sends a system-domain Disconnect frame (source
-// NoticeSource, tlv.DisconnectLagged, the frames dropped for it), each within
+// ControlSource, tlv.DisconnectLagged, the frames dropped for it), each within
 // one second: a consumer still reading learns it was dropped for lagging, not
 // that the relay went away.
 // Dropping alone would keep a stalled consumer connected forever, losing

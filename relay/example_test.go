@@ -142,7 +142,7 @@ func ExampleStats_String() {
 	fmt.Println(s)
 	// Output:
 	// true
-	// frames_in=10 bytes_in=740 forwarded=8 unsubscribed=2 offered=16 frames_out=14 bytes_out=1036 pending=0 consumer_drops=2 consumer_discards=0 producers=1 producers_total=1 consumers=2 consumers_total=2 consumers_lagged=0 rejected=1 rejected_malformed=0 rejected_checksum=0 rejected_domain=1 rejected_precision=0 rejected_oversize=0 rejected_protocol=0 truncated=0 partial_timeouts=0 partial_bytes=0 conns_refused=0 accept_errors=0 queue_bytes=0 budget_drops=0
+	// frames_in=10 bytes_in=740 forwarded=8 unsubscribed=2 offered=16 frames_out=14 bytes_out=1036 pending=0 consumer_drops=2 consumer_discards=0 producers=1 producers_total=1 consumers=2 consumers_total=2 consumers_lagged=0 rejected=1 rejected_malformed=0 rejected_checksum=0 rejected_domain=1 rejected_precision=0 rejected_oversize=0 rejected_protocol=0 truncated=0 partial_timeouts=0 partial_bytes=0 conns_refused=0 accept_errors=0 queue_bytes=0 budget_drops=0 acked_producers=0 acks=0 duplicates=0
 }
 
 // A config mistake names the field and what to write instead.

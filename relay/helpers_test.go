@@ -121,7 +121,7 @@ func subscribeRaw(tb testing.TB, r *relay.Relay, want int) net.Conn {
 // subscribeFrame is the bytes a consumer sends first.
 func subscribeFrame(tb testing.TB, role uint8) []byte {
 	tb.Helper()
-	b := tlv.NewBuilder(tlv.DomainSystem, source.SubscribeSource)
+	b := tlv.NewBuilder(tlv.DomainSystem, tlv.SubscribeSource)
 	b.AppendSubscribe(role)
 	return finish(tb, b)
 }

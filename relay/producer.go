@@ -33,6 +33,8 @@ type stream struct {
 	partialAt int64
 	deadline  int64
 	held      int
+
+	ack *acker // an acked producer's, else nil
 }
 
 // fill reads once, after making room for the frame in progress and giving
@@ -144,9 +146,14 @@ func (s *stream) firstFrame() []byte {
 // from off in one piece, and returns the error of the first invalid frame.
 func (s *stream) scan() error {
 	v := &s.r.cfg.validator
+	begin := s.off
 	start, frames := s.off, 0
 	var err error
 	s.need = tlv.HeaderSize
+	if s.ack != nil {
+		s.ack.mu.Lock()
+		s.r.dups.mu.Lock()
+	}
 	for s.w-s.off >= tlv.HeaderSize {
 		b := s.c.buf[s.off:s.w]
 		// When the frame the header announces is all here, Parse checks
@@ -156,8 +163,25 @@ func (s *stream) scan() error {
 			if _, err = v.Parse(b[:n]); err != nil {
 				break
 			}
+			if s.ack != nil && !s.ack.take(b[:n]) {
+				// A duplicate: what comes before it goes on, it does not.
+				s.forward(start, frames)
+				s.off += int(n)
+				start, frames = s.off, 0
+				s.r.count.duplicates.Add(1)
+				continue
+			}
 			s.off += int(n)
 			frames++
+			if s.ack != nil && s.ack.frames >= ackEvery {
+				// 1,024 frames since the last Ack: forward them and
+				// acknowledge them now, not at the end of a long read.
+				s.forward(start, frames)
+				start, frames = s.off, 0
+				s.r.dups.mu.Unlock()
+				s.ack.send(s.r.now())
+				s.r.dups.mu.Lock()
+			}
 			continue
 		}
 		n, ferr := v.FrameSize(b)
@@ -168,13 +192,30 @@ func (s *stream) scan() error {
 		s.need = n
 		break
 	}
-	if frames > 0 {
-		s.r.publish(s.c, start, s.off, frames, s.at)
-		s.frames += uint64(frames)
+	if s.off > begin {
 		// What is left, if anything, began in the last read.
 		s.partial, s.partialAt = s.w > s.off, s.at
 	}
+	s.forward(start, frames)
+	if s.ack != nil {
+		s.r.dups.mu.Unlock() // before due, whose write may wait for the producer
+		s.ack.due()
+		s.ack.mu.Unlock()
+	}
 	return err
+}
+
+// forward publishes the frames of c.buf[start:off], if any: an acked
+// producer's go to the Journal first.
+func (s *stream) forward(start, frames int) {
+	if frames == 0 {
+		return
+	}
+	if s.ack != nil && s.r.cfg.journal != nil {
+		s.r.cfg.journal(s.c.buf[start:s.off])
+	}
+	s.r.publish(s.c, start, s.off, frames, s.at)
+	s.frames += uint64(frames)
 }
 
 // handle runs one connection: its first frame makes it a consumer (a
@@ -192,6 +233,16 @@ func (r *Relay) handle(cn *conn) {
 		return // hung up without a byte: a probe, or a client that gave up
 	}
 	if role, ok := subscription(first); ok {
+		if role == tlv.RoleProducer {
+			// An acked producer: the Subscribe asks for Acks, and its
+			// frames follow.
+			s.off += len(first)
+			s.ack = newAcker(r, cn.nc)
+			defer s.ack.close()
+			r.count.ackedProducers.Add(1)
+			r.produce(cn, s)
+			return
+		}
 		r.consume(cn, s, len(first), role)
 		return
 	}

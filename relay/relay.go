@@ -29,6 +29,7 @@ type Relay struct {
 	// with one atomic load per read.
 	subs  atomic.Pointer[[]*consumer]
 	count counters
+	dups  dedupe // acked producers' (source, sequence)
 
 	mu     sync.Mutex
 	conns  map[*conn]struct{}

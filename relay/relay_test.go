@@ -317,7 +317,7 @@ func TestConsumerRules(t *testing.T) {
 		{"data with the subscribe", func(t *testing.T) []byte {
 			return append(subscribeFrame(t, tlv.RoleConsumer), data...)
 		}, nil, 0},
-		{"unknown role", func(t *testing.T) []byte { return subscribeFrame(t, 2) }, nil, 0},
+		{"unknown role", func(t *testing.T) []byte { return subscribeFrame(t, 3) }, nil, 0}, // 1 consumer, 2 acked producer
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

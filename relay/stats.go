@@ -75,6 +75,15 @@ type Stats struct {
 	// were dropped because a queue could not grow within it.
 	QueueBytes  uint64
 	BudgetDrops uint64
+	// AckedProducers counts the producer connections that asked for Acks
+	// (Subscribe with tlv.RoleProducer, delivery = "acked"); they are in
+	// ProducersTotal too. Acks counts the Ack frames sent to them.
+	AckedProducers uint64
+	Acks           uint64
+	// Duplicates counts frames of acked producers dropped because the relay
+	// had already forwarded their (source, sequence): a sink resends what
+	// was not acknowledged when it reconnects. They are not in FramesIn.
+	Duplicates uint64
 }
 
 // Rejected counts connections the relay closed for what they sent, by
@@ -87,7 +96,8 @@ type Rejected struct {
 	Precision uint64 // a type refused by the precision setting (tlv.ErrPrecision)
 	Oversize  uint64 // a frame announced larger than MaxFrame
 	// Protocol: a consumer that sent anything after its Subscribe frame, or
-	// a Subscribe with a role other than tlv.RoleConsumer.
+	// a Subscribe with a role other than tlv.RoleConsumer or
+	// tlv.RoleProducer.
 	Protocol uint64
 }
 
@@ -110,12 +120,14 @@ func (s Stats) String() string {
 		"consumer_drops=%d consumer_discards=%d producers=%d producers_total=%d consumers=%d "+
 		"consumers_total=%d consumers_lagged=%d rejected=%d rejected_malformed=%d rejected_checksum=%d "+
 		"rejected_domain=%d rejected_precision=%d rejected_oversize=%d rejected_protocol=%d truncated=%d "+
-		"partial_timeouts=%d partial_bytes=%d conns_refused=%d accept_errors=%d queue_bytes=%d budget_drops=%d",
+		"partial_timeouts=%d partial_bytes=%d conns_refused=%d accept_errors=%d queue_bytes=%d budget_drops=%d "+
+		"acked_producers=%d acks=%d duplicates=%d",
 		s.FramesIn, s.BytesIn, s.Forwarded, s.Unsubscribed, s.Offered, s.FramesOut, s.BytesOut, s.Pending,
 		s.ConsumerDrops, s.ConsumerDiscards, s.Producers, s.ProducersTotal, s.Consumers,
 		s.ConsumersTotal, s.ConsumersLagged, s.Rejected.Total(), s.Rejected.Malformed, s.Rejected.Checksum,
 		s.Rejected.Domain, s.Rejected.Precision, s.Rejected.Oversize, s.Rejected.Protocol, s.Truncated,
-		s.PartialTimeouts, s.PartialBytes, s.ConnsRefused, s.AcceptErrors, s.QueueBytes, s.BudgetDrops)
+		s.PartialTimeouts, s.PartialBytes, s.ConnsRefused, s.AcceptErrors, s.QueueBytes, s.BudgetDrops,
+		s.AckedProducers, s.Acks, s.Duplicates)
 }
 
 // reason is why the relay closed a connection it did not want to close.
@@ -159,6 +171,7 @@ type counters struct {
 	framesIn, bytesIn       atomic.Uint64
 	forwarded, unsubscribed atomic.Uint64
 	offered, drops          atomic.Uint64
+	duplicates, acks        atomic.Uint64
 	partialBytes            atomic.Int64
 	_                       cpu.CacheLinePad
 
@@ -168,6 +181,7 @@ type counters struct {
 	producers, consumers           atomic.Int64
 	producersTotal, consumersTotal atomic.Uint64
 	lagged, truncated              atomic.Uint64
+	ackedProducers                 atomic.Uint64
 	rejected                       [numReasons]atomic.Uint64
 
 	partialTimeouts, refused, acceptErrors atomic.Uint64
@@ -215,6 +229,9 @@ func (r *Relay) Stats() Stats {
 		AcceptErrors:     c.acceptErrors.Load(),
 		QueueBytes:       uint64(max(c.queueBytes.Load(), 0)),
 		BudgetDrops:      c.budgetDrops.Load(),
+		AckedProducers:   c.ackedProducers.Load(),
+		Acks:             c.acks.Load(),
+		Duplicates:       c.duplicates.Load(),
 		Rejected: Rejected{
 			Malformed: c.rejected[reasonMalformed].Load(),
 			Checksum:  c.rejected[reasonChecksum].Load(),

@@ -33,6 +33,13 @@ func TestZeroAllocs(t *testing.T) {
 			}
 			r.Discard(2)
 		}},
+		{"PeekAfter+Discard", fill, func(r *Ring[*int]) {
+			a, b := r.PeekAfter(1, 2)
+			if len(a)+len(b) != 2 {
+				t.Fatal("PeekAfter returned too little")
+			}
+			r.Discard(1)
+		}},
 		{"Pop", fill, func(r *Ring[*int]) {
 			if _, ok := r.Pop(); !ok {
 				t.Fatal("Pop failed")

@@ -69,6 +69,26 @@ func ExampleRing_Discard() {
 	// [m3] []
 }
 
+// A consumer that keeps what it used until something lets it go: it
+// writes m1 and m2, keeps them until the peer acknowledges m1, and reads
+// past the kept ones with PeekAfter.
+func ExampleRing_PeekAfter() {
+	r := ring.New[string](8)
+	for _, s := range []string{"m1", "m2", "m3", "m4"} {
+		r.Push(s)
+	}
+	sent := 2 // m1 and m2 are written, and stay in the ring
+	a, b := r.PeekAfter(sent, 8)
+	fmt.Println("not written yet:", a, b)
+	r.Discard(1) // m1 acknowledged
+	sent--
+	a, _ = r.PeekAfter(sent, 8)
+	fmt.Println("after the Ack:", r.Len(), "held,", a, "not written yet")
+	// Output:
+	// not written yet: [m3 m4] []
+	// after the Ack: 3 held, [m3 m4] not written yet
+}
+
 func ExampleRing_Pop() {
 	r := ring.New[string](4)
 	r.Push("a")

@@ -236,7 +236,29 @@ func (r *Ring[T]) peek(max int) (a, b []T) {
 		return nil, nil
 	}
 	h := r.head.Load()
-	n := r.available(h, uint64(max))
+	return r.segments(h, r.available(h, uint64(max)))
+}
+
+// PeekAfter is Peek past the skip oldest values: up to max of the values
+// that follow them, or nil when the ring holds no more than skip. It is for
+// a consumer that keeps values after it has used them, until something
+// lets it go of them (a sink keeps what it wrote until the peer
+// acknowledges it): it reads what it has not used yet with PeekAfter, and
+// Discards the oldest when it may. The segments are valid as Peek's are.
+func (r *Ring[T]) PeekAfter(skip, max int) (a, b []T) {
+	r.chk.enterConsume()
+	if skip >= 0 && max > 0 {
+		h := r.head.Load()
+		if n := r.available(h, uint64(skip)+uint64(max)); n > uint64(skip) {
+			a, b = r.segments(h+uint64(skip), n-uint64(skip))
+		}
+	}
+	r.chk.exitConsume()
+	return a, b
+}
+
+// segments returns the n values from position h as Peek does.
+func (r *Ring[T]) segments(h, n uint64) (a, b []T) {
 	if n == 0 {
 		return nil, nil
 	}

@@ -434,3 +434,45 @@ func TestCloseRacesPushShared(t *testing.T) {
 		}
 	}
 }
+
+func TestPeekAfter(t *testing.T) {
+	// Eight slots with head at index 6 and five values: 6 7 | 0 1 2.
+	newRing := func() *Ring[int] {
+		r := New[int](8)
+		for i := range 6 {
+			r.Push(-i)
+		}
+		r.Discard(6)
+		for i := 10; i < 15; i++ {
+			r.Push(i)
+		}
+		return r
+	}
+	tests := []struct {
+		skip, max int
+		a, b      []int
+	}{
+		{0, 2, []int{10, 11}, nil},
+		{0, 5, []int{10, 11}, []int{12, 13, 14}},
+		{1, 1, []int{11}, nil},
+		{1, 3, []int{11}, []int{12, 13}},
+		{2, 100, []int{12, 13, 14}, nil},
+		{4, 100, []int{14}, nil},
+		{5, 100, nil, nil}, // everything skipped
+		{9, 100, nil, nil}, // more than the ring holds
+		{1, 0, nil, nil},
+		{-1, 3, nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("skip=%d/max=%d", tt.skip, tt.max), func(t *testing.T) {
+			r := newRing()
+			a, b := r.PeekAfter(tt.skip, tt.max)
+			if !slices.Equal(a, tt.a) || !slices.Equal(b, tt.b) {
+				t.Fatalf("PeekAfter(%d, %d) = %v, %v, want %v, %v", tt.skip, tt.max, a, b, tt.a, tt.b)
+			}
+			if r.Len() != 5 {
+				t.Errorf("Len after PeekAfter = %d, want 5: it must not consume", r.Len())
+			}
+		})
+	}
+}

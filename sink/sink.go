@@ -145,8 +145,21 @@ type Info struct {
 	// parked on an idle connection (see package lazy).
 	WrittenThrough uint64 `json:"written_through"`
 	// Pending counts messages enqueued and neither written nor dropped yet:
-	// in the ring, or in the batch being written.
+	// in the ring, or in the batch being written. With acked delivery it
+	// counts the messages not written yet on any connection.
 	Pending uint64 `json:"pending"`
+	// Acked, Unacked and Resent are acked delivery's (delivery = "acked",
+	// SPEC section 3), and 0 otherwise. Acked counts messages the peer
+	// acknowledged, which the sink then released; Unacked the messages
+	// written at least once and waiting for their Ack, which the sink keeps
+	// in its ring to send again after a reconnect; Resent the writes of such
+	// messages on a later connection (Written counts them too). At a quiet
+	// point Enqueued == Acked + Dropped.Total() + Unacked + Pending.
+	// AckedDelivery says which identity Balanced checks.
+	AckedDelivery bool   `json:"acked_delivery,omitempty"`
+	Acked         uint64 `json:"acked,omitempty"`
+	Unacked       uint64 `json:"unacked,omitempty"`
+	Resent        uint64 `json:"resent,omitempty"`
 	// Refused counts messages Send did not take, by reason; the caller kept
 	// them. They are not in Enqueued.
 	Refused Refused `json:"refused"`
@@ -201,8 +214,16 @@ type Dropped struct {
 // Total is the sum of all reasons.
 func (d Dropped) Total() uint64 { return d.ConnectFailed + d.Stale + d.Closed }
 
-// Balanced reports whether the accounting identity holds in this snapshot.
-func (i Info) Balanced() bool { return i.Enqueued == i.Written+i.Dropped.Total()+i.Pending }
+// Balanced reports whether the accounting identity holds in this snapshot:
+// Enqueued == Written + Dropped + Pending, or with acked delivery
+// Enqueued == Acked + Dropped + Unacked + Pending (Written then counts
+// resends, and a message written and never acked may end dropped).
+func (i Info) Balanced() bool {
+	if i.AckedDelivery {
+		return i.Enqueued == i.Acked+i.Dropped.Total()+i.Unacked+i.Pending
+	}
+	return i.Enqueued == i.Written+i.Dropped.Total()+i.Pending
+}
 
 func (i Info) String() string {
 	return fmt.Sprintf("%s (%s %s) %s: enqueued %d written %d (%d B) pending %d dropped %d refused %d",

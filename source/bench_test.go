@@ -125,7 +125,7 @@ func BenchmarkNext(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer c.Close()
-			sb := tlv.NewBuilder(tlv.DomainSystem, source.SubscribeSource)
+			sb := tlv.NewBuilder(tlv.DomainSystem, tlv.SubscribeSource)
 			sb.AppendSubscribe(tlv.RoleConsumer)
 			m, err := sb.Finish()
 			if err != nil {

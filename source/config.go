@@ -13,10 +13,6 @@ import (
 	"github.com/msgsink/msgsink/transport"
 )
 
-// SubscribeSource is the header source of the Subscribe frame a Source
-// sends: the first system service type (SPEC section 1, system 60–79).
-const SubscribeSource = 60
-
 // Config configures a Source. Its zero value, with an Endpoint, works: the
 // defaults are the lazy sinks' (lazy.DefaultConnectTimeout, and the retry
 // schedule lazy.Config.Resolved fills in), so both sides of a relay back off

@@ -84,7 +84,7 @@ func New(cfg Config) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := tlv.NewBuilder(tlv.DomainSystem, SubscribeSource)
+	b := tlv.NewBuilder(tlv.DomainSystem, tlv.SubscribeSource)
 	b.AppendSubscribe(tlv.RoleConsumer)
 	m, err := b.Finish()
 	if err != nil {
@@ -151,7 +151,7 @@ func (s *Source) Next() (tlv.Frame, error) {
 // return it (ok), skip it, or end Next with an error.
 func (s *Source) accept(f tlv.Frame) (tlv.Frame, bool, error) {
 	h := f.Header()
-	if h.Domain() == tlv.DomainSystem && h.Source() == relay.NoticeSource {
+	if h.Domain() == tlv.DomainSystem && h.Source() == relay.ControlSource {
 		if err := s.notice(f); err != nil {
 			return nil, false, err
 		}

@@ -46,7 +46,7 @@ func fakeRelay(t *testing.T, serves ...func(net.Conn)) *source.Source {
 				return
 			}
 			it := f.Records()
-			if !it.Next() || it.Type() != tlv.TypeSubscribe || it.Value()[0] != tlv.RoleConsumer || f.Header().Source() != source.SubscribeSource {
+			if !it.Next() || it.Type() != tlv.TypeSubscribe || it.Value()[0] != tlv.RoleConsumer || f.Header().Source() != tlv.SubscribeSource {
 				t.Errorf("first frame is not a consumer's Subscribe: % x", b)
 			}
 			serve(c)

@@ -657,6 +657,12 @@ const (
 	RoleProducer = 2
 )
 
+// SubscribeSource is the header source of a Subscribe frame, whoever sends
+// it (a relay consumer, an acked producer): the first system service type
+// (SPEC section 1, system 60–79). It is never a producer's own source, so a
+// Subscribe takes no sequence number from a producer's count.
+const SubscribeSource = 60
+
 // SubscribeView reads a Subscribe value in place (TLV 109, relay control).
 type SubscribeView []byte
 

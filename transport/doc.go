@@ -54,7 +54,9 @@
 // reads until EOF receives exactly the messages counted. Over TCP bytes the
 // kernel took can still be lost when the peer dies (they go down with its
 // reset), so a message counted as written may not have been received; only an
-// acknowledgement from the application can close that gap.
+// acknowledgement from the application can close that gap. An InboundConn
+// hands the frames the peer sends back (an acked sink's Acks) to a handler
+// on its reader goroutine, framed by their headers, for that.
 //
 // # Concurrency
 //

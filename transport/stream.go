@@ -57,12 +57,19 @@ type StreamConn struct {
 	readErr   error         // why the reader returned; read only after done
 	discarded atomic.Uint64
 	rbuf      [readBufSize]byte
+	in        inbound // the frames handler, when SetInbound set one
 
 	closeOnce sync.Once
 	closeErr  error
 }
 
-var _ TryWriter = (*StreamConn)(nil)
+var (
+	_ TryWriter   = (*StreamConn)(nil)
+	_ InboundConn = (*StreamConn)(nil)
+)
+
+// SetInbound implements InboundConn.
+func (c *StreamConn) SetInbound(fn func(frame []byte)) { c.in.set(fn) }
 
 // NewStreamConn wraps a connected *net.UnixConn or *net.TCPConn, for example
 // one accepted by a relay, and takes ownership of it: Close closes it. It turns
@@ -264,7 +271,7 @@ func (c *StreamConn) readLoop() {
 	defer close(c.done)
 	for {
 		n, err := c.conn.Read(c.rbuf[:])
-		c.discarded.Add(uint64(n))
+		c.discarded.Add(uint64(c.in.feed(c.rbuf[:n])))
 		if err != nil {
 			c.readErr = &OpError{Op: "read", Endpoint: c.endpoint, Err: unwrapNetOpError(err)}
 			return
@@ -287,7 +294,8 @@ func (c *StreamConn) Err() error {
 	}
 }
 
-// BytesDiscarded returns how many bytes the peer sent, which were dropped.
+// BytesDiscarded returns how many bytes the peer sent that were dropped:
+// all of them, unless SetInbound took its frames.
 func (c *StreamConn) BytesDiscarded() uint64 { return c.discarded.Load() }
 
 // Close implements Conn. It closes the socket, which makes a WriteBatch blocked

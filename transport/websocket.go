@@ -185,11 +185,16 @@ type WebSocketConn struct {
 	done      chan struct{}
 	readErr   error // set before done is closed
 	discarded atomic.Uint64
+	in        inbound // the frames handler, when SetInbound set one
 	closeOnce sync.Once
 	closeErr  error
 }
 
-var _ Conn = (*WebSocketConn)(nil)
+var _ InboundConn = (*WebSocketConn)(nil)
+
+// SetInbound implements InboundConn: the payloads of the server's data
+// messages, in order, are the byte stream its frames are read from.
+func (c *WebSocketConn) SetInbound(fn func(frame []byte)) { c.in.set(fn) }
 
 func newWebSocketConn(nc net.Conn, br *bufio.Reader, endpoint string) *WebSocketConn {
 	var seed [32]byte
@@ -395,7 +400,7 @@ func (c *WebSocketConn) readLoop() {
 			fragmented = !h.Fin
 			for left := h.Length; left > 0; {
 				n, err := io.ReadFull(r, discard[:min(left, int64(len(discard)))])
-				c.discarded.Add(uint64(n))
+				c.discarded.Add(uint64(c.in.feed(discard[:n])))
 				left -= int64(n)
 				if err != nil {
 					end(unwrapNetOpError(err))

@@ -13,6 +13,7 @@ type Collector struct {
 	infos func() []sink.Info
 
 	enqueued, written, writtenBytes, through, pending, refused, dropped,
+	acked, unacked, resent,
 	attempts, reconnects, bufferSize, state *prometheus.Desc
 }
 
@@ -34,6 +35,9 @@ func NewCollector(infos func() []sink.Info) *Collector {
 		pending:      desc("pending", "Messages enqueued and neither written nor dropped yet."),
 		refused:      desc("refused_total", "Messages Send refused, by reason; the caller kept them.", "reason"),
 		dropped:      desc("dropped_total", "Messages enqueued and then dropped, by reason.", "reason"),
+		acked:        desc("acked_total", "Messages the peer acknowledged (delivery = \"acked\"; 0 otherwise)."),
+		unacked:      desc("unacked", "Messages written and waiting for the peer's Ack (delivery = \"acked\")."),
+		resent:       desc("resent_total", "Writes of unacknowledged messages again after a reconnect (delivery = \"acked\")."),
 		attempts:     desc("connect_attempts_total", "Dials started."),
 		reconnects:   desc("reconnects_total", "Connections lost while connected."),
 		bufferSize:   desc("buffer_size", "Ring capacity in messages."),
@@ -44,7 +48,7 @@ func NewCollector(infos func() []sink.Info) *Collector {
 // Describe sends every metric's description.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.enqueued, c.written, c.writtenBytes, c.through, c.pending, c.refused,
-		c.dropped, c.attempts, c.reconnects, c.bufferSize, c.state} {
+		c.dropped, c.acked, c.unacked, c.resent, c.attempts, c.reconnects, c.bufferSize, c.state} {
 		ch <- d
 	}
 }
@@ -74,6 +78,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.dropped, d.ConnectFailed, "connect_failed")
 		counter(c.dropped, d.Stale, "stale")
 		counter(c.dropped, d.Closed, "closed")
+		counter(c.acked, in.Acked)
+		gauge(c.unacked, float64(in.Unacked))
+		counter(c.resent, in.Resent)
 		counter(c.attempts, in.ConnectAttempts)
 		counter(c.reconnects, in.Reconnects)
 		gauge(c.bufferSize, float64(in.BufferSize))

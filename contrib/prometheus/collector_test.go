@@ -18,6 +18,7 @@ import (
 
 	sinkprom "github.com/msgsink/msgsink/contrib/prometheus"
 	"github.com/msgsink/msgsink/lazy"
+	"github.com/msgsink/msgsink/relay"
 	"github.com/msgsink/msgsink/sink"
 	"github.com/msgsink/msgsink/tlv"
 	"github.com/msgsink/msgsink/transport"
@@ -106,5 +107,66 @@ func TestScrape(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("scrape:\n%s", body)
+	}
+}
+
+// An acked sink through a real relay: the scrape shows what the relay
+// acknowledged.
+func TestScrapeAcked(t *testing.T) {
+	ep, err := transport.ParseEndpoint("unix://" + filepath.Join(t.TempDir(), "r.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := relay.Listen(relay.Config{Endpoint: ep, Domain: tlv.DomainMarketData})
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- r.Serve(context.Background()) }()
+	defer func() {
+		_ = r.Close()
+		<-served
+	}()
+	s, err := lazy.New(lazy.Config{Name: "orders", Kind: "relay", Endpoint: ep, Delivery: lazy.DeliveryAcked})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	b := tlv.NewBuilder(tlv.DomainMarketData, 1)
+	for range 10 {
+		b.AppendTrade(&tlv.Trade{Instrument: 1, Price: tlv.PriceScale, Volume: tlv.PriceScale})
+		m, _ := b.Finish()
+		if err := s.Send(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Flush(ctx); err != nil { // returns once the relay acknowledged all 10
+		t.Fatal(err)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(sinkprom.NewCollector(func() []sink.Info { return []sink.Info{s.Info()} }))
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			if m.GetCounter() != nil {
+				got[mf.GetName()] = m.GetCounter().GetValue()
+			} else if m.GetGauge() != nil && len(m.GetLabel()) == 2 {
+				got[mf.GetName()] = m.GetGauge().GetValue()
+			}
+		}
+	}
+	for name, want := range map[string]float64{
+		"msgsink_sink_acked_total": 10, "msgsink_sink_unacked": 0, "msgsink_sink_resent_total": 0,
+		"msgsink_sink_enqueued_total": 10, "msgsink_sink_written_total": 10,
+	} {
+		if v, ok := got[name]; !ok || v != want {
+			t.Errorf("%s = %v (present %v), want %v", name, v, ok, want)
+		}
 	}
 }

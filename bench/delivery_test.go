@@ -1,0 +1,113 @@
+//go:build linux
+
+package bench
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/msgsink/msgsink/internal/testnet"
+	"github.com/msgsink/msgsink/lazy"
+	"github.com/msgsink/msgsink/relay"
+	"github.com/msgsink/msgsink/source"
+	"github.com/msgsink/msgsink/tlv"
+	"github.com/msgsink/msgsink/transport"
+)
+
+// BenchmarkDelivery measures what acked delivery costs: one producer sends
+// 64-byte messages with SendWait (a producer that must not drop) through a
+// lazy sink to a domain relay in this process, with one consumer reading
+// what it forwards, as fast as the path takes them. The timed part ends
+// with Flush, which for delivery=acked returns once the relay has
+// acknowledged every message, and for delivery=at_most_once once the
+// kernel took them. delivery=at_most_once is what a user gets without
+// acknowledgements, in the same run.
+func BenchmarkDelivery(b *testing.B) {
+	for _, d := range []lazy.Delivery{lazy.DeliveryAtMostOnce, lazy.DeliveryAcked} {
+		b.Run("transport=unix/size=64/producers=1/delivery="+d.String(), func(b *testing.B) {
+			ep := relayWithReader(b)
+			s, err := lazy.New(lazy.Config{Name: "bench", Endpoint: ep, SingleProducer: true, Delivery: d})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+			defer cancel()
+			if err := s.Connect(ctx); err != nil {
+				b.Fatal(err)
+			}
+			tb := tlv.NewBuilder(tlv.DomainMarketData, 1)
+			body := make([]byte, 64-tlv.HeaderSize-2)
+			b.SetBytes(64)
+			b.ReportAllocs()
+			start := time.Now()
+			for b.Loop() {
+				tb.Append(5, body)
+				m, err := tb.Finish()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := s.SendWait(ctx, m); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := s.Flush(ctx); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+			b.StopTimer()
+			if in := s.Info(); d == lazy.DeliveryAcked && in.Acked != in.Enqueued {
+				b.Fatalf("acked %d of %d", in.Acked, in.Enqueued)
+			}
+		})
+	}
+}
+
+// relayWithReader starts a market-data relay on a fresh Unix socket with
+// one consumer that reads and drops every frame, and returns its endpoint.
+// Everything stops when the benchmark ends.
+func relayWithReader(tb testing.TB) transport.Endpoint {
+	tb.Helper()
+	ep := transport.Endpoint{Scheme: "unix", Addr: testnet.SocketPath(tb)}
+	r, err := relay.Listen(relay.Config{Endpoint: ep, Domain: tlv.DomainMarketData})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- r.Serve(context.Background()) }()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	sub, err := source.New(source.Config{Endpoint: ep})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := sub.Connect(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		for {
+			if _, err := sub.Next(); err != nil {
+				return
+			}
+		}
+	}()
+	for deadline := time.Now().Add(waitLimit); r.Stats().Consumers == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			tb.Fatal("the relay did not take the subscription")
+		}
+	}
+	tb.Cleanup(func() {
+		_ = sub.Close()
+		<-read
+		if err := r.Close(); err != nil {
+			tb.Error(err)
+		}
+		if err := <-served; err != nil {
+			tb.Error(err)
+		}
+	})
+	return ep
+}

@@ -1,0 +1,210 @@
+package lazy
+
+import (
+	"errors"
+	"sync/atomic"
+
+	"github.com/msgsink/msgsink/tlv"
+	"github.com/msgsink/msgsink/transport"
+)
+
+// acked is the state of acked delivery (DeliveryAcked). The ring then has
+// three parts: from its head, the messages written and not yet acknowledged,
+// then those not written yet on this connection, up to its tail. The
+// writer writes from sent, and releases from the head what the Acks cover;
+// a new connection starts sent again at the head, so that what was not
+// acknowledged goes first, in order.
+type acked struct {
+	on bool
+	// seq holds, per source (header byte 6), the highest sequence
+	// acknowledged plus one (0: none). The connection's reader goroutine
+	// raises it; the writer reads it. gen counts the Ack frames taken, so
+	// that the writer walks the ring only after one came.
+	seq [256]atomic.Uint64
+	gen atomic.Uint64
+
+	// Writer side. seen is gen when it last looked; sent is the ring count
+	// up to which this connection has written. high is the count up to
+	// which any connection has, published for Info: the messages below it
+	// and above the head are Unacked, those above it Pending.
+	seen uint64
+	sent uint64
+	high atomic.Uint64
+
+	acked, resent atomic.Uint64
+
+	onFrame func([]byte)    // the Sink's onFrame, bound once
+	sub     *tlv.Builder    // builds each connection's Subscribe
+	batch   [1]*tlv.Message // holds the Subscribe for WriteBatch without allocating
+}
+
+// errNoInbound is why an acked sink cannot use a connection.
+var errNoInbound = errors.New("lazy: delivery = \"acked\" needs a connection that reads the peer's frames " +
+	"(a transport.InboundConn, as transport's Dialer makes): use transport.Dialer, or a Dialer whose Conns implement it")
+
+func (s *Sink) initAcked() {
+	s.ack.on = true
+	s.ack.onFrame = s.onFrame
+	s.ack.sub = tlv.NewBuilder(tlv.DomainSystem, tlv.SubscribeSource)
+}
+
+// onFrame takes a frame the peer sent, on the connection's reader
+// goroutine: the Acks in it raise the acknowledged sequences, and the
+// writer is kicked to release what they cover. Anything else is ignored.
+func (s *Sink) onFrame(f []byte) {
+	fr, err := tlv.Validator{Domain: tlv.DomainSystem}.Parse(f)
+	if err != nil {
+		return
+	}
+	took := false
+	for it := fr.Records(); it.Next(); {
+		if it.Type() != tlv.TypeAck {
+			continue
+		}
+		v, err := tlv.AsAck(it.Value())
+		if err != nil {
+			continue
+		}
+		// One reader goroutine at a time writes seq (the connection's),
+		// so a load and a store keep it monotonic.
+		if p := &s.ack.seq[v.Source()]; v.Sequence()+1 > p.Load() {
+			p.Store(v.Sequence() + 1)
+			took = true
+		}
+	}
+	if took {
+		s.ack.gen.Add(1)
+		s.gate.Kick()
+	}
+}
+
+// writeLoopAcked is writeLoop for acked delivery: it announces the sink
+// with a Subscribe, then writes from the oldest message not acknowledged,
+// keeping what it writes in the ring, and releases messages as their Acks
+// come. There is no write through: a message that leaves the ring must be
+// acknowledged.
+func (s *Sink) writeLoopAcked(conn transport.Conn) error {
+	ic, ok := conn.(transport.InboundConn)
+	if !ok {
+		return errNoInbound
+	}
+	ic.SetInbound(s.ack.onFrame)
+	_, s.ack.sent = s.ring.Counts() // resend from the head
+	if err := s.subscribe(conn); err != nil {
+		return err
+	}
+	idle := 0
+	for {
+		s.releaseAcked()
+		if c := s.ctl.Load(); c != 0 && s.stopWriting(c) {
+			return errStop
+		}
+		_, removed := s.ring.Counts()
+		a, b := s.ring.PeekAfter(int(s.ack.sent-removed), s.cfg.MaxBatch)
+		if len(a) == 0 {
+			if err := s.wait(conn, &idle); err != nil {
+				return err
+			}
+			continue
+		}
+		idle = 0
+		n, err := conn.WriteBatch(a, b)
+		s.wroteAcked(a, b, n)
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// subscribe writes the connection's first frame, Subscribe{role:
+// producer}, from the sink's own system-domain builder: its sequence and
+// source are the sink's, never a producer's.
+func (s *Sink) subscribe(conn transport.Conn) error {
+	s.ack.sub.AppendSubscribe(tlv.RoleProducer)
+	m, err := s.ack.sub.Finish()
+	if err != nil {
+		return err
+	}
+	s.ack.batch[0] = m
+	_, err = conn.WriteBatch(s.ack.batch[:], nil)
+	s.ack.batch[0] = nil
+	m.Release()
+	return err
+}
+
+// wroteAcked counts the first n messages of a then b as written, and
+// those below high as resent, and moves sent past them. They stay in the
+// ring until their Ack.
+func (s *Sink) wroteAcked(a, b []*tlv.Message, n int) {
+	if n == 0 {
+		return
+	}
+	a, b = a[:min(n, len(a))], b[:max(0, n-len(a))]
+	var size uint64
+	for _, m := range a {
+		size += uint64(m.Len())
+	}
+	for _, m := range b {
+		size += uint64(m.Len())
+	}
+	s.writtenBytes.Add(size)
+	s.written.Add(uint64(n))
+	if high := s.ack.high.Load(); high > s.ack.sent {
+		s.ack.resent.Add(min(uint64(n), high-s.ack.sent))
+	}
+	s.ack.sent += uint64(n)
+	if s.ack.sent > s.ack.high.Load() {
+		s.ack.high.Store(s.ack.sent)
+	}
+}
+
+// releaseAcked releases the written messages at the head of the ring that
+// Acks cover, counted as acked, once an Ack has come since it last looked.
+// It stops at the first one not covered: the ring releases from its head.
+func (s *Sink) releaseAcked() {
+	g := s.ack.gen.Load()
+	if g == s.ack.seen {
+		return
+	}
+	s.ack.seen = g
+	_, removed := s.ring.Counts()
+	a, b := s.ring.Peek(int(s.ack.sent - removed))
+	n := s.covered(a)
+	if n == len(a) {
+		n += s.covered(b)
+	}
+	if n > 0 {
+		s.consume(a, b, n, &s.ack.acked, nil)
+	}
+}
+
+// covered returns how many of ms, from the first, Acks cover.
+func (s *Sink) covered(ms []*tlv.Message) int {
+	for i, m := range ms {
+		h := m.Header()
+		if s.ack.seq[h.Source()].Load() <= h.Sequence() {
+			return i
+		}
+	}
+	return len(ms)
+}
+
+// ackedDropped keeps the writer's positions at or past the head after
+// dropAll released messages that were written and not acknowledged.
+func (s *Sink) ackedDropped() {
+	_, removed := s.ring.Counts()
+	s.ack.sent = max(s.ack.sent, removed)
+	if s.ack.high.Load() < removed {
+		s.ack.high.Store(removed)
+	}
+}
+
+// busyAcked is park's last look for acked delivery: messages not written
+// on this connection, an Ack to take, or a control request it can serve now.
+// A request that waits for Acks (Flush's, Disconnect's, Close's) does not
+// keep the writer awake: the Acks wake it.
+func (s *Sink) busyAcked() bool {
+	pushed, _ := s.ring.Counts()
+	c := s.ctl.Load()
+	return pushed > s.ack.sent || s.ack.gen.Load() != s.ack.seen || (c != 0 && s.stopWriting(c))
+}
