@@ -66,9 +66,10 @@ type Listener struct {
 	log       *slog.Logger
 	ln        net.Listener
 
-	spans  chan span
-	done   chan struct{} // closed by Close
-	closed atomic.Bool
+	spans   chan span
+	done    chan struct{} // closed by Close
+	closed  atomic.Bool
+	nexting atomic.Bool // in a Next, in the checked build
 
 	mu     sync.Mutex
 	conns  map[*lconn]struct{}
