@@ -66,11 +66,11 @@ func endpointOf(t testing.TB, l *source.Listener) transport.Endpoint {
 }
 
 // directSink is a lazy direct sink pointing at l, closed when the test
-// ends.
+// ends; a Close that cannot deliver gives up after 200 ms.
 func directSink(t testing.TB, l *source.Listener) *lazy.Sink {
 	t.Helper()
 	s, err := lazy.New(lazy.Config{Name: "direct", Kind: sink.KindDirect, Endpoint: endpointOf(t, l),
-		SingleProducer: true, BufferSize: 1 << 14})
+		SingleProducer: true, BufferSize: 1 << 14, CloseTimeout: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -326,3 +326,60 @@ func TestListenUnixSocketFile(t *testing.T) {
 		t.Errorf("the regular file was removed: %v", err)
 	}
 }
+
+// TestListenCloseWhileStreaming: Close while several lazy sinks (unix and
+// ws) stream and Next reads ends Next with sink.ErrClosed, and leaves no
+// goroutine behind once the sinks are closed; every frame returned was
+// whole and in order per producer.
+func TestListenCloseWhileStreaming(t *testing.T) {
+	for _, scheme := range []string{"unix", "ws"} {
+		t.Run("scheme="+scheme, func(t *testing.T) {
+			noLeaks(t)
+			l := listen(t, scheme, source.ListenConfig{Queue: 4})
+			var wg sync.WaitGroup
+			stop := make(chan struct{})
+			for p := range 3 {
+				s := directSink(t, l)
+				wg.Go(func() {
+					b := tlv.NewBuilder(tlv.DomainMarketData, uint8(20+p))
+					for {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						m := message(t, b, 40*p)
+						if err := s.Send(m); err != nil {
+							m.Release()
+							b.SetSequence(b.Sequence() - 1) // not sent: built again
+							time.Sleep(100 * time.Microsecond)
+						}
+					}
+				})
+			}
+			next := map[uint8]uint64{}
+			returned := 0
+			var err error
+			for {
+				var f tlv.Frame
+				if f, err = l.Next(); err != nil {
+					break
+				}
+				checkFrame(t, f)
+				h := f.Header()
+				if last, ok := next[h.Source()]; ok && h.Sequence() != last+1 {
+					t.Fatalf("source %d: sequence %d after %d", h.Source(), h.Sequence(), last)
+				}
+				next[h.Source()] = h.Sequence()
+				if returned++; returned == 5000 {
+					go l.Close()
+				}
+			}
+			if !isClosed(err) {
+				t.Fatalf("Next returned %v, want sink.ErrClosed", err)
+			}
+			close(stop)
+			wg.Wait()
+		})
+	}
+}
