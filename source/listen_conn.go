@@ -77,7 +77,8 @@ func (cn *lconn) run() {
 		err = cn.readRaw()
 	}
 	switch {
-	case err == errClosing || err == errPeerClosed:
+	case err == errClosing || err == errPeerClosed || l.closed.Load():
+		// Not the producer's doing.
 	case err != nil:
 		cn.reject(err)
 	case cn.w > cn.off:
@@ -85,11 +86,11 @@ func (cn *lconn) run() {
 		l.log.Warn("source: producer hung up in the middle of a frame; dropped the partial frame",
 			"name", l.name, "conn", cn.id, "bytes", cn.w-cn.off)
 	}
+	attrs := []any{"name", l.name, "conn", cn.id}
 	if err == nil && !errors.Is(cn.err, io.EOF) && !l.closed.Load() {
-		l.log.Info("source: producer disconnected", "name", l.name, "conn", cn.id, "err", cn.err)
-	} else {
-		l.log.Info("source: producer disconnected", "name", l.name, "conn", cn.id)
+		attrs = append(attrs, "err", cn.err)
 	}
+	l.log.Info("source: producer disconnected", attrs...)
 }
 
 // fill reads once into the chunk, after making room for the frame in

@@ -168,6 +168,16 @@ func TestListenReject(t *testing.T) {
 			f[len(f)-1] ^= 0xFF
 			return f
 		}, func(r source.Rejects) uint64 { return r.Checksum }, tlv.ErrChecksum},
+		{"precision", source.ListenConfig{Validator: tlv.Validator{Precision: tlv.PrecisionExchange}}, func(t *testing.T) []byte {
+			b := tlv.NewBuilder(tlv.DomainMarketData, 1)
+			b.Append(12, make([]byte, 40)) // a DEX pool type
+			m, err := b.Finish()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Release()
+			return append([]byte(nil), m.Bytes()...)
+		}, func(r source.Rejects) uint64 { return r.Precision }, tlv.ErrPrecision},
 		{"consumer subscribe", source.ListenConfig{}, func(t *testing.T) []byte { return subscribeFrame(t, tlv.RoleConsumer) },
 			func(r source.Rejects) uint64 { return r.Protocol }, source.ErrProtocol},
 	}
