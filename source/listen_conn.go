@@ -23,6 +23,11 @@ import (
 // time is not reading, and Close must not wait on it.
 const closeGrace = 100 * time.Millisecond
 
+// ackWriteTimeout bounds a write back to a producer (acks, a Pong): one
+// that has not read what it asked for in that long is broken, and is
+// disconnected.
+const ackWriteTimeout = 10 * time.Second
+
 // errClosing ends a reader when the Listener closes while it hands a span.
 var errClosing = errors.New("source: listener closing")
 
@@ -221,13 +226,14 @@ func (cn *lconn) shutdown() {
 	_ = cn.nc.Close()
 }
 
-// write sends acks unless a Close frame went out.
+// write sends acks unless a Close frame went out, within ackWriteTimeout.
 func (cn *lconn) write(p []byte) error {
 	cn.wmu.Lock()
 	defer cn.wmu.Unlock()
 	if cn.closeSent {
 		return net.ErrClosed
 	}
+	_ = cn.nc.SetWriteDeadline(time.Now().Add(ackWriteTimeout))
 	_, err := cn.nc.Write(p)
 	return err
 }
@@ -242,10 +248,12 @@ func (cn *lconn) writeControl(op ws.OpCode, a, b []byte) error {
 	if cn.closeSent {
 		return net.ErrClosed
 	}
+	timeout := ackWriteTimeout // the deadline of every write back, which the last one set
 	if op == ws.OpClose {
 		cn.closeSent = true
-		_ = cn.nc.SetWriteDeadline(time.Now().Add(closeGrace))
+		timeout = closeGrace
 	}
+	_ = cn.nc.SetWriteDeadline(time.Now().Add(timeout))
 	f := appendServerHeader(cn.ctl[:0], op, len(a)+len(b))
 	f = append(append(f, a...), b...)
 	_, err := cn.nc.Write(f)
@@ -278,6 +286,8 @@ func (a *acker) run() {
 			return
 		}
 		if err := a.flush(); err != nil {
+			a.cn.l.log.Warn("source: could not send acks; closing the producer's connection",
+				"name", a.cn.l.name, "conn", a.cn.id, "err", err)
 			_ = a.cn.nc.Close() // the reader sees it and ends the connection
 			return
 		}
