@@ -53,10 +53,26 @@ type ListenConfig struct {
 	Logger *slog.Logger
 }
 
-// Listener accepts producer connections (direct sinks pointing at it) and
-// returns their frames one at a time. Make one with Listen; it accepts at
-// once. Next belongs to one goroutine; Info, Addr and Close may be called
-// from any.
+// Listener accepts producer connections (direct sinks, type = "direct",
+// pointing at it) and returns their frames one at a time. Make one with
+// Listen; it accepts at once.
+//
+// Each connection has a reader goroutine that reads 64 KiB at a time into a
+// pooled chunk, validates every whole frame in it (on a WebSocket, unmasks
+// each binary message in place, one frame per message) and hands the run of
+// frames to Next in one piece: nothing happens per frame but validation and
+// Next's bookkeeping, and frames of one producer keep their order. When
+// Next falls behind, the readers stop reading and the producers' sockets
+// push back. A frame that fails the Validator closes only its producer's
+// connection, counted by reason. A producer whose first frame is
+// Subscribe{role: tlv.RoleProducer} (delivery = "acked") gets Ack frames,
+// cumulative per source, for what Next has returned (SPEC section 3).
+//
+// Next belongs to one goroutine (the checked build, -tags msgsink_checked,
+// panics on a second); Info, Addr, Endpoint and Close may be called from
+// any. A chunk belongs to the reader that reads into it and to Next while
+// Next returns frames from it, by reference count: the bytes of a frame
+// Next returned are not written again before the next call to Next.
 type Listener struct {
 	name      string
 	endpoint  string // canonical, with the port chosen for port 0

@@ -16,7 +16,7 @@ func TestListenAcks(t *testing.T) {
 	for _, scheme := range []string{"unix", "tcp"} {
 		t.Run("scheme="+scheme, func(t *testing.T) {
 			noLeaks(t)
-			l := listen(t, scheme, source.ListenConfig{})
+			l := startListener(t, scheme, source.ListenConfig{})
 			c := dialRaw(t, l)
 			b5, b6 := tlv.NewBuilder(tlv.DomainMarketData, 5), tlv.NewBuilder(tlv.DomainMarketData, 6)
 			out := subscribeFrame(t, tlv.RoleProducer)
@@ -96,7 +96,7 @@ func TestListenAcks(t *testing.T) {
 // back.
 func TestListenNoAcksUnasked(t *testing.T) {
 	noLeaks(t)
-	l := listen(t, "unix", source.ListenConfig{})
+	l := startListener(t, "unix", source.ListenConfig{})
 	c := dialRaw(t, l)
 	b := tlv.NewBuilder(tlv.DomainMarketData, 1)
 	var out []byte

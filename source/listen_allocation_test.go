@@ -26,7 +26,7 @@ func TestListenNextZeroAllocs(t *testing.T) {
 			name += "/acked"
 		}
 		t.Run(name, func(t *testing.T) {
-			l := listen(t, tc.scheme, source.ListenConfig{})
+			l := startListener(t, tc.scheme, source.ListenConfig{})
 			var write func([]byte) error
 			if tc.scheme == "ws" {
 				c, err := dialWS(t, l, "/feed")
@@ -80,7 +80,7 @@ func TestListenNextZeroAllocs(t *testing.T) {
 				t.Fatal(failed)
 			}
 			if tc.acked {
-				waitFor(t, "acks", func() bool { return l.Info().Acks > 0 })
+				waitUntil(t, "acks", func() bool { return l.Info().Acks > 0 })
 			}
 			if i := l.Info(); i.Frames != seq || tc.acked != (i.Acks > 0) {
 				t.Errorf("Info = %+v, want %d frames, acks sent only when asked", i, seq)

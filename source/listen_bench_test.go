@@ -35,8 +35,8 @@ import (
 // 2+30-byte record.
 var benchFrameValue = make([]byte, 30)
 
-// produce sends built messages to s until ctx ends, as an adapter would.
-func produce(ctx context.Context, s *lazy.Sink, wg *sync.WaitGroup) {
+// produceBuilt sends built messages to s until ctx ends, as an adapter would.
+func produceBuilt(ctx context.Context, s *lazy.Sink, wg *sync.WaitGroup) {
 	defer wg.Done()
 	b := tlv.NewBuilder(tlv.DomainMarketData, 1)
 	for ctx.Err() == nil {
@@ -62,7 +62,7 @@ func startProducer(b *testing.B, e transport.Endpoint) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go produce(ctx, s, &wg)
+	go produceBuilt(ctx, s, &wg)
 	b.Cleanup(func() {
 		cancel()
 		wg.Wait()
@@ -75,8 +75,8 @@ func startProducer(b *testing.B, e transport.Endpoint) {
 func BenchmarkListen(b *testing.B) {
 	for _, scheme := range []string{"unix", "ws"} {
 		b.Run("transport="+scheme+"/size=64/impl=listener", func(b *testing.B) {
-			l := listen(b, scheme, source.ListenConfig{})
-			startProducer(b, endpointOf(b, l))
+			l := startListener(b, scheme, source.ListenConfig{})
+			startProducer(b, listenerEndpoint(b, l))
 			b.ReportAllocs()
 			b.SetBytes(64)
 			n := 0

@@ -20,7 +20,7 @@ func TestCheckedListenConcurrentNext(t *testing.T) {
 	if runtime.GOMAXPROCS(0) < 2 {
 		t.Skip("needs two processors for two calls to overlap reliably")
 	}
-	l := listen(t, "unix", source.ListenConfig{Name: "feed"})
+	l := startListener(t, "unix", source.ListenConfig{Name: "feed"})
 	c := dialRaw(t, l)
 	b := tlv.NewBuilder(tlv.DomainMarketData, 1)
 	var batch []byte

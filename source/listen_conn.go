@@ -72,7 +72,7 @@ func (cn *lconn) run() {
 	}
 	l.count.producers.Add(1)
 	defer l.count.producers.Add(-1)
-	l.log.Info("source: producer connected", "name", l.name, "conn", cn.id, "remote", cn.nc.RemoteAddr().String())
+	l.log.Info("source: producer connected", "name", l.name, "conn", cn.id, "remote", cn.remote())
 	cn.c, cn.first = inbound.GetChunk(0), true
 	defer func() { cn.c.Release() }()
 	var err error
@@ -96,6 +96,15 @@ func (cn *lconn) run() {
 		attrs = append(attrs, "err", cn.err)
 	}
 	l.log.Info("source: producer disconnected", attrs...)
+}
+
+// remote names the producer: its address, or for a unix peer, which has
+// none, the connection's number.
+func (cn *lconn) remote() string {
+	if a := cn.nc.RemoteAddr(); a != nil && a.String() != "" && a.String() != "@" {
+		return a.String()
+	}
+	return "connection " + strconv.FormatUint(cn.id, 10)
 }
 
 // fill reads once into the chunk, after making room for the frame in
@@ -201,7 +210,7 @@ func (cn *lconn) reject(err error) {
 	l := cn.l
 	r := reasonOf(err)
 	l.count.rejected[r].Add(1)
-	re := &RejectError{Listener: l.name, Endpoint: l.endpoint, Remote: cn.nc.RemoteAddr().String(), Reason: r.String(), Err: err}
+	re := &RejectError{Listener: l.name, Endpoint: l.endpoint, Remote: cn.remote(), Reason: r.String(), Err: err}
 	l.count.lastReject.Store(re)
 	l.log.Warn("source: closed a producer connection", "name", l.name, "conn", cn.id, "reason", r.String(), "err", err)
 	if cn.ws {

@@ -46,7 +46,7 @@ func FuzzListen(f *testing.F) {
 	var targets []target
 	var wg sync.WaitGroup
 	for _, scheme := range []string{"unix", "ws"} {
-		l := listen(f, scheme, source.ListenConfig{})
+		l := startListener(f, scheme, source.ListenConfig{})
 		send := func(p []byte) error {
 			var nc net.Conn
 			var err error

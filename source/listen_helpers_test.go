@@ -28,9 +28,9 @@ func noLeaks(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
 }
 
-// listen starts a Listener on a fresh endpoint of scheme (unix, tcp or ws)
+// startListener starts a Listener on a fresh endpoint of scheme (unix, tcp or ws)
 // and closes it when the test ends.
-func listen(t testing.TB, scheme string, cfg source.ListenConfig) *source.Listener {
+func startListener(t testing.TB, scheme string, cfg source.ListenConfig) *source.Listener {
 	t.Helper()
 	switch scheme {
 	case "unix":
@@ -55,8 +55,8 @@ func listen(t testing.TB, scheme string, cfg source.ListenConfig) *source.Listen
 	return l
 }
 
-// endpointOf parses the Listener's endpoint, for a sink.
-func endpointOf(t testing.TB, l *source.Listener) transport.Endpoint {
+// listenerEndpoint parses the Listener's endpoint, for a sink.
+func listenerEndpoint(t testing.TB, l *source.Listener) transport.Endpoint {
 	t.Helper()
 	e, err := transport.ParseEndpoint(l.Endpoint())
 	if err != nil {
@@ -69,7 +69,7 @@ func endpointOf(t testing.TB, l *source.Listener) transport.Endpoint {
 // ends; a Close that cannot deliver gives up after 200 ms.
 func directSink(t testing.TB, l *source.Listener) *lazy.Sink {
 	t.Helper()
-	s, err := lazy.New(lazy.Config{Name: "direct", Kind: sink.KindDirect, Endpoint: endpointOf(t, l),
+	s, err := lazy.New(lazy.Config{Name: "direct", Kind: sink.KindDirect, Endpoint: listenerEndpoint(t, l),
 		SingleProducer: true, BufferSize: 1 << 14, CloseTimeout: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -129,8 +129,8 @@ func message(tb testing.TB, b *tlv.Builder, size int) *tlv.Message {
 	return m
 }
 
-// checkFrame fails unless f is a frame that message built.
-func checkFrame(t testing.TB, f tlv.Frame) {
+// checkListened fails unless f is a frame that message built.
+func checkListened(t testing.TB, f tlv.Frame) {
 	t.Helper()
 	if _, err := tlv.Parse(f); err != nil {
 		t.Fatalf("Next returned an invalid frame: %v", err)
@@ -188,8 +188,8 @@ func nextFrame(t testing.TB, l *source.Listener) tlv.Frame {
 	return nil
 }
 
-// waitFor polls cond, failing the test after 10 s.
-func waitFor(t testing.TB, what string, cond func() bool) {
+// waitUntil polls cond, failing the test after 10 s.
+func waitUntil(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {

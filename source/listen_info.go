@@ -1,6 +1,7 @@
 package source
 
 import (
+	"encoding/json"
 	"errors"
 	"strconv"
 	"sync"
@@ -43,7 +44,7 @@ func (e *ProtocolError) Unwrap() error { return ErrProtocol }
 type RejectError struct {
 	Listener string // the Listener's name
 	Endpoint string
-	Remote   string // the producer's address
+	Remote   string // the producer's address; for unix, "connection" and its number
 	Reason   string // the ListenerInfo.Rejected counter it was counted in
 	Err      error
 }
@@ -61,51 +62,65 @@ func (e *RejectError) Unwrap() error { return e.Err }
 // whenever it finishes a run of frames and before it waits, so at a quiet
 // point they are exact.
 type ListenerInfo struct {
-	Name     string
-	Endpoint string // with the port chosen for port 0
-	Closed   bool
+	Name     string `json:"name"`
+	Endpoint string `json:"endpoint"` // with the port chosen for port 0
+	Closed   bool   `json:"closed"`
 
-	Producers    int    // producer connections now
-	Accepted     uint64 // connections accepted, ever
-	AcceptErrors uint64 // failed accepts (out of descriptors), each followed by a pause
+	Producers    int    `json:"producers"`     // producer connections now
+	Accepted     uint64 `json:"accepted"`      // connections accepted, ever
+	AcceptErrors uint64 `json:"accept_errors"` // failed accepts (out of descriptors), each followed by a pause
 
 	// SourceCounts are the totals over every producer: frames returned by
 	// Next, gaps, duplicates dropped, restarts.
 	SourceCounts
-	Bytes uint64 // bytes of the frames returned
+	Bytes uint64 `json:"bytes"` // bytes of the frames returned
 	// PerSource holds the counts of every producer (header source) heard from.
-	PerSource map[uint8]SourceCounts
+	PerSource map[uint8]SourceCounts `json:"per_source"`
 
 	// Acks counts the Ack frames sent to producers that asked for them.
-	Acks uint64
+	Acks uint64 `json:"acks"`
 	// Rejected counts connections closed for what they sent, by reason.
-	Rejected Rejects
+	Rejected Rejects `json:"rejected"`
 	// Truncated counts producers that hung up in the middle of a frame: the
 	// partial frame is dropped, as a torn frame must be. Not a rejection:
 	// it is what a sink's broken connection looks like.
-	Truncated uint64
-	// LastReject is the last rejection, a *RejectError; nil if none.
-	LastReject error
+	Truncated uint64 `json:"truncated"`
+	// LastReject is the last rejection, a *RejectError; nil if none. JSON
+	// has its message, as last_reject.
+	LastReject error `json:"-"`
+}
+
+// MarshalJSON writes i with snake_case keys and LastReject's message.
+func (i ListenerInfo) MarshalJSON() ([]byte, error) {
+	type plain ListenerInfo // without this method
+	out := struct {
+		plain
+		LastReject string `json:"last_reject,omitempty"`
+	}{plain: plain(i)}
+	if i.LastReject != nil {
+		out.LastReject = i.LastReject.Error()
+	}
+	return json.Marshal(out)
 }
 
 // Rejects counts the connections a Listener closed for what they sent, by
 // reason. The frame that closed a connection is never returned; the frames
 // before it were.
 type Rejects struct {
-	Malformed uint64 // not a Protocol V2 frame (tlv.ErrMalformed)
-	Checksum  uint64 // a non-zero checksum that does not match (tlv.ErrChecksum)
-	Domain    uint64 // outside the Validator's domain, or a type its level refuses (tlv.ErrDomain)
-	Precision uint64 // a type refused by the precision setting (tlv.ErrPrecision)
-	Oversize  uint64 // a frame larger than Validator.MaxSize
+	Malformed uint64 `json:"malformed"` // not a Protocol V2 frame (tlv.ErrMalformed)
+	Checksum  uint64 `json:"checksum"`  // a non-zero checksum that does not match (tlv.ErrChecksum)
+	Domain    uint64 `json:"domain"`    // outside the Validator's domain, or a type its level refuses (tlv.ErrDomain)
+	Precision uint64 `json:"precision"` // a type refused by the precision setting (tlv.ErrPrecision)
+	Oversize  uint64 `json:"oversize"`  // a frame larger than Validator.MaxSize
 	// Protocol: a WebSocket client that broke RFC 6455, or a first frame
 	// that is a Subscribe with a role other than tlv.RoleProducer.
-	Protocol uint64
+	Protocol uint64 `json:"protocol"`
 	// Unsupported: a WebSocket text or fragmented message; a producer sends
 	// each frame as one binary message.
-	Unsupported uint64
+	Unsupported uint64 `json:"unsupported"`
 	// Handshake: a WebSocket upgrade that failed (wrong path, not a
 	// WebSocket request, timeout).
-	Handshake uint64
+	Handshake uint64 `json:"handshake"`
 }
 
 // Total is the sum of all reasons.
@@ -176,11 +191,11 @@ type listenCounters struct {
 	producers                               atomic.Int64
 	rejected                                [numReasons]atomic.Uint64
 	lastReject                              atomic.Pointer[RejectError]
-	pub                                     published
+	pub                                     listenPub
 }
 
-// published holds what Next counted, as of its last publish.
-type published struct {
+// listenPub holds what Next counted, as of its last publish.
+type listenPub struct {
 	mu    sync.Mutex
 	bytes uint64
 	all   SourceCounts

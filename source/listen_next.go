@@ -201,7 +201,7 @@ func (n *nextState) postAcks() {
 
 // publish copies the counts that changed since the last publish where
 // Info reads them.
-func (n *nextState) publish(p *published) {
+func (n *nextState) publish(p *listenPub) {
 	if n.touched == [4]uint64{} {
 		return
 	}

@@ -1,6 +1,7 @@
 package source_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -25,7 +26,7 @@ func TestListenLazySink(t *testing.T) {
 	for _, scheme := range []string{"unix", "tcp", "ws"} {
 		t.Run("scheme="+scheme, func(t *testing.T) {
 			noLeaks(t)
-			l := listen(t, scheme, source.ListenConfig{})
+			l := startListener(t, scheme, source.ListenConfig{})
 			s := directSink(t, l)
 			bs := []*tlv.Builder{tlv.NewBuilder(tlv.DomainMarketData, 1), tlv.NewBuilder(tlv.DomainMarketData, 2)}
 			sizes := []int{0, 1, 64, 200, 300, 5000, 70_000, 100_000}
@@ -50,7 +51,7 @@ func TestListenLazySink(t *testing.T) {
 			next := map[uint8]uint64{1: 1, 2: 1}
 			for range n {
 				f := nextFrame(t, l)
-				checkFrame(t, f)
+				checkListened(t, f)
 				h := f.Header()
 				if h.Sequence() != next[h.Source()] {
 					t.Fatalf("source %d: sequence %d, want %d", h.Source(), h.Sequence(), next[h.Source()])
@@ -73,7 +74,7 @@ func TestListenLazySink(t *testing.T) {
 // Next returns every frame, in order per producer.
 func TestListenProducers(t *testing.T) {
 	noLeaks(t)
-	l := listen(t, "unix", source.ListenConfig{})
+	l := startListener(t, "unix", source.ListenConfig{})
 	const producers, n = 4, 3000
 	var wg sync.WaitGroup
 	for p := range producers {
@@ -98,7 +99,7 @@ func TestListenProducers(t *testing.T) {
 	next := map[uint8]uint64{}
 	for range producers * n {
 		f := nextFrame(t, l)
-		checkFrame(t, f)
+		checkListened(t, f)
 		h := f.Header()
 		if want := next[h.Source()] + 1; h.Sequence() != want {
 			t.Fatalf("source %d: sequence %d, want %d", h.Source(), h.Sequence(), want)
@@ -106,7 +107,7 @@ func TestListenProducers(t *testing.T) {
 		next[h.Source()]++
 	}
 	wg.Wait()
-	waitFor(t, "4 producers", func() bool { return l.Info().Producers == producers })
+	waitUntil(t, "4 producers", func() bool { return l.Info().Producers == producers })
 	if i := l.Info(); i.Frames != producers*n || i.Accepted != producers || len(i.PerSource) != producers {
 		t.Errorf("Info = %+v, want %d frames from %d producers", i, producers*n, producers)
 	}
@@ -116,7 +117,7 @@ func TestListenProducers(t *testing.T) {
 // duplicates are dropped by (source, sequence), gaps counted.
 func TestListenGapsAndDuplicates(t *testing.T) {
 	noLeaks(t)
-	l := listen(t, "tcp", source.ListenConfig{})
+	l := startListener(t, "tcp", source.ListenConfig{})
 	c := dialRaw(t, l)
 	b := tlv.NewBuilder(tlv.DomainMarketData, 7)
 	var out []byte
@@ -132,7 +133,7 @@ func TestListenGapsAndDuplicates(t *testing.T) {
 			t.Fatalf("sequence %d, want %d", got, want)
 		}
 	}
-	waitFor(t, "Info", func() bool { return l.Info().Frames == 5 })
+	waitUntil(t, "Info", func() bool { return l.Info().Frames == 5 })
 	want := source.SourceCounts{Frames: 5, Gaps: 2, Duplicates: 2}
 	if i := l.Info(); i.SourceCounts != want || i.PerSource[7] != want {
 		t.Errorf("Info = %+v, want %+v", i, want)
@@ -150,24 +151,25 @@ func TestListenReject(t *testing.T) {
 		bad    func(t *testing.T) []byte
 		want   func(source.Rejects) uint64
 		target error
+		key    string // the JSON key of the counter
 	}{
 		{"malformed", source.ListenConfig{}, func(t *testing.T) []byte {
 			f := good(t)
 			f[0] = 0 // magic
 			return f
-		}, func(r source.Rejects) uint64 { return r.Malformed }, tlv.ErrMalformed},
+		}, func(r source.Rejects) uint64 { return r.Malformed }, tlv.ErrMalformed, "malformed"},
 		{"domain", source.ListenConfig{Validator: tlv.Validator{Domain: tlv.DomainSignal}}, good,
-			func(r source.Rejects) uint64 { return r.Domain }, tlv.ErrDomain},
+			func(r source.Rejects) uint64 { return r.Domain }, tlv.ErrDomain, "domain"},
 		{"oversize", source.ListenConfig{Validator: tlv.Validator{MaxSize: 1000}}, func(t *testing.T) []byte {
 			return frame(t, tlv.NewBuilder(tlv.DomainMarketData, 1), 2000)
-		}, func(r source.Rejects) uint64 { return r.Oversize }, tlv.ErrMalformed},
+		}, func(r source.Rejects) uint64 { return r.Oversize }, tlv.ErrMalformed, "oversize"},
 		{"checksum", source.ListenConfig{}, func(t *testing.T) []byte {
 			b := tlv.NewBuilder(tlv.DomainMarketData, 1)
 			b.Checksum = true
 			f := frame(t, b, 16)
 			f[len(f)-1] ^= 0xFF
 			return f
-		}, func(r source.Rejects) uint64 { return r.Checksum }, tlv.ErrChecksum},
+		}, func(r source.Rejects) uint64 { return r.Checksum }, tlv.ErrChecksum, "checksum"},
 		{"precision", source.ListenConfig{Validator: tlv.Validator{Precision: tlv.PrecisionExchange}}, func(t *testing.T) []byte {
 			b := tlv.NewBuilder(tlv.DomainMarketData, 1)
 			b.Append(12, make([]byte, 40)) // a DEX pool type
@@ -177,14 +179,14 @@ func TestListenReject(t *testing.T) {
 			}
 			defer m.Release()
 			return append([]byte(nil), m.Bytes()...)
-		}, func(r source.Rejects) uint64 { return r.Precision }, tlv.ErrPrecision},
+		}, func(r source.Rejects) uint64 { return r.Precision }, tlv.ErrPrecision, "precision"},
 		{"consumer subscribe", source.ListenConfig{}, func(t *testing.T) []byte { return subscribeFrame(t, tlv.RoleConsumer) },
-			func(r source.Rejects) uint64 { return r.Protocol }, source.ErrProtocol},
+			func(r source.Rejects) uint64 { return r.Protocol }, source.ErrProtocol, "protocol"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			noLeaks(t)
-			l := listen(t, "unix", tc.cfg)
+			l := startListener(t, "unix", tc.cfg)
 			other := dialRaw(t, l)
 			c := dialRaw(t, l)
 			var before []byte
@@ -204,7 +206,7 @@ func TestListenReject(t *testing.T) {
 			if _, err := c.Read(make([]byte, 1)); err == nil {
 				t.Fatal("the bad producer's connection is still open")
 			}
-			waitFor(t, "the rejection to be counted", func() bool { return tc.want(l.Info().Rejected) == 1 })
+			waitUntil(t, "the rejection to be counted", func() bool { return tc.want(l.Info().Rejected) == 1 })
 			i := l.Info()
 			if i.Rejected.Total() != 1 {
 				t.Errorf("Rejected = %+v, want one %s", i.Rejected, tc.name)
@@ -212,6 +214,17 @@ func TestListenReject(t *testing.T) {
 			var re *source.RejectError
 			if !errors.As(i.LastReject, &re) || !errors.Is(i.LastReject, tc.target) {
 				t.Errorf("LastReject = %v, want a *RejectError matching %v", i.LastReject, tc.target)
+			}
+			js, err := json.Marshal(i)
+			var back struct {
+				LastReject string            `json:"last_reject"`
+				Rejected   map[string]uint64 `json:"rejected"`
+			}
+			if err == nil {
+				err = json.Unmarshal(js, &back)
+			}
+			if err != nil || back.LastReject != i.LastReject.Error() || back.Rejected[tc.key] != 1 {
+				t.Errorf("Info as JSON = %s (%v), want last_reject and rejected.%s", js, err, tc.key)
 			}
 			// The other producer goes on.
 			// Another source: frame 1 of source 1 was returned already.
@@ -236,7 +249,7 @@ func TestListenClose(t *testing.T) {
 	for _, scheme := range []string{"unix", "ws"} {
 		t.Run("scheme="+scheme, func(t *testing.T) {
 			noLeaks(t)
-			l := listen(t, scheme, source.ListenConfig{})
+			l := startListener(t, scheme, source.ListenConfig{})
 			s := directSink(t, l)
 			m := message(t, tlv.NewBuilder(tlv.DomainMarketData, 1), 10)
 			if err := s.Send(m); err != nil {
@@ -295,7 +308,7 @@ func TestListenConfig(t *testing.T) {
 		}
 	}
 	// An address in use is the bind error.
-	l := listen(t, "tcp", source.ListenConfig{})
+	l := startListener(t, "tcp", source.ListenConfig{})
 	_, err := source.Listen(source.ListenConfig{Endpoint: transport.Endpoint{Scheme: "tcp", Addr: l.Addr().String()}})
 	var oe *net.OpError
 	if !errors.As(err, &oe) {
@@ -345,7 +358,7 @@ func TestListenCloseWhileStreaming(t *testing.T) {
 	for _, scheme := range []string{"unix", "ws"} {
 		t.Run("scheme="+scheme, func(t *testing.T) {
 			noLeaks(t)
-			l := listen(t, scheme, source.ListenConfig{Queue: 4})
+			l := startListener(t, scheme, source.ListenConfig{Queue: 4})
 			var wg sync.WaitGroup
 			stop := make(chan struct{})
 			for p := range 3 {
@@ -375,7 +388,7 @@ func TestListenCloseWhileStreaming(t *testing.T) {
 				if f, err = l.Next(); err != nil {
 					break
 				}
-				checkFrame(t, f)
+				checkListened(t, f)
 				h := f.Header()
 				if last, ok := next[h.Source()]; ok && h.Sequence() != last+1 {
 					t.Fatalf("source %d: sequence %d after %d", h.Source(), h.Sequence(), last)

@@ -95,7 +95,7 @@ func TestListenWebSocket(t *testing.T) {
 	good := func(t *testing.T, src uint8) []byte { return frame(t, tlv.NewBuilder(tlv.DomainMarketData, src), 16) }
 	t.Run("ping", func(t *testing.T) {
 		noLeaks(t)
-		l := listen(t, "ws", source.ListenConfig{})
+		l := startListener(t, "ws", source.ListenConfig{})
 		c, err := dialWS(t, l, "/feed")
 		if err != nil {
 			t.Fatal(err)
@@ -121,7 +121,7 @@ func TestListenWebSocket(t *testing.T) {
 	})
 	t.Run("close", func(t *testing.T) {
 		noLeaks(t)
-		l := listen(t, "ws", source.ListenConfig{})
+		l := startListener(t, "ws", source.ListenConfig{})
 		c, err := dialWS(t, l, "/feed")
 		if err != nil {
 			t.Fatal(err)
@@ -135,19 +135,19 @@ func TestListenWebSocket(t *testing.T) {
 		if got := nextFrame(t, l); string(got) != string(a) {
 			t.Fatal("the frame before the Close was not returned")
 		}
-		waitFor(t, "the producer to be gone", func() bool { return l.Info().Producers == 0 })
+		waitUntil(t, "the producer to be gone", func() bool { return l.Info().Producers == 0 })
 		if i := l.Info(); i.Rejected.Total() != 0 {
 			t.Errorf("a clean close counted as a rejection: %+v", i.Rejected)
 		}
 	})
 	t.Run("listener close", func(t *testing.T) {
 		noLeaks(t)
-		l := listen(t, "ws", source.ListenConfig{})
+		l := startListener(t, "ws", source.ListenConfig{})
 		c, err := dialWS(t, l, "/feed")
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "the producer", func() bool { return l.Info().Producers == 1 })
+		waitUntil(t, "the producer", func() bool { return l.Info().Producers == 1 })
 		_ = l.Close()
 		if code := c.readClose(); code != 1001 {
 			t.Fatalf("Close sent code %d, want 1001 (going away)", code)
@@ -187,7 +187,7 @@ func TestListenWebSocket(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			noLeaks(t)
-			l := listen(t, "ws", tc.cfg)
+			l := startListener(t, "ws", tc.cfg)
 			c, err := dialWS(t, l, "/feed")
 			if err != nil {
 				t.Fatal(err)
@@ -201,7 +201,7 @@ func TestListenWebSocket(t *testing.T) {
 			if code := c.readClose(); code != tc.code {
 				t.Fatalf("closed with code %d, want %d", code, tc.code)
 			}
-			waitFor(t, "the rejection to be counted", func() bool { return tc.want(l.Info().Rejected) == 1 })
+			waitUntil(t, "the rejection to be counted", func() bool { return tc.want(l.Info().Rejected) == 1 })
 			i := l.Info()
 			var re *source.RejectError
 			if i.Rejected.Total() != 1 || !errors.As(i.LastReject, &re) {
@@ -219,19 +219,19 @@ func TestListenWebSocket(t *testing.T) {
 
 	t.Run("wrong path", func(t *testing.T) {
 		noLeaks(t)
-		l := listen(t, "ws", source.ListenConfig{})
+		l := startListener(t, "ws", source.ListenConfig{})
 		_, err := dialWS(t, l, "/other")
 		var se ws.StatusError
 		if !errors.As(err, &se) || se != 404 {
 			t.Fatalf("dial to the wrong path: %v, want HTTP 404", err)
 		}
-		waitFor(t, "the failed handshake to be counted", func() bool { return l.Info().Rejected.Handshake == 1 })
+		waitUntil(t, "the failed handshake to be counted", func() bool { return l.Info().Rejected.Handshake == 1 })
 	})
 	t.Run("not websocket", func(t *testing.T) {
 		noLeaks(t)
 		// Frame bytes hold no line end: the request line never ends, and
 		// the handshake timeout closes the connection.
-		l := listen(t, "ws", source.ListenConfig{HandshakeTimeout: 100 * time.Millisecond})
+		l := startListener(t, "ws", source.ListenConfig{HandshakeTimeout: 100 * time.Millisecond})
 		c, err := net.Dial("tcp", l.Addr().String())
 		if err != nil {
 			t.Fatal(err)
@@ -240,7 +240,7 @@ func TestListenWebSocket(t *testing.T) {
 		if _, err := c.Write(good(t, 1)); err != nil { // a raw producer at a ws endpoint
 			t.Fatal(err)
 		}
-		waitFor(t, "the failed handshake to be counted", func() bool { return l.Info().Rejected.Handshake == 1 })
+		waitUntil(t, "the failed handshake to be counted", func() bool { return l.Info().Rejected.Handshake == 1 })
 		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 		if _, err := io.ReadAll(c); err != nil {
 			t.Fatalf("the connection was not closed: %v", err)
@@ -248,7 +248,7 @@ func TestListenWebSocket(t *testing.T) {
 	})
 	t.Run("acks", func(t *testing.T) {
 		noLeaks(t)
-		l := listen(t, "ws", source.ListenConfig{})
+		l := startListener(t, "ws", source.ListenConfig{})
 		c, err := dialWS(t, l, "/feed?token=1")
 		if err != nil {
 			t.Fatal(err)
