@@ -406,3 +406,33 @@ func TestListenCloseWhileStreaming(t *testing.T) {
 		})
 	}
 }
+
+// TestListenRejectReconnects: a lazy sink whose frame the Listener refuses
+// (its Validator is stricter than the sink's) has its connection dropped,
+// reconnects by itself, and what it sends afterwards comes through.
+func TestListenRejectReconnects(t *testing.T) {
+	noLeaks(t)
+	l := startListener(t, "unix", source.ListenConfig{Validator: tlv.Validator{Domain: tlv.DomainMarketData}})
+	s := directSink(t, l)
+	send := func(m *tlv.Message) {
+		t.Helper()
+		if err := s.Send(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	md := tlv.NewBuilder(tlv.DomainMarketData, 1)
+	send(message(t, md, 8))
+	nextFrame(t, l)
+	send(message(t, tlv.NewBuilder(tlv.DomainSignal, 30), 8)) // refused by the Listener only
+	waitUntil(t, "the rejection", func() bool { return l.Info().Rejected.Domain == 1 })
+	waitUntil(t, "the sink to notice", func() bool { return s.Info().Reconnects > 0 || s.Info().State != sink.StateConnected })
+	last := message(t, md, 8)
+	seq := last.Header().Sequence()
+	send(last)
+	if got := nextFrame(t, l).Header().Sequence(); got != seq {
+		t.Fatalf("after the reconnect Next returned sequence %d, want %d", got, seq)
+	}
+	if i := l.Info(); i.Accepted != 2 || i.Frames != 2 {
+		t.Errorf("Info = %+v, want 2 connections and 2 frames", i)
+	}
+}
