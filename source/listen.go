@@ -156,6 +156,9 @@ func Listen(cfg ListenConfig) (*Listener, error) {
 		l.ln, err = net.Listen("tcp", e.Addr)
 	case "ws":
 		l.ws, l.wsPath = true, e.Path
+		if l.wsPath == "" {
+			l.wsPath = "/" // as transport.ParseEndpoint writes a ws:// endpoint without one
+		}
 		// The largest frame travels with a WebSocket header in one chunk.
 		l.maxFrame = min(l.maxFrame, inbound.MaxChunkSize-maxWSHeader)
 		l.validator.MaxSize = l.maxFrame
@@ -170,7 +173,7 @@ func Listen(cfg ListenConfig) (*Listener, error) {
 	}
 	l.endpoint = cfg.Endpoint.String()
 	if cfg.Endpoint.Scheme != "unix" {
-		l.endpoint = cfg.Endpoint.Scheme + "://" + l.ln.Addr().String() + cfg.Endpoint.Path
+		l.endpoint = cfg.Endpoint.Scheme + "://" + l.ln.Addr().String() + l.wsPath
 	}
 	l.nx.init(cfg.Name)
 	if a, ok := l.ln.Addr().(*net.TCPAddr); ok && a.IP.IsUnspecified() {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/msgsink/msgsink/source"
 	"github.com/msgsink/msgsink/tlv"
+	"github.com/msgsink/msgsink/transport"
 )
 
 // wsClient is a gobwas/ws client connection to l at path.
@@ -217,6 +218,27 @@ func TestListenWebSocket(t *testing.T) {
 		})
 	}
 
+	t.Run("root path", func(t *testing.T) {
+		noLeaks(t)
+		// An Endpoint written by hand without a path listens at "/".
+		l, err := source.Listen(source.ListenConfig{Endpoint: transport.Endpoint{Scheme: "ws", Addr: "127.0.0.1:0"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		if !strings.HasSuffix(l.Endpoint(), "/") {
+			t.Errorf("Endpoint() = %q, want the path /", l.Endpoint())
+		}
+		c, err := dialWS(t, l, "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := good(t, 1)
+		c.send(ws.OpBinary, true, true, f)
+		if got := nextFrame(t, l); string(got) != string(f) {
+			t.Fatal("frame not returned as sent")
+		}
+	})
 	t.Run("wrong path", func(t *testing.T) {
 		noLeaks(t)
 		l := startListener(t, "ws", source.ListenConfig{})
