@@ -436,3 +436,58 @@ func TestListenRejectReconnects(t *testing.T) {
 		t.Errorf("Info = %+v, want 2 connections and 2 frames", i)
 	}
 }
+
+// TestListenShortConnections: producers that connect, send a few frames and
+// hang up, 200 of them (some in the middle of a frame), leave nothing
+// behind: every whole frame is returned, no goroutine or descriptor stays.
+func TestListenShortConnections(t *testing.T) {
+	noLeaks(t)
+	l := startListener(t, "unix", source.ListenConfig{})
+	fds := func() int {
+		es, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Skip("no /proc/self/fd:", err)
+		}
+		return len(es)
+	}
+	before := fds()
+	const conns, per = 200, 5
+	done := make(chan error, 1)
+	go func() {
+		for i := range conns {
+			c, err := net.Dial("unix", l.Addr().String())
+			if err != nil {
+				done <- err
+				return
+			}
+			b := tlv.NewBuilder(tlv.DomainMarketData, uint8(1+i%200))
+			b.SetSequence(uint64(1 + i/200*per))
+			var out []byte
+			for range per {
+				out = append(out, frame(t, b, i%50)...)
+			}
+			if i%3 == 0 {
+				out = append(out, frame(t, b, 10)[:20]...) // hangs up mid-frame
+			}
+			_, err = c.Write(out)
+			_ = c.Close()
+			if err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for range conns * per {
+		checkListened(t, nextFrame(t, l))
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "every producer to be gone", func() bool { return l.Info().Producers == 0 })
+	i := l.Info()
+	if i.Accepted != conns || i.Frames != conns*per || i.Truncated != (conns+2)/3 || i.Rejected.Total() != 0 {
+		t.Errorf("Info = %+v, want %d connections, %d frames, %d truncated", i, conns, conns*per, (conns+2)/3)
+	}
+	waitUntil(t, "the descriptors to be closed", func() bool { return fds() <= before })
+}
