@@ -1,7 +1,10 @@
-// Package inbound holds the read side of a Protocol V2 stream that the relay
-// and source.Listen share: pooled, reference-counted read buffers (chunks)
-// that whole frames are read into and handed on as spans without a copy, and
-// the recognition of a connection's first frame, a Subscribe.
+// Package inbound holds the read side of a Protocol V2 stream that accepts
+// producers: pooled, reference-counted read buffers (chunks) that whole
+// frames are read into and handed on as spans without a copy, and the
+// recognition of a connection's first frame, a Subscribe. source.Listen
+// reads with it; the relay's reader, from which it was taken, keeps its own
+// copy in relay/chunk.go until the relay's hardening (issue 14) is merged,
+// and then moves onto it (issue 15).
 //
 // A chunk belongs to the goroutine that reads into it and to every holder of
 // a span of it, by reference count: bytes a span covers are never written
