@@ -14,7 +14,6 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/msgsink/msgsink/internal/inbound"
-	"github.com/msgsink/msgsink/relay"
 	"github.com/msgsink/msgsink/tlv"
 )
 
@@ -22,6 +21,11 @@ import (
 // WebSocket Close frame): a producer that does not take a few bytes in that
 // time is not reading, and Close must not wait on it.
 const closeGrace = 100 * time.Millisecond
+
+// ListenerAckSource is the header source of the Ack frames a Listener
+// sends back to producers: a system service type (SPEC section 1, system
+// 60–79).
+const ListenerAckSource = 61
 
 // ackWriteTimeout bounds a write back to a producer (acks, a Pong): one
 // that has not read what it asked for in that long is broken, and is
@@ -183,7 +187,7 @@ func (cn *lconn) subscribed(role uint8) error {
 			": a producer may only ask for acks (role " + strconv.Itoa(tlv.RoleProducer) +
 			"); consumers subscribe to a relay, not to a Listener"}
 	}
-	a := &acker{cn: cn, kick: make(chan struct{}, 1), b: tlv.NewBuilder(tlv.DomainSystem, relay.SubscriberSource)}
+	a := &acker{cn: cn, kick: make(chan struct{}, 1), b: tlv.NewBuilder(tlv.DomainSystem, ListenerAckSource)}
 	cn.ack.Store(a)
 	cn.l.wg.Add(1)
 	go a.run()

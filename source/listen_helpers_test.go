@@ -151,7 +151,7 @@ func checkListened(t testing.TB, f tlv.Frame) {
 // subscribeFrame is the first frame of a producer that asks for acks.
 func subscribeFrame(t testing.TB, role uint8) []byte {
 	t.Helper()
-	b := tlv.NewBuilder(tlv.DomainSystem, 60)
+	b := tlv.NewBuilder(tlv.DomainSystem, 60) // any system service type
 	b.AppendSubscribe(role)
 	m, err := b.Finish()
 	if err != nil {
@@ -219,8 +219,8 @@ func readAcks(t testing.TB, c net.Conn, done func(src uint8, seq uint64) bool) [
 			if err != nil {
 				t.Fatalf("the Listener sent an invalid frame: %v", err)
 			}
-			if d := f.Header().Domain(); d != tlv.DomainSystem {
-				t.Fatalf("an Ack frame in domain %v, want system", d)
+			if h := f.Header(); h.Domain() != tlv.DomainSystem || h.Source() != source.ListenerAckSource {
+				t.Fatalf("an Ack frame of domain %v, source %d; want system, %d", h.Domain(), h.Source(), source.ListenerAckSource)
 			}
 			it := f.Records()
 			for it.Next() {
