@@ -146,3 +146,31 @@ func parseAcks(t testing.TB, p []byte) [][2]uint64 {
 	}
 	return got
 }
+
+// TestListenAcksSlowReader: an application that takes a millisecond per
+// frame still acks its producer as it goes, not only when a run of frames
+// ends (SPEC section 3: at least every millisecond while frames arrive).
+func TestListenAcksSlowReader(t *testing.T) {
+	noLeaks(t)
+	l := startListener(t, "unix", source.ListenConfig{})
+	c := dialRaw(t, l)
+	b := tlv.NewBuilder(tlv.DomainMarketData, 5)
+	out := subscribeFrame(t, tlv.RoleProducer)
+	const n = 200 // one run: 200 frames of 42 bytes fit one read
+	for range n {
+		out = append(out, frame(t, b, 8)...)
+	}
+	if _, err := c.Write(out); err != nil {
+		t.Fatal(err)
+	}
+	const slow = 40
+	for range slow {
+		nextFrame(t, l)
+		time.Sleep(time.Millisecond) // the application's work
+	}
+	// Next is not called again: what was acked came from the clock.
+	acks := readAcks(t, c, func(src uint8, seq uint64) bool { return seq > 1 })
+	if a := acks[len(acks)-1]; a[1] > slow {
+		t.Fatalf("acked %d, more than the %d frames Next returned", a[1], slow)
+	}
+}
