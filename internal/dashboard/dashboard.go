@@ -1,0 +1,219 @@
+package dashboard
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/msgsink/msgsink/internal/hist"
+	"github.com/msgsink/msgsink/sink"
+	"github.com/msgsink/msgsink/tlv"
+)
+
+// Defaults for Config's zero fields.
+const (
+	// DefaultStaleAfter is how long a source may send nothing before the
+	// page shows it (and, when every source is, the feed) as stale.
+	DefaultStaleAfter = 2 * time.Second
+	// DefaultBoardSize is how many instruments each intake counts (the k
+	// of its space-saving board): what bounds memory, whatever the number
+	// of distinct instruments.
+	DefaultBoardSize = 1024
+	// DefaultBoardRows is how many of the busiest instruments the page shows.
+	DefaultBoardRows = 20
+	// DefaultMaxIntakes bounds the producer connections taken at once.
+	DefaultMaxIntakes = 64
+	// DefaultMaxViewers bounds the browsers served at once.
+	DefaultMaxViewers = 64
+)
+
+// UpdateInterval is the period of the updates browsers get: at most ten a
+// second, whatever the input rate, since a page redrawn faster shows nothing
+// more.
+const UpdateInterval = 100 * time.Millisecond
+
+// Errors of Attach and of the HTTP endpoints.
+var (
+	// ErrClosed is sink.ErrClosed: the dashboard was closed.
+	ErrClosed = sink.ErrClosed
+	// ErrTooMany is returned by Attach when Config.MaxIntakes intakes are
+	// running; /ws and /live answer 503 when their limit is reached.
+	ErrTooMany = errors.New("dashboard: too many connections (raise Config.MaxIntakes or MaxViewers)")
+)
+
+// Frames is where an intake's frames come from: relay.Subscriber,
+// source.Source, a source.Listen connection. Next returns a view valid until
+// the next call; Close must end a Next blocked in another goroutine.
+type Frames interface {
+	Next() (tlv.Frame, error)
+	Close() error
+}
+
+// Config configures a Dashboard. Its zero value works.
+type Config struct {
+	StaleAfter time.Duration // default DefaultStaleAfter
+	BoardSize  int           // default DefaultBoardSize
+	BoardRows  int           // default DefaultBoardRows
+	MaxIntakes int           // default DefaultMaxIntakes
+	MaxViewers int           // default DefaultMaxViewers
+	Logger     *slog.Logger  // connections coming and going; default: discard
+}
+
+func (c Config) withDefaults() Config {
+	set := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	set(&c.BoardSize, DefaultBoardSize)
+	set(&c.BoardRows, DefaultBoardRows)
+	set(&c.MaxIntakes, DefaultMaxIntakes)
+	set(&c.MaxViewers, DefaultMaxViewers)
+	if c.StaleAfter <= 0 {
+		c.StaleAfter = DefaultStaleAfter
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Dashboard aggregates the frames of its intakes and serves the page, its
+// live updates and the producers' WebSocket endpoint (see ServeHTTP). New
+// starts its ticker; Close stops everything it started.
+type Dashboard struct {
+	cfg Config
+
+	mu      sync.Mutex
+	closed  bool
+	intakes map[*intake]struct{}
+	viewers map[*viewer]struct{}
+	retired counts        // what intakes that ended had counted
+	retLat  hist.Snapshot // and their latencies
+	retB    board         // and their boards
+	history []point       // one point a second, the last historyLen
+	wg      sync.WaitGroup
+	done    chan struct{}
+
+	frames uint64 // all frames observed, as of the last tick (under mu)
+	state  string // the feed's state as of the last tick (under mu)
+}
+
+// intake is one running source of frames.
+type intake struct {
+	kind, name string
+	since      time.Time
+	src        Frames
+	t          *tally
+}
+
+// New returns a running dashboard with no intake.
+func New(cfg Config) *Dashboard {
+	cfg = cfg.withDefaults()
+	d := &Dashboard{
+		cfg:     cfg,
+		intakes: map[*intake]struct{}{},
+		viewers: map[*viewer]struct{}{},
+		retB:    newBoard(cfg.BoardSize),
+		done:    make(chan struct{}),
+	}
+	d.wg.Go(d.tick)
+	return d
+}
+
+// Attach starts an intake that aggregates every frame f returns until Next
+// fails; then it closes f. kind and name label it on the page ("relay",
+// "unix:///tmp/md.sock"). The dashboard owns f from here on, also when
+// Attach fails (it closes f then).
+func (d *Dashboard) Attach(kind, name string, f Frames) error {
+	in := &intake{kind: kind, name: name, since: time.Now(), src: f, t: newTally(d.cfg.BoardSize)}
+	d.mu.Lock()
+	var err error
+	switch {
+	case d.closed:
+		err = ErrClosed
+	case len(d.intakes) >= d.cfg.MaxIntakes:
+		err = ErrTooMany
+	default:
+		d.intakes[in] = struct{}{}
+		d.wg.Go(func() { d.consume(in) })
+	}
+	d.mu.Unlock()
+	if err != nil {
+		_ = f.Close()
+		return fmt.Errorf("dashboard: attach %s %s: %w", kind, name, err)
+	}
+	d.cfg.Logger.Info("intake connected", "kind", kind, "name", name)
+	return nil
+}
+
+// consume is an intake's goroutine.
+func (d *Dashboard) consume(in *intake) {
+	var err error
+	for {
+		var f tlv.Frame
+		if f, err = in.src.Next(); err != nil {
+			break
+		}
+		in.t.observe(f, time.Now().UnixNano())
+	}
+	_ = in.src.Close()
+	d.mu.Lock()
+	delete(d.intakes, in)
+	in.t.read(&d.retired, &d.retB)
+	addLat(&d.retLat, in.t.lat.Snapshot())
+	d.mu.Unlock()
+	d.cfg.Logger.Info("intake gone", "kind", in.kind, "name", in.name, "err", err)
+}
+
+func addLat(dst, src *hist.Snapshot) {
+	for i := range dst {
+		dst[i] += src[i]
+	}
+}
+
+// Frames returns how many frames the intakes had aggregated at the last
+// update (UpdateInterval ago at most).
+func (d *Dashboard) Frames() uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.frames
+}
+
+// Close stops the ticker, every intake (closing its Frames) and every
+// browser connection, and waits for their goroutines. It is idempotent.
+func (d *Dashboard) Close() error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil
+	}
+	d.closed = true
+	close(d.done)
+	for in := range d.intakes {
+		_ = in.src.Close()
+	}
+	for v := range d.viewers {
+		v.close()
+	}
+	d.mu.Unlock()
+	d.wg.Wait()
+	return nil
+}
+
+// ServeHTTP serves the page at "/" (and its files under /static/), the
+// live updates as a WebSocket at /live, and frames from direct WebSocket
+// sinks at /ws (the endpoint of the seed's [services.dashboard]).
+func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/ws":
+		d.serveFrames(w, r)
+	case "/live":
+		d.serveLive(w, r)
+	default:
+		serveStatic(w, r)
+	}
+}
