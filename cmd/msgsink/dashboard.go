@@ -8,10 +8,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"syscall"
 	"time"
 
+	"github.com/msgsink/msgsink/config"
+	"github.com/msgsink/msgsink/factory"
 	"github.com/msgsink/msgsink/internal/dashboard"
 	"github.com/msgsink/msgsink/relay"
+	"github.com/msgsink/msgsink/sink"
 	"github.com/msgsink/msgsink/transport"
 )
 
@@ -81,9 +85,7 @@ func startDashboard(addr string, cfg dashboard.Config) (*dashboard.Dashboard, ne
 	served := make(chan struct{})
 	go func() {
 		defer close(served)
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			cfg.Logger.Error("dashboard: serving HTTP", "err", err)
-		}
+		_ = srv.Serve(ln) // ErrServerClosed, after Shutdown
 	}()
 	stop := func() {
 		// Shutdown leaves hijacked connections (/ws, /live) to the
@@ -95,4 +97,71 @@ func startDashboard(addr string, cfg dashboard.Config) (*dashboard.Dashboard, ne
 		_ = d.Close()
 	}
 	return d, ln.Addr(), stop, nil
+}
+
+// demoDashboard starts the demo's dashboard on o.dashboard, or on another
+// free port when that one is taken (a dashboard already running, a test in
+// parallel), and returns the endpoint o.dashName's sink must send to.
+func demoDashboard(file *config.File, o demoOptions) (*dashboard.Dashboard, transport.Endpoint, func(), error) {
+	if _, err := file.Resolve(o.dashName); err != nil {
+		return nil, transport.Endpoint{}, nil, fmt.Errorf("-dashboard-service: %w", err)
+	}
+	d, addr, stop, err := startDashboard(o.dashboard, dashboard.Config{})
+	if errors.Is(err, syscall.EADDRINUSE) {
+		d, addr, stop, err = startDashboard("127.0.0.1:0", dashboard.Config{})
+	}
+	if err != nil {
+		return nil, transport.Endpoint{}, nil, err
+	}
+	e, err := transport.ParseEndpoint("ws://" + addr.String() + "/ws")
+	if err != nil {
+		stop()
+		return nil, transport.Endpoint{}, nil, err
+	}
+	return d, e, stop, nil
+}
+
+// infoOf returns the Info of the factory's sink called name, or a zero Info
+// when the factory made none (the adapter's sink does not lead there).
+func infoOf(f *factory.Factory, name string) sink.Info {
+	for _, in := range f.Infos() {
+		if in.Name == name {
+			return in
+		}
+	}
+	return sink.Info{}
+}
+
+// dashCaughtUp reports whether the dashboard has aggregated every frame its
+// sink wrote; with no dashboard, or no sink to it, there is nothing to wait for.
+func dashCaughtUp(d *dashboard.Dashboard, f *factory.Factory, name string) bool {
+	return d == nil || d.Frames() >= infoOf(f, name).Written
+}
+
+// dashSummary prints the dashboard's line of the demo's summary and returns
+// what does not add up: the dashboard's sink was offered every message (a
+// fanout offers each to every target), and the dashboard aggregated exactly
+// what that sink wrote.
+func dashSummary(out io.Writer, d *dashboard.Dashboard, offered uint64, in sink.Info) []string {
+	if d == nil {
+		return nil
+	}
+	if in.Name == "" {
+		fmt.Fprintln(out, "  dashboard nothing: the adapter's sink does not lead to it")
+		return nil
+	}
+	got := d.Frames()
+	fmt.Fprintf(out, "  dashboard aggregated %d frames; its sink %s wrote %d (enqueued %d, refused %d, dropped %d)\n",
+		got, in.Name, in.Written, in.Enqueued, in.Refused.Total(), in.Dropped.Total())
+	var problems []string
+	if offered != in.Enqueued+in.Refused.Total() {
+		problems = append(problems, fmt.Sprintf("offered %d != dashboard sink enqueued %d + refused %d", offered, in.Enqueued, in.Refused.Total()))
+	}
+	if !in.Balanced() || in.Pending != 0 {
+		problems = append(problems, fmt.Sprintf("dashboard sink counters do not add up: %+v", in))
+	}
+	if got != in.Written {
+		problems = append(problems, fmt.Sprintf("the dashboard aggregated %d frames, its sink wrote %d", got, in.Written))
+	}
+	return problems
 }
