@@ -25,9 +25,10 @@ function makeCharts() {
   }, rateData, $("rates"));
   latChart = new uPlot({
     ...size(),
-    scales: { x: { time: true } },
-    series: [{}, { label: "p50 µs", stroke: "#1565c0", width: 2 }, { label: "p99 µs", stroke: "#c62828", width: 2 }],
-    axes: [{}, { size: 70 }],
+    scales: { x: { time: true }, y: { distr: 3 } }, // log: a p99 spike does not flatten the p50
+    series: [{}, { label: "p50", stroke: "#1565c0", width: 2, value: (u, v) => fmtMicros(v) },
+      { label: "p99", stroke: "#c62828", width: 2, value: (u, v) => fmtMicros(v) }],
+    axes: [{}, { size: 70, values: (u, v) => v.map(fmtMicros) }],
   }, latData, $("latency"));
 }
 
@@ -36,6 +37,13 @@ function fmtRate(r) {
   if (r >= 1e6) return (r / 1e6).toFixed(2) + "M";
   if (r >= 1e3) return (r / 1e3).toFixed(1) + "k";
   return r.toFixed(0);
+}
+
+function fmtMicros(us) {
+  if (us == null) return "";
+  if (us >= 1e6) return +(us / 1e6).toPrecision(3) + " s";
+  if (us >= 1e3) return +(us / 1e3).toPrecision(3) + " ms";
+  return +us.toPrecision(3) + " µs";
 }
 
 function rateKey(kind, k) { return kind === "dom" ? k : "source " + k; }
@@ -55,8 +63,8 @@ function addPoint(p) {
   rateData[0].push(t);
   rateKeys.forEach((k, i) => rateData[i + 1].push(k in values ? values[k] : null));
   latData[0].push(t);
-  latData[1].push(p.p50 < 0 ? null : p.p50);
-  latData[2].push(p.p99 < 0 ? null : p.p99);
+  latData[1].push(p.p50 > 0 ? p.p50 : null); // -1: no frame in that second; 0 has no logarithm
+  latData[2].push(p.p99 > 0 ? p.p99 : null);
   for (const data of [rateData, latData]) {
     while (data[0].length && data[0][0] < t - WINDOW_S) data.forEach((s) => s.shift());
   }
