@@ -90,7 +90,7 @@ func TestBrowser(t *testing.T) {
 			}
 			due := int(time.Since(start).Seconds() * rate)
 			for ; sent < due; sent++ {
-				if err := s.SendWait(ctx, f.next(t)); err != nil {
+				if err := s.SendWait(ctx, f.next()); err != nil {
 					fed <- err
 					return
 				}
@@ -124,8 +124,10 @@ func TestBrowser(t *testing.T) {
 	}
 	t.Logf("the page shows %q for a feed of %d msgs/s", shown, rate)
 	waitText(t, ctx, "#state", "LIVE")
-	waitText(t, ctx, "#gaps", "7")
-	waitText(t, ctx, "#sources tbody", "4") // source 4's row
+	// The gap: in the headline's total, and in source 4's row (source,
+	// gaps and state cells).
+	waitEval(t, ctx, `document.querySelector("#gaps").innerText`, "7")
+	waitEval(t, ctx, sourceRows, "4|7|live")
 	board := waitText(t, ctx, "#board tbody", "105")
 	// Each row: instrument, messages, last price, size, side, bid, ask, age.
 	rows := map[string][]string{}
@@ -148,9 +150,34 @@ func TestBrowser(t *testing.T) {
 	if cls := attr(t, ctx, "#state", "class"); cls != "stale" {
 		t.Errorf("stale banner %q has class %q, want stale", state, cls)
 	}
-	waitText(t, ctx, "#sources tbody", "stale")
+	waitEval(t, ctx, sourceRows, "4|7|stale")
 	stalePNG := screenshot(t, ctx, "msgsink-dashboard-stale.png")
 	t.Logf("screenshots: %s (live: rate, charts, board, gaps) and %s (the feed stopped: stale)", live, stalePNG)
+
+	// The feed resumes: live again.
+	f.send(t, s, 10)
+	waitText(t, ctx, "#state", "LIVE")
+	waitEval(t, ctx, sourceRows, "4|7|live")
+}
+
+// sourceRows is the sources table as "source|gaps|state" per row, ", "
+// between rows.
+const sourceRows = `[...document.querySelectorAll("#sources tbody tr")].map(r => [0, 3, 5].map(i => r.cells[i].innerText).join("|")).join(", ")`
+
+// waitEval polls a JavaScript expression until it gives want.
+func waitEval(t *testing.T, ctx context.Context, js, want string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got := eval(t, ctx, js)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s gives %q; want %q", js, got, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // parseRate reads the headline: "20.1k msgs/s" is 20100.

@@ -99,7 +99,6 @@ type Dashboard struct {
 	done    chan struct{}
 
 	frames uint64 // all frames observed, as of the last tick (under mu)
-	state  string // the feed's state as of the last tick (under mu)
 }
 
 // intake is one running source of frames.

@@ -63,7 +63,9 @@ func newFeeder(source uint8) *feeder { return &feeder{b: tlv.NewBuilder(tlv.Doma
 // price is instrument id's price: 65000.12345678 for 101, and so on.
 func price(id uint64) int64 { return int64(65_000+id-101)*tlv.PriceScale + 12_345_678 }
 
-func (f *feeder) next(t testing.TB) *tlv.Message {
+// next builds the next message; the Builder fails only on a bug in the
+// test, so the error is a panic's, safe in any goroutine.
+func (f *feeder) next() *tlv.Message {
 	id := 101 + f.n%5
 	if f.n%2 == 0 {
 		f.b.AppendTrade(&tlv.Trade{Instrument: id, Price: price(id), Volume: 25_000_000, ExchangeTS: 1, Venue: 1, Side: uint8(id % 2)})
@@ -74,7 +76,7 @@ func (f *feeder) next(t testing.TB) *tlv.Message {
 	f.n++
 	m, err := f.b.Finish()
 	if err != nil {
-		t.Fatal(err)
+		panic(err)
 	}
 	return m
 }
@@ -84,7 +86,7 @@ func (f *feeder) send(t testing.TB, s *lazy.Sink, n int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for range n {
-		if err := s.SendWait(ctx, f.next(t)); err != nil {
+		if err := s.SendWait(ctx, f.next()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -214,7 +216,7 @@ func TestDashboardUpdateRate(t *testing.T) {
 				return
 			default:
 			}
-			m := f.next(t)
+			m := f.next()
 			if s.Send(m) != nil {
 				m.Release()
 			}

@@ -115,7 +115,7 @@ func (d *Dashboard) tick() {
 			panic(err) // plain structs of numbers and strings always marshal
 		}
 		d.mu.Lock()
-		d.frames, d.state = u.Frames, u.State
+		d.frames = u.Frames
 		if n%rateWindow == 0 {
 			d.history = append(d.history, u.Point)
 			if len(d.history) > historyLen {
