@@ -80,7 +80,11 @@ func startDashboard(addr string, cfg dashboard.Config) (*dashboard.Dashboard, ne
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	d := dashboard.New(cfg)
+	d, err := dashboard.New(cfg)
+	if err != nil {
+		_ = ln.Close()
+		return nil, nil, nil, err
+	}
 	srv := &http.Server{Handler: d, ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan struct{})
 	go func() {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -89,6 +90,7 @@ func TestDashboardCommand(t *testing.T) {
 			Frames    uint64 `json:"frames"`
 			Producers []struct {
 				Kind, Name string
+				Conns      int
 			} `json:"producers"`
 			Board []struct {
 				ID, Price string
@@ -98,9 +100,13 @@ func TestDashboardCommand(t *testing.T) {
 			t.Fatal(err)
 		}
 		if u.Frames > 0 {
-			if len(u.Producers) != 1 || u.Producers[0].Kind != "relay" || u.Producers[0].Name != e.String() ||
+			intakes := map[string]string{}
+			for _, p := range u.Producers {
+				intakes[p.Kind] = fmt.Sprintf("%s %d", p.Name, p.Conns)
+			}
+			if len(intakes) != 2 || intakes["relay"] != e.String()+" 1" || intakes["ws"] != "/ws 0" ||
 				len(u.Board) != 1 || u.Board[0].ID != "7" || u.Board[0].Price != "1234.50" {
-				t.Errorf("update %s: want the relay as the one intake and instrument 7 at 1234.50", msg)
+				t.Errorf("update %s: want the relay's intake with one connection, /ws's with none, and instrument 7 at 1234.50", msg)
 			}
 			break
 		}

@@ -1,15 +1,20 @@
 package dashboard
 
 import (
+	"context"
 	"net"
+	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 
+	"github.com/msgsink/msgsink/source"
 	"github.com/msgsink/msgsink/tlv"
+	"github.com/msgsink/msgsink/transport"
 )
 
 // benchFrames are 4096 market-data frames over 10,000 instruments, half
@@ -43,11 +48,13 @@ func benchFrames(b *testing.B) (stream []byte, frames []tlv.Frame) {
 
 // BenchmarkIntake is the dashboard's intake: frames arriving and aggregated
 // (rates, gaps, latency, the board of busiest instruments). path=memory
-// aggregates frames already in memory; the transport=ws cases read a real
-// loopback TCP connection carrying WebSocket frames, the dashboard's way
-// (frames unmasked and viewed in the read buffer, the bounded board) beside
-// what one would write with gobwas's helpers and a map (a message allocated
-// per frame, a map that grows with every instrument).
+// aggregates frames already in memory; the transport=ws cases read real
+// loopback connections carrying WebSocket frames: reader=listener is
+// source.Listener's Next and the aggregation in one loop, reader=dashboard
+// the whole intake (/ws spliced to the Listener, the intake goroutine; one
+// op is 4096 frames, timed until all are counted), beside what
+// one would write with gobwas's helpers and a map (a message allocated per
+// frame, a map that grows with every instrument).
 func BenchmarkIntake(b *testing.B) {
 	stream, frames := benchFrames(b)
 	b.Run("path=memory", func(b *testing.B) {
@@ -62,16 +69,20 @@ func BenchmarkIntake(b *testing.B) {
 		}
 		b.ReportMetric(float64(i)/time.Since(start).Seconds(), "frames/s")
 	})
-	b.Run("transport=ws/reader=dashboard", func(b *testing.B) {
-		conn := streamConn(b, stream)
-		f := &wsFrames{conn: conn, buf: make([]byte, wsReadSize)}
+	b.Run("transport=ws/reader=listener", func(b *testing.B) {
+		l, err := source.Listen(source.ListenConfig{Endpoint: transport.Endpoint{Scheme: "ws", Addr: "127.0.0.1:0", Path: "/ws"}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer l.Close()
+		wsProducer(b, l.Addr().String(), stream)
 		ta := newTally(DefaultBoardSize)
 		b.ReportAllocs()
 		b.SetBytes(int64(len(frames[0])))
 		n := 0
 		start := time.Now()
 		for b.Loop() {
-			fr, err := f.Next()
+			fr, err := l.Next()
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -79,6 +90,28 @@ func BenchmarkIntake(b *testing.B) {
 			n++
 		}
 		b.ReportMetric(float64(n)/time.Since(start).Seconds(), "frames/s")
+	})
+	b.Run("transport=ws/reader=dashboard", func(b *testing.B) {
+		// The whole intake: /ws spliced to the Listener, the intake's
+		// goroutine; b.N rounds of the frames sent, timed until counted.
+		d, err := New(Config{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		srv := httptest.NewServer(d)
+		defer func() { _ = d.Close(); srv.Close() }()
+		b.ReportAllocs()
+		b.SetBytes(int64(len(stream)))
+		b.ResetTimer()
+		start := time.Now()
+		wsProducerN(b, strings.TrimPrefix(srv.URL, "http://"), stream, b.N)
+		want := uint64(b.N * len(frames))
+		for d.Frames() < want {
+			time.Sleep(100 * time.Microsecond)
+		}
+		elapsed := time.Since(start)
+		b.StopTimer()
+		b.ReportMetric(float64(want)/elapsed.Seconds(), "frames/s")
 	})
 	b.Run("transport=ws/reader=wsutil+map", func(b *testing.B) {
 		conn := streamConn(b, stream)
@@ -125,6 +158,34 @@ func BenchmarkIntake(b *testing.B) {
 			n++
 		}
 		b.ReportMetric(float64(n)/time.Since(start).Seconds(), "frames/s")
+	})
+}
+
+// wsProducer connects to a WebSocket endpoint at addr (path /ws) and
+// writes stream over and over until the benchmark ends.
+func wsProducer(b *testing.B, addr string, stream []byte) {
+	wsProducerN(b, addr, stream, -1)
+}
+
+// wsProducerN writes stream rounds times (forever if negative) in the
+// background, from a WebSocket client connection to ws://addr/ws.
+func wsProducerN(b *testing.B, addr string, stream []byte, rounds int) {
+	conn, _, _, err := ws.Dial(context.Background(), "ws://"+addr+"/ws")
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; rounds < 0 || i < rounds; i++ {
+			if _, err := conn.Write(stream); err != nil {
+				return // closed, by the cleanup below
+			}
+		}
+	}()
+	b.Cleanup(func() {
+		_ = conn.Close()
+		<-done
 	})
 }
 

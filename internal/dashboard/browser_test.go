@@ -97,10 +97,11 @@ func TestBrowser(t *testing.T) {
 			}
 		}
 	}()
+	stopped := false
 	stopFeed := func() {
-		if stop != nil {
+		if !stopped {
+			stopped = true
 			close(stop)
-			stop = nil
 			if err := <-fed; err != nil {
 				t.Fatal(err)
 			}

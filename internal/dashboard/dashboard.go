@@ -10,7 +10,9 @@ import (
 
 	"github.com/msgsink/msgsink/internal/hist"
 	"github.com/msgsink/msgsink/sink"
+	"github.com/msgsink/msgsink/source"
 	"github.com/msgsink/msgsink/tlv"
+	"github.com/msgsink/msgsink/transport"
 )
 
 // Defaults for Config's zero fields.
@@ -24,8 +26,8 @@ const (
 	DefaultBoardSize = 1024
 	// DefaultBoardRows is how many of the busiest instruments the page shows.
 	DefaultBoardRows = 20
-	// DefaultMaxIntakes bounds the producer connections taken at once.
-	DefaultMaxIntakes = 64
+	// DefaultMaxProducers bounds the producer connections /ws takes at once.
+	DefaultMaxProducers = 64
 	// DefaultMaxViewers bounds the browsers served at once.
 	DefaultMaxViewers = 64
 )
@@ -39,13 +41,13 @@ const UpdateInterval = 100 * time.Millisecond
 var (
 	// ErrClosed is sink.ErrClosed: the dashboard was closed.
 	ErrClosed = sink.ErrClosed
-	// ErrTooMany is returned by Attach when Config.MaxIntakes intakes are
-	// running; /ws and /live answer 503 when their limit is reached.
-	ErrTooMany = errors.New("dashboard: too many connections (raise Config.MaxIntakes or MaxViewers)")
+	// ErrTooMany is the reason /ws and /live answer 503 when
+	// Config.MaxProducers or MaxViewers connections are open.
+	ErrTooMany = errors.New("dashboard: too many connections (raise Config.MaxProducers or MaxViewers)")
 )
 
 // Frames is where an intake's frames come from: relay.Subscriber,
-// source.Source, a source.Listen connection. Next returns a view valid until
+// source.Source, source.Listener. Next returns a view valid until
 // the next call; Close must end a Next blocked in another goroutine.
 type Frames interface {
 	Next() (tlv.Frame, error)
@@ -54,12 +56,12 @@ type Frames interface {
 
 // Config configures a Dashboard. Its zero value works.
 type Config struct {
-	StaleAfter time.Duration // default DefaultStaleAfter
-	BoardSize  int           // default DefaultBoardSize
-	BoardRows  int           // default DefaultBoardRows
-	MaxIntakes int           // default DefaultMaxIntakes
-	MaxViewers int           // default DefaultMaxViewers
-	Logger     *slog.Logger  // connections coming and going; default: discard
+	StaleAfter   time.Duration // default DefaultStaleAfter
+	BoardSize    int           // default DefaultBoardSize
+	BoardRows    int           // default DefaultBoardRows
+	MaxProducers int           // default DefaultMaxProducers
+	MaxViewers   int           // default DefaultMaxViewers
+	Logger       *slog.Logger  // connections coming and going; default: discard
 }
 
 func (c Config) withDefaults() Config {
@@ -70,7 +72,7 @@ func (c Config) withDefaults() Config {
 	}
 	set(&c.BoardSize, DefaultBoardSize)
 	set(&c.BoardRows, DefaultBoardRows)
-	set(&c.MaxIntakes, DefaultMaxIntakes)
+	set(&c.MaxProducers, DefaultMaxProducers)
 	set(&c.MaxViewers, DefaultMaxViewers)
 	if c.StaleAfter <= 0 {
 		c.StaleAfter = DefaultStaleAfter
@@ -83,22 +85,22 @@ func (c Config) withDefaults() Config {
 
 // Dashboard aggregates the frames of its intakes and serves the page, its
 // live updates and the producers' WebSocket endpoint (see ServeHTTP). New
-// starts its ticker; Close stops everything it started.
+// starts its ticker and its /ws intake; Close stops everything it started.
 type Dashboard struct {
 	cfg Config
+	ws  *source.Listener // /ws's producers, spliced to it
 
 	mu      sync.Mutex
 	closed  bool
 	intakes map[*intake]struct{}
 	viewers map[*viewer]struct{}
+	proxies map[*proxy]struct{}
 	retired counts        // what intakes that ended had counted
 	retLat  hist.Snapshot // and their latencies
 	retB    board         // and their boards
 	history []point       // one point a second, the last historyLen
 	wg      sync.WaitGroup
 	done    chan struct{}
-
-	frames uint64 // all frames observed, as of the last tick (under mu)
 }
 
 // intake is one running source of frames.
@@ -107,46 +109,60 @@ type intake struct {
 	since      time.Time
 	src        Frames
 	t          *tally
+	conns      func() int // producer connections behind it, for the page
 }
 
-// New returns a running dashboard with no intake.
-func New(cfg Config) *Dashboard {
+// New returns a running dashboard whose one intake is /ws: a
+// source.Listener on a loopback port of its own (the only error New returns
+// is its bind's). Attach adds more.
+func New(cfg Config) (*Dashboard, error) {
 	cfg = cfg.withDefaults()
+	ln, err := source.Listen(source.ListenConfig{
+		Name:     "dashboard /ws",
+		Endpoint: transport.Endpoint{Scheme: "ws", Addr: "127.0.0.1:0", Path: "/ws"},
+		Logger:   cfg.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dashboard: the /ws intake: %w", err)
+	}
 	d := &Dashboard{
 		cfg:     cfg,
+		ws:      ln,
 		intakes: map[*intake]struct{}{},
 		viewers: map[*viewer]struct{}{},
+		proxies: map[*proxy]struct{}{},
 		retB:    newBoard(cfg.BoardSize),
 		done:    make(chan struct{}),
 	}
+	d.attach("ws", "/ws", ln, func() int { return ln.Info().Producers })
 	d.wg.Go(d.tick)
-	return d
+	return d, nil
 }
 
 // Attach starts an intake that aggregates every frame f returns until Next
 // fails; then it closes f. kind and name label it on the page ("relay",
 // "unix:///tmp/md.sock"). The dashboard owns f from here on, also when
-// Attach fails (it closes f then).
+// Attach fails (it closes f then): it fails only after Close, with an error
+// matching ErrClosed.
 func (d *Dashboard) Attach(kind, name string, f Frames) error {
-	in := &intake{kind: kind, name: name, since: time.Now(), src: f, t: newTally(d.cfg.BoardSize)}
-	d.mu.Lock()
-	var err error
-	switch {
-	case d.closed:
-		err = ErrClosed
-	case len(d.intakes) >= d.cfg.MaxIntakes:
-		err = ErrTooMany
-	default:
-		d.intakes[in] = struct{}{}
-		d.wg.Go(func() { d.consume(in) })
-	}
-	d.mu.Unlock()
-	if err != nil {
+	if !d.attach(kind, name, f, func() int { return 1 }) {
 		_ = f.Close()
-		return fmt.Errorf("dashboard: attach %s %s: %w", kind, name, err)
+		return fmt.Errorf("dashboard: attach %s %s: %w", kind, name, ErrClosed)
 	}
-	d.cfg.Logger.Info("intake connected", "kind", kind, "name", name)
+	d.cfg.Logger.Info("dashboard: intake attached", "kind", kind, "name", name)
 	return nil
+}
+
+func (d *Dashboard) attach(kind, name string, f Frames, conns func() int) bool {
+	in := &intake{kind: kind, name: name, since: time.Now(), src: f, t: newTally(d.cfg.BoardSize), conns: conns}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return false
+	}
+	d.intakes[in] = struct{}{}
+	d.wg.Go(func() { d.consume(in) })
+	return true
 }
 
 // consume is an intake's goroutine.
@@ -165,7 +181,7 @@ func (d *Dashboard) consume(in *intake) {
 	in.t.read(&d.retired, &d.retB)
 	addLat(&d.retLat, in.t.lat.Snapshot())
 	d.mu.Unlock()
-	d.cfg.Logger.Info("intake gone", "kind", in.kind, "name", in.name, "err", err)
+	d.cfg.Logger.Info("dashboard: intake ended", "kind", in.kind, "name", in.name, "err", err)
 }
 
 func addLat(dst, src *hist.Snapshot) {
@@ -174,16 +190,22 @@ func addLat(dst, src *hist.Snapshot) {
 	}
 }
 
-// Frames returns how many frames the intakes had aggregated at the last
-// update (UpdateInterval ago at most).
+// Frames returns how many frames the intakes have aggregated.
 func (d *Dashboard) Frames() uint64 {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.frames
+	n := d.retired.frames
+	for in := range d.intakes {
+		in.t.mu.Lock()
+		n += in.t.c.frames
+		in.t.mu.Unlock()
+	}
+	return n
 }
 
-// Close stops the ticker, every intake (closing its Frames) and every
-// browser connection, and waits for their goroutines. It is idempotent.
+// Close stops the ticker, every producer and browser connection and every
+// intake (closing its Frames, the /ws Listener included), and waits for
+// their goroutines. It is idempotent.
 func (d *Dashboard) Close() error {
 	d.mu.Lock()
 	if d.closed {
@@ -192,13 +214,22 @@ func (d *Dashboard) Close() error {
 	}
 	d.closed = true
 	close(d.done)
-	for in := range d.intakes {
-		_ = in.src.Close()
+	for p := range d.proxies {
+		p.close()
 	}
 	for v := range d.viewers {
 		v.close()
 	}
+	intakes := make([]*intake, 0, len(d.intakes))
+	for in := range d.intakes {
+		intakes = append(intakes, in)
+	}
 	d.mu.Unlock()
+	// Outside mu: the Listener's Close waits for its readers, and an
+	// ending intake takes mu.
+	for _, in := range intakes {
+		_ = in.src.Close()
+	}
 	d.wg.Wait()
 	return nil
 }

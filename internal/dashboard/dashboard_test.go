@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -14,8 +13,10 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 
+	"github.com/msgsink/msgsink/internal/testnet"
 	"github.com/msgsink/msgsink/lazy"
 	"github.com/msgsink/msgsink/sink"
+	"github.com/msgsink/msgsink/source"
 	"github.com/msgsink/msgsink/tlv"
 	"github.com/msgsink/msgsink/transport"
 )
@@ -24,7 +25,10 @@ import (
 // with the test.
 func serve(t *testing.T, cfg Config) (*Dashboard, string) {
 	t.Helper()
-	d := New(cfg)
+	d, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(d)
 	t.Cleanup(func() {
 		if err := d.Close(); err != nil {
@@ -176,8 +180,8 @@ func TestDashboardLive(t *testing.T) {
 	if len(u.Domains) != 1 || u.Domains[0].Name != "market_data" || u.Domains[0].Frames != 2000 {
 		t.Errorf("domains %+v: want market_data with 2000 frames", u.Domains)
 	}
-	if len(u.Producers) != 1 || u.Producers[0].Kind != "ws" {
-		t.Errorf("producers %+v: want the one WebSocket sink", u.Producers)
+	if len(u.Producers) != 1 || u.Producers[0].Kind != "ws" || u.Producers[0].Conns != 1 || u.Conns != 1 {
+		t.Errorf("producers %+v, connections %d: want the one WebSocket sink on /ws", u.Producers, u.Conns)
 	}
 	if u.P50 == "-" || u.P99 == "-" {
 		t.Errorf("latency p50 %s p99 %s: want figures (%+v)", u.P50, u.P99, u)
@@ -233,11 +237,11 @@ func TestDashboardUpdateRate(t *testing.T) {
 }
 
 func TestDashboardLimitsAndClose(t *testing.T) {
-	d, addr := serve(t, Config{MaxIntakes: 1, MaxViewers: 1})
+	d, addr := serve(t, Config{MaxProducers: 1, MaxViewers: 1})
 	s := wsSink(t, addr)
 	newFeeder(1).send(t, s, 1)
 	live := dialLive(t, addr)
-	live.await(t, "a producer", 10*time.Second, func(u *update) bool { return len(u.Producers) == 1 })
+	live.await(t, "a producer", 10*time.Second, func(u *update) bool { return u.Conns == 1 })
 
 	for _, path := range []string{"/ws", "/live"} {
 		_, _, _, err := ws.Dial(context.Background(), "ws://"+addr+path)
@@ -251,13 +255,19 @@ func TestDashboardLimitsAndClose(t *testing.T) {
 	if err := d.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-	mine, peer := net.Pipe()
-	defer peer.Close()
-	err := d.Attach("test", "pipe", &wsFrames{conn: mine})
+	e, err := transport.ParseEndpoint("unix://" + testnet.SocketPath(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := source.Listen(source.ListenConfig{Endpoint: e})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = d.Attach("test", e.String(), l)
 	if !errors.Is(err, ErrClosed) || !errors.Is(err, sink.ErrClosed) {
 		t.Errorf("Attach after Close: %v, want ErrClosed", err)
 	}
-	if _, err := peer.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
-		t.Errorf("the refused intake's connection: read %v, want EOF (Attach closes what it refuses)", err)
+	if !l.Info().Closed {
+		t.Error("Attach after Close left the intake open: it owns what it refuses and closes it")
 	}
 }

@@ -12,8 +12,11 @@
 // # Intake
 //
 // An intake is anything with Next() (tlv.Frame, error) and Close: a relay
-// subscription, or a direct WebSocket sink's connection to /ws. Each runs in
-// a goroutine of its own that reads frames through tlv's views and folds them
+// subscription (Attach), and /ws, where direct WebSocket sinks send. /ws is
+// a source.Listener: it does the WebSocket upgrade, validates each frame and
+// returns it zero-copy, merging every producer into one Next. It binds a
+// loopback port of its own, and the dashboard's /ws handler splices each
+// producer's connection to it. Each intake runs in a goroutine of its own that reads frames through tlv's views and folds them
 // into a tally that belongs to it (no lock shared between intakes), with no
 // allocation per frame: counters per domain and source, the last sequence of
 // every source (a jump forward is a gap; the first frame of a source is its
@@ -23,7 +26,7 @@
 // The board is a space-saving top-k (see board): k counters, whatever the
 // number of distinct instruments, kept in a table of its own rather than a Go
 // map so that evicting the long tail never allocates. Memory is therefore
-// bounded by Config.BoardSize × Config.MaxIntakes whatever the feed holds.
+// bounded by Config.BoardSize per intake whatever the feed holds.
 //
 // # Updates
 //

@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -46,6 +47,7 @@ type update struct {
 	Rate       float64       `json:"rate"`
 	RateText   string        `json:"rate_text"`
 	Frames     uint64        `json:"frames"`
+	Conns      int           `json:"conns"` // producer connections, all intakes
 	Gaps       uint64        `json:"gaps"`
 	P50        string        `json:"p50"`
 	P99        string        `json:"p99"`
@@ -75,6 +77,7 @@ type sourceRow struct {
 type producerRow struct {
 	Kind    string `json:"kind"`
 	Name    string `json:"name"`
+	Conns   int    `json:"conns"` // producer connections behind the intake now
 	SinceMS int64  `json:"since"` // unix ms
 }
 
@@ -115,7 +118,6 @@ func (d *Dashboard) tick() {
 			panic(err) // plain structs of numbers and strings always marshal
 		}
 		d.mu.Lock()
-		d.frames = u.Frames
 		if n%rateWindow == 0 {
 			d.history = append(d.history, u.Point)
 			if len(d.history) > historyLen {
@@ -142,9 +144,11 @@ func (d *Dashboard) gather(s *sample, b *board) []producerRow {
 	for in := range d.intakes {
 		in.t.read(&s.c, b)
 		addLat(&s.lat, in.t.lat.Snapshot())
-		producers = append(producers, producerRow{Kind: in.kind, Name: in.name, SinceMS: in.since.UnixMilli()})
+		producers = append(producers, producerRow{Kind: in.kind, Name: in.name, Conns: in.conns(), SinceMS: in.since.UnixMilli()})
 	}
-	slices.SortFunc(producers, func(a, b producerRow) int { return int(a.SinceMS - b.SinceMS) })
+	slices.SortFunc(producers, func(a, b producerRow) int {
+		return cmp.Or(cmp.Compare(a.SinceMS, b.SinceMS), cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Name, b.Name))
+	})
 	return producers
 }
 
@@ -170,6 +174,9 @@ func (d *Dashboard) compute(cur, old *sample, b *board, producers []producerRow)
 		Board:   []boardRow{},
 	}
 	u.RateText = rateText(u.Rate)
+	for _, p := range producers {
+		u.Conns += p.Conns
+	}
 	u.Point.Total = u.Rate
 	for dom := tlv.DomainMarketData; dom <= tlv.DomainSystem; dom++ {
 		if cur.c.byDomain[dom] == 0 {

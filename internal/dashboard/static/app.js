@@ -108,12 +108,12 @@ function show(u) {
   $("gaps").textContent = u.gaps.toLocaleString("en-US");
   $("p50").textContent = u.p50;
   $("p99").textContent = u.p99;
-  $("nproducers").textContent = u.producers.length;
+  $("nproducers").textContent = u.conns;
   $("tracked").textContent = "(" + u.board_tracked + " tracked)";
   fillTable("sources", u.sources, (s) => [s.id, fmtRate(s.rate), s.frames.toLocaleString("en-US"),
     [s.gaps, s.gaps ? "gaps" : ""], ago(s.idle_ms), s.stale ? "stale" : "live"], (s) => s.stale ? "stale" : "");
   fillTable("domains", u.domains, (d) => [d.name, fmtRate(d.rate), d.frames.toLocaleString("en-US")]);
-  fillTable("producers", u.producers, (p) => [p.kind, p.name, new Date(p.since).toLocaleTimeString()]);
+  fillTable("producers", u.producers, (p) => [p.kind, p.name, p.conns, new Date(p.since).toLocaleTimeString()]);
   fillTable("board", u.board, (b) => [b.id, b.count.toLocaleString("en-US"), b.price || "–", b.size || "–",
     [b.side || "–", b.side || ""], b.bid ? b.bid + " × " + b.bid_size : "–", b.ask ? b.ask + " × " + b.ask_size : "–", ago(b.age_ms)]);
   addPoint(u.point);
