@@ -2,7 +2,13 @@
 
 package dashboard
 
-import "testing"
+import (
+	"testing"
+	"time"
+
+	"github.com/msgsink/msgsink/source"
+	"github.com/msgsink/msgsink/transport"
+)
 
 // The intake's aggregation allocates nothing per frame, whether the
 // instrument is on the board or evicts another.
@@ -21,5 +27,32 @@ func TestObserveAllocs(t *testing.T) {
 	})
 	if n != 0 {
 		t.Fatalf("observe allocates %v times per frame", n)
+	}
+}
+
+// The whole intake loop of /ws, on a real WebSocket connection: the
+// Listener's Next and the aggregation, with a producer writing
+// continuously, allocate nothing per frame.
+func TestIntakeAllocs(t *testing.T) {
+	l, err := source.Listen(source.ListenConfig{Endpoint: transport.Endpoint{Scheme: "ws", Addr: "127.0.0.1:0", Path: "/ws"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	stream, _ := benchFrames(t)
+	wsProducer(t, l.Addr().String(), stream)
+	ta := newTally(DefaultBoardSize)
+	step := func() {
+		f, err := l.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ta.observe(f, time.Now().UnixNano())
+	}
+	for range 10_000 { // the Listener's chunks and the board warm up
+		step()
+	}
+	if n := testing.AllocsPerRun(50_000, step); n != 0 {
+		t.Fatalf("the intake allocates %v times per frame", n)
 	}
 }

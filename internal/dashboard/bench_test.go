@@ -20,7 +20,7 @@ import (
 // benchFrames are 4096 market-data frames over 10,000 instruments, half
 // trades and half quotes, as one stream of masked WebSocket frames (what a
 // direct WebSocket sink writes) and as the plain frames.
-func benchFrames(b *testing.B) (stream []byte, frames []tlv.Frame) {
+func benchFrames(b testing.TB) (stream []byte, frames []tlv.Frame) {
 	bl := tlv.NewBuilder(tlv.DomainMarketData, 1)
 	mask := [4]byte{1, 2, 3, 4}
 	for i := range 4096 {
@@ -163,13 +163,13 @@ func BenchmarkIntake(b *testing.B) {
 
 // wsProducer connects to a WebSocket endpoint at addr (path /ws) and
 // writes stream over and over until the benchmark ends.
-func wsProducer(b *testing.B, addr string, stream []byte) {
+func wsProducer(b testing.TB, addr string, stream []byte) {
 	wsProducerN(b, addr, stream, -1)
 }
 
 // wsProducerN writes stream rounds times (forever if negative) in the
 // background, from a WebSocket client connection to ws://addr/ws.
-func wsProducerN(b *testing.B, addr string, stream []byte, rounds int) {
+func wsProducerN(b testing.TB, addr string, stream []byte, rounds int) {
 	conn, _, _, err := ws.Dial(context.Background(), "ws://"+addr+"/ws")
 	if err != nil {
 		b.Fatal(err)
