@@ -26,8 +26,8 @@ function makeCharts() {
   latChart = new uPlot({
     ...size(),
     scales: { x: { time: true }, y: { distr: 3 } }, // log: a p99 spike does not flatten the p50
-    series: [{}, { label: "p50", stroke: "#1565c0", width: 2, value: (u, v) => fmtMicros(v) },
-      { label: "p99", stroke: "#c62828", width: 2, value: (u, v) => fmtMicros(v) }],
+    series: [{}, { label: "p50", stroke: "#1565c0", width: 2, value: (u, v) => v == null ? "--" : fmtMicros(v) },
+      { label: "p99", stroke: "#c62828", width: 2, value: (u, v) => v == null ? "--" : fmtMicros(v) }],
     axes: [{}, { size: 70, values: (u, v) => v.map(fmtMicros) }],
   }, latData, $("latency"));
 }
