@@ -50,7 +50,7 @@ func runDashboard(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			fmt.Fprintln(stderr, "msgsink dashboard:", err)
 			return 2
 		}
-		f, err := relayFrames(ctx, e)
+		f, err := relayFeed(ctx, e)
 		if err != nil {
 			fmt.Fprintln(stderr, "msgsink dashboard:", err)
 			return 1
@@ -65,10 +65,10 @@ func runDashboard(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	return 0
 }
 
-// relayFrames subscribes the dashboard to the relay at e: the one place
+// relayFeed subscribes the dashboard to the relay at e: the one place
 // that says how, so that the lazy, reconnecting source.Source can take the
 // Subscriber's place without touching anything else.
-func relayFrames(ctx context.Context, e transport.Endpoint) (dashboard.Frames, error) {
+func relayFeed(ctx context.Context, e transport.Endpoint) (dashboard.Feed, error) {
 	return relay.Subscribe(ctx, e)
 }
 

@@ -46,10 +46,10 @@ var (
 	ErrTooMany = errors.New("dashboard: too many connections (raise Config.MaxProducers or MaxViewers)")
 )
 
-// Frames is where an intake's frames come from: relay.Subscriber,
+// Feed is where an intake's frames come from: relay.Subscriber,
 // source.Source, source.Listener. Next returns a view valid until
 // the next call; Close must end a Next blocked in another goroutine.
-type Frames interface {
+type Feed interface {
 	Next() (tlv.Frame, error)
 	Close() error
 }
@@ -107,7 +107,7 @@ type Dashboard struct {
 type intake struct {
 	kind, name string
 	since      time.Time
-	src        Frames
+	src        Feed
 	t          *tally
 	conns      func() int // producer connections behind it, for the page
 }
@@ -144,7 +144,7 @@ func New(cfg Config) (*Dashboard, error) {
 // "unix:///tmp/md.sock"). The dashboard owns f from here on, also when
 // Attach fails (it closes f then): it fails only after Close, with an error
 // matching ErrClosed.
-func (d *Dashboard) Attach(kind, name string, f Frames) error {
+func (d *Dashboard) Attach(kind, name string, f Feed) error {
 	if !d.attach(kind, name, f, func() int { return 1 }) {
 		_ = f.Close()
 		return fmt.Errorf("dashboard: attach %s %s: %w", kind, name, ErrClosed)
@@ -153,7 +153,7 @@ func (d *Dashboard) Attach(kind, name string, f Frames) error {
 	return nil
 }
 
-func (d *Dashboard) attach(kind, name string, f Frames, conns func() int) bool {
+func (d *Dashboard) attach(kind, name string, f Feed, conns func() int) bool {
 	in := &intake{kind: kind, name: name, since: time.Now(), src: f, t: newTally(d.cfg.BoardSize), conns: conns}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -204,7 +204,7 @@ func (d *Dashboard) Frames() uint64 {
 }
 
 // Close stops the ticker, every producer and browser connection and every
-// intake (closing its Frames, the /ws Listener included), and waits for
+// intake (closing its Feed, the /ws Listener included), and waits for
 // their goroutines. It is idempotent.
 func (d *Dashboard) Close() error {
 	d.mu.Lock()

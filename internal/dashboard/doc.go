@@ -11,7 +11,7 @@
 //
 // # Intake
 //
-// An intake is anything with Next() (tlv.Frame, error) and Close: a relay
+// An intake reads a Feed, anything with Next() (tlv.Frame, error) and Close: a relay
 // subscription (Attach), and /ws, where direct WebSocket sinks send. /ws is
 // a source.Listener: it does the WebSocket upgrade, validates each frame and
 // returns it zero-copy, merging every producer into one Next. It binds a
