@@ -11,13 +11,14 @@
 //
 // # Intake
 //
-// An intake reads a Feed, anything with Next() (tlv.Frame, error) and Close: a relay
-// subscription (Attach), and /ws, where direct WebSocket sinks send. /ws is
-// a source.Listener: it does the WebSocket upgrade, validates each frame and
-// returns it zero-copy, merging every producer into one Next. It binds a
-// loopback port of its own, and the dashboard's /ws handler splices each
-// producer's connection to it. Each intake runs in a goroutine of its own that reads frames through tlv's views and folds them
-// into a tally that belongs to it (no lock shared between intakes), with no
+// An intake reads a Feed, anything with Next() (tlv.Frame, error) and
+// Close: a relay subscription (Attach), and /ws, where direct WebSocket sinks
+// send. /ws is a source.Listener: it does the WebSocket upgrade, validates
+// each frame and returns it zero-copy, merging every producer into one Next.
+// It binds a loopback port of its own, and the dashboard's /ws handler
+// splices each producer's connection to it. Each intake runs in a goroutine
+// of its own that reads frames through tlv's views and folds them into a
+// tally that belongs to it (no lock shared between intakes), with no
 // allocation per frame: counters per domain and source, the last sequence of
 // every source (a jump forward is a gap; the first frame of a source is its
 // baseline, since a dashboard that joins a running feed missed nothing), a
