@@ -32,7 +32,10 @@ func chromium() string {
 // TestBrowser opens the page in headless Chromium while a WebSocket sink
 // feeds the dashboard at a known rate, and reads what the page shows: the
 // rate within 10%, the board's rows for the instruments sent, the gap
-// injected, and the stale state once the feed stops.
+// injected, and the stale state once the feed stops, then LIVE again when
+// it resumes. It saves msgsink-dashboard-live.png and
+// msgsink-dashboard-stale.png in $TMPDIR (or -dashboard.screenshots DIR)
+// and logs their paths (go test -v -run Browser ./internal/dashboard).
 func TestBrowser(t *testing.T) {
 	exe := chromium()
 	if exe == "" {
