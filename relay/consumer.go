@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/msgsink/msgsink/internal/handoff"
+	"github.com/msgsink/msgsink/internal/inbound"
 	"github.com/msgsink/msgsink/internal/iovec"
 	"github.com/msgsink/msgsink/ring"
 	"github.com/msgsink/msgsink/tlv"
@@ -78,7 +79,7 @@ func (r *Relay) consume(cn *conn, s *stream, frameLen int, role uint8) {
 			fmt.Errorf("%d bytes after the Subscribe frame: a consumer sends nothing else", extra))
 		return
 	}
-	s.c.release()
+	s.c.Release()
 	s.c = nil
 	k := r.subscribe(cn)
 	if k == nil {
@@ -194,7 +195,7 @@ func (k *consumer) offer(sp span) {
 		take = sp.prefix(roomFrames, roomBytes)
 	}
 	if take.frames > 0 {
-		take.c.retain()
+		take.c.Retain()
 		k.pendFrames.Add(int64(take.frames))
 		k.pendBytes.Add(int64(take.end - take.off))
 		if !k.q.Push(take) {
@@ -244,7 +245,7 @@ func (s span) prefix(frames, bytes int64) span {
 	p := s
 	p.end, p.frames = s.off, 0
 	for p.frames < s.frames && int64(p.frames) < frames {
-		n := int32(frameLen(s.c.buf[p.end:]))
+		n := int32(inbound.FrameLen(s.c.Buf[p.end:]))
 		if int64(p.end+n-s.off) > bytes {
 			break
 		}
@@ -352,7 +353,7 @@ func (k *consumer) write(a, b []span, try bool) error {
 				v := &k.w.Iov[k.w.N-1]
 				v.SetLen(int(v.Len) + int(s.end-s.off))
 			} else {
-				k.w.Iov[k.w.N].Base = &s.c.buf[int(s.off)+skip]
+				k.w.Iov[k.w.N].Base = &s.c.Buf[int(s.off)+skip]
 				k.w.Iov[k.w.N].SetLen(int(s.end-s.off) - skip)
 				k.w.N++
 			}
@@ -378,7 +379,7 @@ func (k *consumer) write(a, b []span, try bool) error {
 	}
 	for _, ss := range [2][]span{a, b} {
 		for i := range ss {
-			ss[i].c.release()
+			ss[i].c.Release()
 		}
 	}
 	k.q.Discard(len(a) + len(b))
@@ -412,7 +413,7 @@ func wholeFrames(a, b []span, sent int) (frames, bytes int) {
 				bytes += len(p)
 				continue
 			}
-			for n := frameLen(p); bytes+n <= sent; n = frameLen(p) {
+			for n := inbound.FrameLen(p); bytes+n <= sent; n = inbound.FrameLen(p) {
 				frames++
 				bytes += n
 				p = p[n:]
@@ -436,7 +437,7 @@ func (k *consumer) drain() {
 			for i := range ss {
 				frames += int(ss[i].frames)
 				bytes += int(ss[i].end - ss[i].off)
-				ss[i].c.release()
+				ss[i].c.Release()
 			}
 		}
 		k.q.Discard(len(a) + len(b))

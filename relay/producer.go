@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 
+	"github.com/msgsink/msgsink/internal/inbound"
 	"github.com/msgsink/msgsink/tlv"
 )
 
@@ -13,7 +14,7 @@ import (
 type stream struct {
 	r  *Relay
 	nc net.Conn
-	c  *chunk
+	c  *inbound.Chunk
 	// c.buf[off:w] has been read and not forwarded: it starts at a frame
 	// boundary and holds less than one whole frame after scan.
 	off, w int
@@ -28,29 +29,16 @@ type stream struct {
 // fill reads once, after making room for the frame in progress.
 func (s *stream) fill() {
 	s.makeRoom()
-	n, err := s.nc.Read(s.c.buf[s.w:])
+	n, err := s.nc.Read(s.c.Buf[s.w:])
 	s.w += n
 	s.at = s.r.now()
 	s.err = err
 }
 
-// makeRoom makes sure the chunk has room to read into: at least minRead
-// bytes, or the rest of a frame of minRead or more. Otherwise the frame in
-// progress moves to a fresh chunk of a class that holds it whole; the old
-// chunk stays with the consumers that still hold spans of it.
+// makeRoom makes sure the chunk has room to read into (inbound.MakeRoom);
+// the old chunk stays with the consumers that still hold spans of it.
 func (s *stream) makeRoom() {
-	if s.off == s.w && !s.c.held() {
-		s.off, s.w = 0, 0 // nobody else holds any of it: start over
-	}
-	size := len(s.c.buf)
-	if size-s.off >= s.need && (size-s.w >= minRead || s.need >= minRead) {
-		return
-	}
-	c := getChunk(classFor(max(s.need, chunkSize)))
-	s.w = copy(c.buf, s.c.buf[s.off:s.w])
-	s.off = 0
-	s.c.release()
-	s.c = c
+	s.c, s.off, s.w = inbound.MakeRoom(s.c, s.off, s.w, s.need)
 }
 
 // firstFrame reads until the connection's first frame is whole, its header
@@ -59,12 +47,12 @@ func (s *stream) makeRoom() {
 func (s *stream) firstFrame() []byte {
 	for {
 		if s.w-s.off >= tlv.HeaderSize {
-			n, err := s.r.cfg.validator.FrameSize(s.c.buf[s.off:s.w])
+			n, err := s.r.cfg.validator.FrameSize(s.c.Buf[s.off:s.w])
 			if err != nil {
 				return nil // scan rejects it
 			}
 			if s.w-s.off >= n {
-				return s.c.buf[s.off : s.off+n]
+				return s.c.Buf[s.off : s.off+n]
 			}
 			s.need = n
 		}
@@ -83,11 +71,11 @@ func (s *stream) scan() error {
 	var err error
 	s.need = tlv.HeaderSize
 	for s.w-s.off >= tlv.HeaderSize {
-		b := s.c.buf[s.off:s.w]
+		b := s.c.Buf[s.off:s.w]
 		// When the frame the header announces is all here, Parse checks
 		// its framing too: FrameSize only runs for the partial frame at the
 		// end, whose header must be sound before the relay waits for the rest.
-		if n := uint64(frameLen(b)); n <= uint64(s.r.cfg.maxFrame) && n <= uint64(len(b)) {
+		if n := uint64(inbound.FrameLen(b)); n <= uint64(s.r.cfg.maxFrame) && n <= uint64(len(b)) {
 			if _, err = v.Parse(b[:n]); err != nil {
 				break
 			}
@@ -115,10 +103,10 @@ func (s *stream) scan() error {
 func (r *Relay) handle(cn *conn) {
 	defer r.wg.Done()
 	defer r.forget(cn)
-	s := &stream{r: r, nc: cn.nc, c: getChunk(0), need: tlv.HeaderSize}
+	s := &stream{r: r, nc: cn.nc, c: inbound.GetChunk(0), need: tlv.HeaderSize}
 	defer func() {
 		if s.c != nil {
-			s.c.release()
+			s.c.Release()
 		}
 		_ = cn.nc.Close()
 	}()
@@ -126,7 +114,7 @@ func (r *Relay) handle(cn *conn) {
 	if first == nil && s.w == s.off {
 		return // hung up without a byte: a probe, or a client that gave up
 	}
-	if role, ok := subscription(first); ok {
+	if role, ok := inbound.Subscription(first); ok {
 		r.consume(cn, s, len(first), role)
 		return
 	}
@@ -163,31 +151,9 @@ func (r *Relay) produce(cn *conn, s *stream) {
 	r.log.Info("relay: producer disconnected", attrs...)
 }
 
-// subscription reports whether f, the first frame, is a Subscribe (a valid
-// system-domain frame holding a TLV 109) and with which role.
-func subscription(f []byte) (role uint8, ok bool) {
-	if f == nil || tlv.Header(f[:tlv.HeaderSize]).Domain() != tlv.DomainSystem {
-		return 0, false
-	}
-	fr, err := tlv.Validator{Domain: tlv.DomainSystem}.Parse(f)
-	if err != nil {
-		return 0, false // a producer's bad frame: rejected as such
-	}
-	it := fr.Records()
-	for it.Next() {
-		if it.Type() == tlv.TypeSubscribe {
-			if v, err := tlv.AsSubscribe(it.Value()); err == nil {
-				return v.Role(), true
-			}
-			return 0, true // a Subscribe of the wrong size: no role
-		}
-	}
-	return 0, false
-}
-
 // publish forwards the frames of c.buf[off:end] to every consumer subscribed
 // now.
-func (r *Relay) publish(c *chunk, off, end, frames int, at int64) {
+func (r *Relay) publish(c *inbound.Chunk, off, end, frames int, at int64) {
 	r.count.bytesIn.Add(uint64(end - off)) // bytes before frames, as Stats reads them
 	r.count.framesIn.Add(uint64(frames))
 	subs := *r.subs.Load()

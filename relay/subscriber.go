@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/msgsink/msgsink/internal/inbound"
 	"github.com/msgsink/msgsink/tlv"
 	"github.com/msgsink/msgsink/transport"
 )
@@ -112,13 +113,13 @@ func (s *Subscriber) Next() (tlv.Frame, error) {
 // fill reads once into the buffer, first making room for a frame of need
 // bytes at r, by the rule of the relay's own reads (stream.makeRoom): the
 // partial frame moves to the front, or to a larger buffer, only when the frame
-// does not fit or a small one is left with less than minRead to read into.
+// does not fit or a small one is left with less than inbound.MinRead to read into.
 func (s *Subscriber) fill(need int) {
 	if s.r == s.w {
 		s.r, s.w = 0, 0
 	}
 	size := len(s.buf)
-	if size-s.r < need || size-s.w < minRead && need < minRead {
+	if size-s.r < need || size-s.w < inbound.MinRead && need < inbound.MinRead {
 		buf := s.buf
 		if need > size {
 			buf = make([]byte, max(need, 2*size))

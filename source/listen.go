@@ -3,8 +3,10 @@ package source
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -66,9 +68,10 @@ type Listener struct {
 	log       *slog.Logger
 	ln        net.Listener
 
-	spans  chan span
-	done   chan struct{} // closed by Close
-	closed atomic.Bool
+	spans   chan span
+	done    chan struct{} // closed by Close
+	closed  atomic.Bool
+	nexting atomic.Bool // in a Next, in the checked build
 
 	mu     sync.Mutex
 	conns  map[*lconn]struct{}
@@ -132,7 +135,7 @@ func Listen(cfg ListenConfig) (*Listener, error) {
 		if !filepath.IsAbs(e.Addr) {
 			return bad("Endpoint", strconv.Quote(e.String())+": the socket path must be absolute: unix:///path/to.sock")
 		}
-		l.ln, err = net.Listen("unix", e.Addr)
+		l.ln, err = listenUnix(e.Addr)
 	case "tcp":
 		l.ln, err = net.Listen("tcp", e.Addr)
 	case "ws":
@@ -154,11 +157,37 @@ func Listen(cfg ListenConfig) (*Listener, error) {
 		l.endpoint = cfg.Endpoint.Scheme + "://" + l.ln.Addr().String() + cfg.Endpoint.Path
 	}
 	l.nx.init(cfg.Name)
+	if a, ok := l.ln.Addr().(*net.TCPAddr); ok && a.IP.IsUnspecified() {
+		l.log.Warn("source: listening on all interfaces: any host that reaches this one can send frames; "+
+			"use 127.0.0.1 in the endpoint for this host only", "name", l.name, "endpoint", l.endpoint)
+	}
 	l.log.Info("source: listening", "name", l.name, "endpoint", l.endpoint,
 		"validation", l.validator.Level.String(), "max_frame", l.maxFrame)
 	l.wg.Add(1)
 	go l.accept()
 	return l, nil
+}
+
+// listenUnix listens at path. A socket file that nobody answers on, left by
+// a process that died, is replaced; a live one (EADDRINUSE) or a file that
+// is not a socket is left alone, and the bind's error returned.
+func listenUnix(path string) (net.Listener, error) {
+	ln, err := net.Listen("unix", path)
+	if !errors.Is(err, syscall.EADDRINUSE) {
+		return ln, err
+	}
+	if fi, lerr := os.Lstat(path); lerr != nil || fi.Mode().Type() != fs.ModeSocket {
+		return nil, err
+	}
+	c, derr := net.DialTimeout("unix", path, time.Second)
+	if derr == nil {
+		_ = c.Close()
+		return nil, err
+	}
+	if !errors.Is(derr, syscall.ECONNREFUSED) || os.Remove(path) != nil {
+		return nil, err
+	}
+	return net.Listen("unix", path)
 }
 
 // Addr returns the listener's address: the socket path, or the TCP address

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"encoding/binary"
 	"errors"
 	"io"
 	"math/bits"
@@ -203,10 +204,18 @@ func (cn *lconn) reject(err error) {
 }
 
 // shutdown closes the connection for Close: a WebSocket client first gets a
-// Close frame (1001, going away).
+// Close frame (1001, going away), unless a write is blocked (the client is
+// not reading), which the close then ends.
 func (cn *lconn) shutdown() {
-	if cn.ws {
-		cn.closeWS(ws.StatusGoingAway, "listener closed")
+	if cn.ws && cn.wmu.TryLock() {
+		if !cn.closeSent {
+			cn.closeSent = true
+			var c [2]byte
+			binary.BigEndian.PutUint16(c[:], uint16(ws.StatusGoingAway))
+			_ = cn.nc.SetWriteDeadline(time.Now().Add(closeGrace))
+			_, _ = cn.nc.Write(append(appendServerHeader(cn.ctl[:0], ws.OpClose, len(c)), c[:]...))
+		}
+		cn.wmu.Unlock()
 	}
 	_ = cn.nc.Close()
 }

@@ -1,9 +1,11 @@
 package source
 
 import (
+	"fmt"
 	"math/bits"
 	"time"
 
+	"github.com/msgsink/msgsink/internal/checked"
 	"github.com/msgsink/msgsink/internal/inbound"
 	"github.com/msgsink/msgsink/sink"
 	"github.com/msgsink/msgsink/tlv"
@@ -62,6 +64,10 @@ func (n *nextState) init(name string) {
 // Close, and when Close ends a blocked Next, the error matches
 // sink.ErrClosed. Next belongs to one goroutine.
 func (l *Listener) Next() (tlv.Frame, error) {
+	if checked.On {
+		l.enterNext()
+		defer l.exitNext()
+	}
 	n := &l.nx
 	if l.closed.Load() {
 		n.finish(l)
@@ -110,6 +116,17 @@ func (l *Listener) Next() (tlv.Frame, error) {
 		}
 	}
 }
+
+// enterNext and exitNext bracket a Next in the checked build, to catch a
+// second goroutine calling it at the same time.
+func (l *Listener) enterNext() {
+	if !l.nexting.CompareAndSwap(false, true) {
+		panic(fmt.Sprintf("source: concurrent Next on Listener %q: Next belongs to one goroutine; "+
+			"hand the frames to others from it, copied, since each is valid only until the next call", l.name))
+	}
+}
+
+func (l *Listener) exitNext() { l.nexting.Store(false) }
 
 // take finishes the current span and starts the next one, waiting for it;
 // it returns false when Close ends the wait.

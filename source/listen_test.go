@@ -4,11 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/msgsink/msgsink/internal/testnet"
 	"github.com/msgsink/msgsink/sink"
 	"github.com/msgsink/msgsink/source"
 	"github.com/msgsink/msgsink/tlv"
@@ -287,5 +290,39 @@ func TestListenConfig(t *testing.T) {
 	var oe *net.OpError
 	if !errors.As(err, &oe) {
 		t.Errorf("Listen on a taken address = %v, want a *net.OpError", err)
+	}
+}
+
+// TestListenUnixSocketFile: a socket file left by a process that died is
+// replaced; a live Listener's is refused, and so is a file that is not a
+// socket.
+func TestListenUnixSocketFile(t *testing.T) {
+	noLeaks(t)
+	path := testnet.SocketPath(t)
+	ep := transport.Endpoint{Scheme: "unix", Addr: path}
+	// A stale socket: bound, then closed without unlinking.
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.SetUnlinkOnClose(false)
+	_ = ln.Close()
+	l, err := source.Listen(source.ListenConfig{Endpoint: ep})
+	if err != nil {
+		t.Fatalf("Listen over a stale socket file: %v", err)
+	}
+	defer l.Close()
+	if _, err := source.Listen(source.ListenConfig{Endpoint: ep}); !errors.Is(err, syscall.EADDRINUSE) {
+		t.Errorf("Listen over a live Listener's socket = %v, want EADDRINUSE", err)
+	}
+	regular := testnet.SocketPath(t)
+	if err := os.WriteFile(regular, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := source.Listen(source.ListenConfig{Endpoint: transport.Endpoint{Scheme: "unix", Addr: regular}}); !errors.Is(err, syscall.EADDRINUSE) {
+		t.Errorf("Listen over a regular file = %v, want EADDRINUSE", err)
+	}
+	if _, err := os.Stat(regular); err != nil {
+		t.Errorf("the regular file was removed: %v", err)
 	}
 }
