@@ -125,6 +125,9 @@ function connect() {
   ws.onmessage = (ev) => {
     const m = JSON.parse(ev.data);
     if (m.type === "history") {
+      // The first message of every connection: start the charts over, so
+      // that a reconnect does not append older points after newer ones.
+      for (const data of [rateData, latData]) data.forEach((s) => { s.length = 0; });
       (m.points || []).forEach(addPoint);
       redraw();
     } else if (m.type === "update") {
