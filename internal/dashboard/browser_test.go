@@ -147,6 +147,21 @@ func TestBrowser(t *testing.T) {
 				id, cells, decimal(price(id), 2), board)
 		}
 	}
+	// The rate chart has a series per domain and per source.
+	for _, series := range []string{"total", "market_data", "source 4"} {
+		waitText(t, ctx, "#rates", series)
+	}
+	// Everything the page loaded came from the dashboard itself.
+	origin := "http://" + addr + "/"
+	loaded := eval(t, ctx, `[location.href, ...performance.getEntriesByType("resource").map(e => e.name)].join("\n")`)
+	for _, u := range strings.Split(loaded, "\n") {
+		if !strings.HasPrefix(u, origin) && !strings.HasPrefix(u, "ws://"+addr+"/") {
+			t.Errorf("the page loaded %s, from outside the dashboard (%s)", u, origin)
+		}
+	}
+	if !strings.Contains(loaded, "/static/uPlot.iife.min.js") {
+		t.Errorf("the page's resources %q lack the vendored uPlot", loaded)
+	}
 	live := screenshot(t, ctx, "msgsink-dashboard-live.png")
 
 	stopFeed()
