@@ -44,7 +44,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			"relay. The adapter starts first, then the consumer, then the relay: the sink\n"+
 			"queues until the relay answers. Every second it prints the rates, the latency\n"+
 			"from the header timestamp to the consumer, drops by reason and each sink's\n"+
-			"state; at the end, a summary whose counters must add up (exit 0) or not (exit 1).", stderr)
+			"state; at the end, a summary whose counters must add up (exit 0) or not (exit 1).\n"+
+			"The dashboard (msgsink dashboard) runs beside the relay and prints its URL; the\n"+
+			"default sink, broadcast_all, sends every message to both.", stderr)
 	var o demoOptions
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long the adapter sends")
 	fs.IntVar(&o.rate, "rate", 200_000, "messages per second the adapter offers; 0 = as fast as the sink takes them")
