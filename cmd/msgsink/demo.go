@@ -54,7 +54,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.configPath, "config", "", "services.toml to use instead of the embedded examples/services.toml")
 	fs.StringVar(&o.sinkName, "sink", "broadcast_all", "the service the adapter sends to")
 	fs.StringVar(&o.relayName, "relay-service", "market_data_relay", "the relay service whose endpoint the embedded relay takes over")
-	fs.StringVar(&o.dashboard, "dashboard", "127.0.0.1:8080", "where the dashboard listens (another free port if taken); \"\" for none")
+	fs.StringVar(&o.dashboard, "dashboard", "127.0.0.1:8080", "where the dashboard listens (another free port if taken); \"\" for none, with -sink market_data_relay")
 	fs.StringVar(&o.dashName, "dashboard-service", "dashboard", "the direct service whose endpoint the dashboard's /ws takes over")
 	pos, code := parse(fs, args)
 	if code >= 0 {
