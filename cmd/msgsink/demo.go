@@ -16,6 +16,7 @@ import (
 	"github.com/msgsink/msgsink/config"
 	"github.com/msgsink/msgsink/examples"
 	"github.com/msgsink/msgsink/factory"
+	"github.com/msgsink/msgsink/internal/dashboard"
 	"github.com/msgsink/msgsink/internal/hist"
 	"github.com/msgsink/msgsink/relay"
 	"github.com/msgsink/msgsink/sink"
@@ -31,6 +32,8 @@ type demoOptions struct {
 	configPath string
 	sinkName   string
 	relayName  string
+	dashboard  string // listen address; "" = none
+	dashName   string // the direct service that leads to the dashboard
 }
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -42,14 +45,18 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			"relay. The adapter starts first, then the consumer, then the relay: the sink\n"+
 			"queues until the relay answers. Every second it prints the rates, the latency\n"+
 			"from the header timestamp to the consumer, drops by reason and each sink's\n"+
-			"state; at the end, a summary whose counters must add up (exit 0) or not (exit 1).", stderr)
+			"state; at the end, a summary whose counters must add up (exit 0) or not (exit 1).\n"+
+			"The dashboard (msgsink dashboard) runs beside the relay and prints its URL; the\n"+
+			"default sink, broadcast_all, sends every message to both.", stderr)
 	var o demoOptions
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long the adapter sends")
 	fs.IntVar(&o.rate, "rate", 200_000, "messages per second the adapter offers; 0 = as fast as the sink takes them")
 	fs.DurationVar(&o.relayDelay, "relay-delay", 200*time.Millisecond, "how long after the adapter the relay starts")
 	fs.StringVar(&o.configPath, "config", "", "services.toml to use instead of the embedded examples/services.toml")
-	fs.StringVar(&o.sinkName, "sink", "market_data_relay", "the service the adapter sends to")
+	fs.StringVar(&o.sinkName, "sink", "broadcast_all", "the service the adapter sends to")
 	fs.StringVar(&o.relayName, "relay-service", "market_data_relay", "the relay service whose endpoint the embedded relay takes over")
+	fs.StringVar(&o.dashboard, "dashboard", "127.0.0.1:8080", "where the dashboard listens (another free port if taken); \"\" for none, with -sink market_data_relay")
+	fs.StringVar(&o.dashName, "dashboard-service", "dashboard", "the direct service whose endpoint the dashboard's /ws takes over")
 	pos, code := parse(fs, args)
 	if code >= 0 {
 		return code
@@ -65,20 +72,20 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// relocated resolves names through a file but moves one service to another
-// endpoint: the demo's relay lives on a temporary socket, not where the
-// example file says. It is also a small proof of the factory's promise:
-// anything with a Resolve method can stand where the file stood.
+// relocated resolves names through a file but moves some services to other
+// endpoints: the demo's relay lives on a temporary socket and its dashboard
+// on whatever port was free, not where the example file says. It is also a
+// small proof of the factory's promise: anything with a Resolve method can
+// stand where the file stood.
 type relocated struct {
 	file *config.File
-	name string
-	to   transport.Endpoint
+	to   map[string]transport.Endpoint // by service name
 }
 
 func (r relocated) Resolve(name string) (config.Service, error) {
 	s, err := r.file.Resolve(name)
-	if err == nil && name == r.name {
-		s.Endpoint = r.to
+	if to, ok := r.to[name]; err == nil && ok {
+		s.Endpoint = to
 	}
 	return s, err
 }
@@ -119,7 +126,18 @@ func demo(ctx context.Context, o demoOptions, out io.Writer) error {
 		defer outMu.Unlock()
 		fmt.Fprintf(out, "%6.3fs  %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
 	}
-	f := factory.New(relocated{file: file, name: o.relayName, to: endpoint}, factory.WithStateChange(stateReporter(say)))
+	moves := map[string]transport.Endpoint{o.relayName: endpoint}
+	var dash *dashboard.Dashboard
+	if o.dashboard != "" {
+		d, wsEndpoint, stop, err := demoDashboard(file, o)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		dash, moves[o.dashName] = d, wsEndpoint
+		say("dashboard: http://%s/ (service %s -> %s)", wsEndpoint.Addr, o.dashName, wsEndpoint)
+	}
+	f := factory.New(relocated{file: file, to: moves}, factory.WithStateChange(stateReporter(say)))
 	defer f.Close()
 	s, err := f.Sink(o.sinkName)
 	if err != nil {
@@ -191,8 +209,10 @@ func demo(ctx context.Context, o demoOptions, out io.Writer) error {
 	if err := s.Flush(flushCtx); err != nil {
 		return fmt.Errorf("flushing %s: %w", o.sinkName, err)
 	}
-	for flushCtx.Err() == nil && !c.caughtUp(s.Info().Written, r.Stats()) {
+	relayIn := infoOf(f, o.relayName) // what the relay's own sink took: s may be a fanout
+	for flushCtx.Err() == nil && (!c.caughtUp(relayIn.Written, r.Stats()) || !dashCaughtUp(dash, f, o.dashName)) {
 		time.Sleep(5 * time.Millisecond)
+		relayIn = infoOf(f, o.relayName)
 	}
 	end := sample(a, c, r, f)
 	wait := time.Since(start)
@@ -204,7 +224,9 @@ func demo(ctx context.Context, o demoOptions, out io.Writer) error {
 	if err := r.Close(); err != nil {
 		return err
 	}
-	return summary(out, wait, end, s.Info(), r.Stats())
+	return summary(out, wait, end, relayIn, r.Stats(), func(w io.Writer) []string {
+		return dashSummary(w, dash, end.offered, infoOf(f, o.dashName))
+	})
 }
 
 // stateReporter prints the moments a sink's story changes: the first failed
@@ -240,13 +262,14 @@ type point struct {
 	missed    uint64
 	reordered uint64
 	lat       *hist.Snapshot
-	info      []sink.Info
+	sent      sink.Info   // the adapter's sink: a composite's counts are per message, not per target
+	info      []sink.Info // every sink, composites' targets included
 	relay     relay.Stats
 }
 
 func sample(a *adapter, c *consumer, r *relay.Relay, f *factory.Factory) point {
 	ci := c.src.Info()
-	return point{
+	return point{sent: a.sink.Info(),
 		at: time.Now(), offered: a.offered.Load(), received: c.received.Load(), missed: ci.Gaps,
 		reordered: ci.Duplicates,
 		lat:       c.lat.Snapshot(), info: f.Infos(), relay: r.Stats(),
@@ -256,15 +279,10 @@ func sample(a *adapter, c *consumer, r *relay.Relay, f *factory.Factory) point {
 func (p point) line(prev point) string {
 	secs := p.at.Sub(prev.at).Seconds()
 	var b strings.Builder
-	var enq, full, dropped uint64
+	enq, prevEnq, full := p.sent.Enqueued, prev.sent.Enqueued, p.sent.Refused.BufferFull
+	var dropped uint64
 	for _, in := range p.info {
-		enq += in.Enqueued
-		full += in.Refused.BufferFull
-		dropped += in.Dropped.Total()
-	}
-	var prevEnq uint64
-	for _, in := range prev.info {
-		prevEnq += in.Enqueued
+		dropped += in.Dropped.Total() // only connections drop: a composite holds no queue
 	}
 	lat := p.lat.Since(prev.lat)
 	fmt.Fprintf(&b, "sent %7.0f/s  recv %7.0f/s  p50 %-8s p99 %-8s drops: buffer_full=%d sink=%d relay_rejected=%d consumer=%d  |",
@@ -276,7 +294,10 @@ func (p point) line(prev point) string {
 	return b.String()
 }
 
-func summary(out io.Writer, wall time.Duration, end point, in sink.Info, rs relay.Stats) error {
+// summary prints the counters and checks that they add up; more prints the
+// lines of parts beside the relay path (the dashboard) and returns their
+// problems.
+func summary(out io.Writer, wall time.Duration, end point, in sink.Info, rs relay.Stats, more func(io.Writer) []string) error {
 	lat := end.lat
 	fmt.Fprintf(out, "\nsummary after %.1fs\n", wall.Seconds())
 	fmt.Fprintf(out, "  adapter   offered %d: sink took %d, refused %d (buffer_full %d, other %d)\n",
@@ -289,8 +310,8 @@ func summary(out io.Writer, wall time.Duration, end point, in sink.Info, rs rela
 		end.received, end.missed, end.reordered)
 	fmt.Fprintf(out, "  latency   p50 %s  p99 %s  p99.9 %s  max %s (header timestamp to consumer)\n",
 		lat.Format(0.5), lat.Format(0.99), lat.Format(0.999), lat.Format(1))
+	problems := more(out)
 
-	var problems []string
 	check := func(ok bool, format string, args ...any) {
 		if !ok {
 			problems = append(problems, fmt.Sprintf(format, args...))

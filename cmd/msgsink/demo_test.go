@@ -6,8 +6,9 @@ import (
 )
 
 // The demo, shortened, runs the whole system in-process: the adapter sends
-// before the relay exists, the sink connects when it appears, and the
-// summary's counters add up (exit 0).
+// to the relay and the dashboard (broadcast_all) before the relay exists,
+// the relay's sink connects when it appears, and the summary's counters add
+// up, the dashboard's included (exit 0).
 func TestDemo(t *testing.T) {
 	code, out, errOut := runCmd(t, "demo", "-duration", "1500ms", "-rate", "50000", "-relay-delay", "100ms")
 	if code != 0 {
@@ -15,6 +16,7 @@ func TestDemo(t *testing.T) {
 	}
 	for _, want := range []string{
 		"adapter started", "relay up", "sent ", "recv ", "market_data_relay=connected",
+		"dashboard: http://127.0.0.1:", "dashboard=connected", "dashboard aggregated",
 		"summary after", "accounting: adds up",
 	} {
 		if !strings.Contains(out, want) {

@@ -1,5 +1,5 @@
 // Command msgsink runs a domain relay, checks services.toml files, tails a
-// relay, and runs the demo. Run "msgsink help" for the subcommands and
+// relay, serves the live dashboard, and runs the demo. Run "msgsink help" for the subcommands and
 // "msgsink CMD -h" for each one's flags.
 package main
 
@@ -28,7 +28,8 @@ func init() {
 		{"relay", "[flags]", "run one domain relay on a Unix (or TCP) socket", runRelay},
 		{"check", "FILE [-probe]", "validate a services.toml; -probe also tries every endpoint", runCheck},
 		{"tail", "-endpoint unix:///PATH [flags]", "subscribe to a relay and print the messages it forwards", runTail},
-		{"demo", "[flags]", "run a relay, a market-data adapter and a consumer for a few seconds", runDemo},
+		{"demo", "[flags]", "run a relay, the dashboard, a market-data adapter and a consumer for a few seconds", runDemo},
+		{"dashboard", "[-listen HOST:PORT] [-relay unix:///PATH]", "serve a live page of the feed: rates, latency, gaps, busiest instruments", runDashboard},
 	}
 }
 
