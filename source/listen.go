@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,6 +14,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/gobwas/ws"
 
 	"github.com/msgsink/msgsink/internal/inbound"
 	"github.com/msgsink/msgsink/sink"
@@ -51,6 +54,12 @@ type ListenConfig struct {
 	// Logger receives state changes (listening, connections, rejections),
 	// never one line per frame. Nil discards.
 	Logger *slog.Logger
+	// HTTPOnly, with a ws:// Endpoint, binds nothing: producers arrive only
+	// through the Listener's ServeHTTP, mounted on the application's own
+	// HTTP server at the Endpoint's path, so that WebSocket producers and
+	// the application's pages share one port. The Endpoint's host and port
+	// are then only what Endpoint reports.
+	HTTPOnly bool
 }
 
 // Listener accepts producer connections (direct sinks, type = "direct",
@@ -145,6 +154,9 @@ func Listen(cfg ListenConfig) (*Listener, error) {
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.HTTPOnly && cfg.Endpoint.Scheme != "ws" {
+		return bad("HTTPOnly", "an HTTP server hands over WebSocket producers only: use a ws:// Endpoint, or leave HTTPOnly out")
+	}
 	var err error
 	switch e := cfg.Endpoint; e.Scheme {
 	case "unix":
@@ -162,7 +174,9 @@ func Listen(cfg ListenConfig) (*Listener, error) {
 		// The largest frame travels with a WebSocket header in one chunk.
 		l.maxFrame = min(l.maxFrame, inbound.MaxChunkSize-maxWSHeader)
 		l.validator.MaxSize = l.maxFrame
-		l.ln, err = net.Listen("tcp", e.Addr)
+		if !cfg.HTTPOnly {
+			l.ln, err = net.Listen("tcp", e.Addr)
+		}
 	case "":
 		return bad("Endpoint", `"": set it, e.g. with transport.ParseEndpoint("unix:///tmp/my.sock")`)
 	default:
@@ -172,6 +186,12 @@ func Listen(cfg ListenConfig) (*Listener, error) {
 		return nil, err
 	}
 	l.endpoint = cfg.Endpoint.String()
+	if l.ln == nil {
+		l.nx.init(cfg.Name)
+		l.log.Info("source: taking WebSocket producers from an HTTP server", "name", l.name, "path", pathOf(l.wsPath),
+			"validation", l.validator.Level.String(), "max_frame", l.maxFrame)
+		return l, nil
+	}
 	if cfg.Endpoint.Scheme != "unix" {
 		l.endpoint = cfg.Endpoint.Scheme + "://" + l.ln.Addr().String() + l.wsPath
 	}
@@ -211,7 +231,12 @@ func listenUnix(path string) (net.Listener, error) {
 
 // Addr returns the listener's address: the socket path, or the TCP address
 // with the port the system chose for port 0.
-func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
+func (l *Listener) Addr() net.Addr {
+	if l.ln == nil {
+		return nil // HTTPOnly: the application's HTTP server has the address
+	}
+	return l.ln.Addr()
+}
 
 // Endpoint returns the endpoint producers connect to, with the port the
 // system chose for port 0: what a direct sink's endpoint names.
@@ -259,8 +284,42 @@ func temporary(err error) bool {
 	return false
 }
 
+// ServeHTTP takes a WebSocket producer's upgrade request from the
+// application's HTTP server (see ListenConfig.HTTPOnly; it works on any ws://
+// Listener) and reads its frames like those of a connection the Listener
+// accepted itself. A request for another path gets 404; a request that is
+// not a WebSocket upgrade gets the handshake's error status, counted as a
+// handshake rejection. A client may not send before it has the 101
+// response (RFC 6455 section 4.1): one that did is refused.
+func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case !l.ws:
+		http.Error(w, "source: this Listener takes "+l.endpoint+" producers, not WebSocket ones", http.StatusNotImplemented)
+		return
+	case r.URL.Path != pathOf(l.wsPath):
+		http.Error(w, "no WebSocket endpoint at "+strconv.Quote(r.URL.Path)+": this one is "+strconv.Quote(pathOf(l.wsPath)), http.StatusNotFound)
+		return
+	}
+	l.count.accepted.Add(1)
+	nc, rw, _, err := ws.UpgradeHTTP(r, w)
+	if err != nil {
+		l.count.rejected[reasonHandshake].Add(1) // UpgradeHTTP wrote the status
+		return
+	}
+	if rw.Reader.Buffered() > 0 {
+		l.count.rejected[reasonHandshake].Add(1)
+		_ = nc.Close()
+		return
+	}
+	l.startConn(nc, true)
+}
+
 // start registers an accepted connection and starts its reader.
-func (l *Listener) start(nc net.Conn) {
+func (l *Listener) start(nc net.Conn) { l.startConn(nc, false) }
+
+// startConn registers a connection and starts its reader; upgraded says a
+// WebSocket handshake is done (ServeHTTP's).
+func (l *Listener) startConn(nc net.Conn, upgraded bool) {
 	l.mu.Lock()
 	if l.closed.Load() {
 		l.mu.Unlock()
@@ -268,7 +327,7 @@ func (l *Listener) start(nc net.Conn) {
 		return
 	}
 	l.nextID++
-	cn := &lconn{l: l, id: l.nextID, nc: nc, ws: l.ws, gone: make(chan struct{})}
+	cn := &lconn{l: l, id: l.nextID, nc: nc, ws: l.ws, upgraded: upgraded, gone: make(chan struct{})}
 	l.conns[cn] = struct{}{}
 	l.wg.Add(1)
 	l.mu.Unlock()
@@ -297,8 +356,10 @@ func (l *Listener) Close() error {
 		}
 		l.mu.Unlock()
 		close(l.done)
-		if err := l.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
-			l.closeErr = err
+		if l.ln != nil {
+			if err := l.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+				l.closeErr = err
+			}
 		}
 		for _, cn := range conns {
 			cn.shutdown()

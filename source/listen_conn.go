@@ -39,11 +39,14 @@ var errClosing = errors.New("source: listener closing")
 // read side: the chunk, the unread bytes c.Buf[off:w] (from a frame
 // boundary), and what the last read returned.
 type lconn struct {
-	l    *Listener
-	id   uint64
-	nc   net.Conn
-	ws   bool
-	gone chan struct{} // closed when the reader returns
+	l  *Listener
+	id uint64
+	nc net.Conn
+	ws bool
+	// upgraded: the WebSocket handshake is done (ServeHTTP's), not the
+	// reader's to do.
+	upgraded bool
+	gone     chan struct{} // closed when the reader returns
 
 	// ack is set once, by the reader, when the first frame asks for acks,
 	// before any span of the connection reaches Next.
@@ -71,7 +74,7 @@ func (cn *lconn) run() {
 	defer l.forget(cn)
 	defer close(cn.gone)
 	defer func() { _ = cn.nc.Close() }()
-	if cn.ws && !cn.upgrade() {
+	if cn.ws && !cn.upgraded && !cn.upgrade() {
 		return
 	}
 	l.count.producers.Add(1)

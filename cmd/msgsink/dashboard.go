@@ -77,6 +77,9 @@ func relayFeed(ctx context.Context, e transport.Endpoint) (dashboard.Feed, error
 	ctx, cancel := context.WithTimeout(ctx, relayConnectTimeout)
 	defer cancel()
 	if err := src.Connect(ctx); err != nil {
+		if last := src.Info().LastError; last != nil {
+			err = fmt.Errorf("no relay at %s within %v: %w", e, relayConnectTimeout, last)
+		}
 		_ = src.Close()
 		return nil, err
 	}

@@ -51,7 +51,7 @@ func benchFrames(b testing.TB) (stream []byte, frames []tlv.Frame) {
 // aggregates frames already in memory; the transport=ws cases read real
 // loopback connections carrying WebSocket frames: reader=listener is
 // source.Listener's Next and the aggregation in one loop, reader=dashboard
-// the whole intake (/ws spliced to the Listener, the intake goroutine; one
+// the whole intake (/ws handed to the Listener, the intake goroutine; one
 // op is 4096 frames, timed until all are counted), beside what
 // one would write with gobwas's helpers and a map (a message allocated per
 // frame, a map that grows with every instrument).
@@ -92,7 +92,7 @@ func BenchmarkIntake(b *testing.B) {
 		b.ReportMetric(float64(n)/time.Since(start).Seconds(), "frames/s")
 	})
 	b.Run("transport=ws/reader=dashboard", func(b *testing.B) {
-		// The whole intake: /ws spliced to the Listener, the intake's
+		// The whole intake: /ws handed to the Listener, the intake's
 		// goroutine; b.N rounds of the frames sent, timed until counted.
 		d, err := New(Config{})
 		if err != nil {

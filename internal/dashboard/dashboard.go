@@ -88,13 +88,12 @@ func (c Config) withDefaults() Config {
 // starts its ticker and its /ws intake; Close stops everything it started.
 type Dashboard struct {
 	cfg Config
-	ws  *source.Listener // /ws's producers, spliced to it
+	ws  *source.Listener // /ws's producers, handed over by ServeHTTP
 
 	mu      sync.Mutex
 	closed  bool
 	intakes map[*intake]struct{}
 	viewers map[*viewer]struct{}
-	proxies map[*proxy]struct{}
 	retired counts        // what intakes that ended had counted
 	retLat  hist.Snapshot // and their latencies
 	retB    board         // and their boards
@@ -113,14 +112,15 @@ type intake struct {
 }
 
 // New returns a running dashboard whose one intake is /ws: a
-// source.Listener on a loopback port of its own (the only error New returns
-// is its bind's). Attach adds more.
+// source.Listener that binds nothing and takes the producers ServeHTTP
+// hands it. Attach adds more.
 func New(cfg Config) (*Dashboard, error) {
 	cfg = cfg.withDefaults()
 	ln, err := source.Listen(source.ListenConfig{
 		Name:     "dashboard /ws",
-		Endpoint: transport.Endpoint{Scheme: "ws", Addr: "127.0.0.1:0", Path: "/ws"},
+		Endpoint: transport.Endpoint{Scheme: "ws", Path: "/ws"},
 		Logger:   cfg.Logger,
+		HTTPOnly: true, // producers come through ServeHTTP, on the page's port
 	})
 	if err != nil {
 		return nil, fmt.Errorf("dashboard: the /ws intake: %w", err)
@@ -130,7 +130,6 @@ func New(cfg Config) (*Dashboard, error) {
 		ws:      ln,
 		intakes: map[*intake]struct{}{},
 		viewers: map[*viewer]struct{}{},
-		proxies: map[*proxy]struct{}{},
 		retB:    newBoard(cfg.BoardSize),
 		done:    make(chan struct{}),
 	}
@@ -216,9 +215,6 @@ func (d *Dashboard) Close() error {
 	}
 	d.closed = true
 	close(d.done)
-	for p := range d.proxies {
-		p.close()
-	}
 	for v := range d.viewers {
 		v.close()
 	}
@@ -242,7 +238,11 @@ func (d *Dashboard) Close() error {
 func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/ws":
-		d.serveFrames(w, r)
+		if d.ws.Info().Producers >= d.cfg.MaxProducers {
+			http.Error(w, ErrTooMany.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		d.ws.ServeHTTP(w, r)
 	case "/live":
 		d.serveLive(w, r)
 	default:

@@ -15,8 +15,10 @@
 // Close: a relay subscription (Attach), and /ws, where direct WebSocket sinks
 // send. /ws is a source.Listener: it does the WebSocket upgrade, validates
 // each frame and returns it zero-copy, merging every producer into one Next.
-// It binds a loopback port of its own, and the dashboard's /ws handler
-// splices each producer's connection to it. Each intake runs in a goroutine
+// It binds nothing (source.ListenConfig.HTTPOnly): the dashboard's HTTP
+// handler hands it each producer's upgrade request, so the page and /ws
+// share one port and a producer's frames are read straight off its own
+// connection. Each intake runs in a goroutine
 // of its own that reads frames through tlv's views and folds them into a
 // tally that belongs to it (no lock shared between intakes), with no
 // allocation per frame: counters per domain and source, the last sequence of
