@@ -10,23 +10,30 @@ BENCHOUT ?= bench-$(shell date +%Y%m%d-%H%M%S).txt
 
 DEMOFLAGS ?=
 
-.PHONY: all demo test test-race test-allocs test-checked test-contrib vet lint tools bench benchcmp fuzz clean
+.PHONY: all demo cli test test-race test-allocs test-checked test-modules vet lint tools bench benchcmp fuzz clean
 
 all: lint test
 
-## demo: the main job on embedded defaults: relay, adapter and consumer for 10 s
-demo:
-	$(GO) run ./cmd/msgsink demo $(DEMOFLAGS)
+## demo: the main job on embedded defaults: relay, adapter, consumer and dashboard for 10 s
+# The CLI is a module of its own (it links contrib/nats); it is built into
+# ./bin and run from here, so that paths in DEMOFLAGS mean what they say.
+demo: cli
+	$(BIN)/msgsink demo $(DEMOFLAGS)
+
+## cli: build the msgsink command into ./bin/msgsink
+cli:
+	$(GO) build -C cmd/msgsink -o $(BIN)/msgsink .
 
 ## test: vet, the race suite, the non-race allocation proofs and fuzz seeds, the checked build
-test: vet test-race test-allocs test-checked test-contrib
+test: vet test-race test-allocs test-checked test-modules
 
-# Modules of their own under contrib/, so that the library's go.mod stays lean.
-CONTRIB := contrib/prometheus contrib/nats
+# Modules of their own, so that the library's go.mod stays lean: the
+# exporters and sink types under contrib/, and the CLI, which links them.
+MODULES := contrib/prometheus contrib/nats cmd/msgsink
 
 vet:
 	$(GO) vet ./...
-	for m in $(CONTRIB); do (cd $$m && $(GO) vet ./...) || exit 1; done
+	for m in $(MODULES); do (cd $$m && $(GO) vet ./...) || exit 1; done
 
 test-race:
 	$(GO) test -race -count=1 -timeout 10m ./...
@@ -40,8 +47,8 @@ test-allocs:
 test-checked:
 	$(GO) test -count=1 -tags msgsink_checked ./...
 
-test-contrib:
-	for m in $(CONTRIB); do (cd $$m && $(GO) test -race -count=1 ./... && \
+test-modules:
+	for m in $(MODULES); do (cd $$m && $(GO) test -race -count=1 -timeout 10m ./... && \
 	  $(GO) test -count=1 -run 'Alloc|^Example' ./...) || exit 1; done
 
 ## lint: gofmt, vet, staticcheck, and go.mod tidiness for every module
@@ -49,7 +56,7 @@ lint: vet $(BIN)/staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(BIN)/staticcheck ./...
-	for m in $(CONTRIB); do (cd $$m && $(BIN)/staticcheck ./... && $(GO) mod tidy -diff) || exit 1; done
+	for m in $(MODULES); do (cd $$m && $(BIN)/staticcheck ./... && $(GO) mod tidy -diff) || exit 1; done
 	$(GO) mod tidy -diff
 	cd tools && $(GO) mod tidy -diff
 
@@ -69,8 +76,9 @@ BENCHTIME_E2E      ?= 300ms
 BENCHTIME_LATENCY  ?= 1s
 BENCHTIME_IDLE     ?= 10x
 BENCHTIME_NATS     ?= 1s
-# Packages with benchmarks of their own, besides ./bench.
-BENCHPKGS := $(filter-out ./bench/,$(sort $(dir $(shell grep -rl --include='*_test.go' '^func Benchmark' . 2>/dev/null))))
+# The root module's packages with benchmarks of their own, besides ./bench
+# (the other modules' are run from their own directories).
+BENCHPKGS := $(filter-out ./bench/ $(addprefix ./,$(addsuffix /%,$(MODULES) tools)),$(sort $(dir $(shell grep -rl --include='*_test.go' '^func Benchmark' . 2>/dev/null))))
 # perfmd run records each family's command, Go version and machine load
 # alongside its output, for PERFORMANCE.md.
 PERFMD    := $(GO) run ./internal/cmd/perfmd

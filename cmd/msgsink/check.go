@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/msgsink/msgsink/config"
+	natssink "github.com/msgsink/msgsink/contrib/nats"
 	"github.com/msgsink/msgsink/lazy"
 	"github.com/msgsink/msgsink/sink"
 	"github.com/msgsink/msgsink/transport"
@@ -46,6 +47,9 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	for _, name := range file.Names() {
 		s := file.Services[name]
 		where := s.Endpoint.String()
+		if c, ok := s.Ext.(natssink.Config); ok {
+			where = c.Endpoint
+		}
 		if s.Type == sink.KindComposite {
 			where = string(s.Pattern) + " -> " + strings.Join(s.Targets, ", ")
 		}
@@ -71,7 +75,7 @@ func load(ctx context.Context, path string) (*config.File, error) {
 	}
 	done := make(chan loaded, 1)
 	go func() {
-		f, err := config.Load(path)
+		f, err := config.Load(path, natssink.Extension())
 		done <- loaded{f, err}
 	}()
 	select {
@@ -115,6 +119,9 @@ func probeAll(ctx context.Context, file *config.File, stdout io.Writer) int {
 }
 
 func probeOne(ctx context.Context, s config.Service) error {
+	if s.Type == natssink.Kind {
+		return probeNATS(ctx, s)
+	}
 	var d lazy.Dialer = &transport.Dialer{}
 	if s.Sink.Dialer != nil {
 		d = s.Sink.Dialer // a wss:// service's TLS settings
@@ -126,4 +133,22 @@ func probeOne(ctx context.Context, s config.Service) error {
 		return err
 	}
 	return c.Close()
+}
+
+// probeNATS connects a nats service's sink, as its first Send would, and
+// closes it.
+func probeNATS(ctx context.Context, s config.Service) error {
+	cfg, _ := s.Ext.(natssink.Config)
+	cfg.Sink = s.LazyConfig()
+	sk, err := natssink.New(cfg)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.Sink.ConnectTimeout)
+	defer cancel()
+	err = sk.Connect(ctx)
+	if cerr := sk.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

@@ -14,9 +14,10 @@ import (
 	"time"
 
 	"github.com/msgsink/msgsink/config"
+	natssink "github.com/msgsink/msgsink/contrib/nats"
 	"github.com/msgsink/msgsink/examples"
 	"github.com/msgsink/msgsink/factory"
-	"github.com/msgsink/msgsink/internal/dashboard"
+	"github.com/msgsink/msgsink/cmd/msgsink/internal/dashboard"
 	"github.com/msgsink/msgsink/internal/hist"
 	"github.com/msgsink/msgsink/relay"
 	"github.com/msgsink/msgsink/sink"
@@ -92,9 +93,9 @@ func (r relocated) Resolve(name string) (config.Service, error) {
 
 func loadDemoConfig(path string) (*config.File, error) {
 	if path == "" {
-		return config.Parse("examples/services.toml (embedded)", examples.ServicesTOML)
+		return config.Parse("examples/services.toml (embedded)", examples.ServicesTOML, natssink.Extension())
 	}
-	return config.Load(path)
+	return config.Load(path, natssink.Extension())
 }
 
 func demo(ctx context.Context, o demoOptions, out io.Writer) error {
@@ -137,7 +138,7 @@ func demo(ctx context.Context, o demoOptions, out io.Writer) error {
 		dash, moves[o.dashName] = d, wsEndpoint
 		say("dashboard: http://%s/ (service %s -> %s)", wsEndpoint.Addr, o.dashName, wsEndpoint)
 	}
-	f := factory.New(relocated{file: file, to: moves}, factory.WithStateChange(stateReporter(say)))
+	f := factory.New(relocated{file: file, to: moves}, factory.WithStateChange(stateReporter(say)), natssink.Option())
 	defer f.Close()
 	s, err := f.Sink(o.sinkName)
 	if err != nil {

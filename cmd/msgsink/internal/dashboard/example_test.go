@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/msgsink/msgsink/internal/dashboard"
+	"github.com/msgsink/msgsink/cmd/msgsink/internal/dashboard"
 	"github.com/msgsink/msgsink/lazy"
 	"github.com/msgsink/msgsink/sink"
 	"github.com/msgsink/msgsink/tlv"
