@@ -11,9 +11,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/msgsink/msgsink/cmd/msgsink/internal/dashboard"
 	"github.com/msgsink/msgsink/config"
 	"github.com/msgsink/msgsink/factory"
-	"github.com/msgsink/msgsink/cmd/msgsink/internal/dashboard"
 	"github.com/msgsink/msgsink/sink"
 	"github.com/msgsink/msgsink/source"
 	"github.com/msgsink/msgsink/transport"

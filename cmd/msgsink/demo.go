@@ -13,11 +13,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/msgsink/msgsink/cmd/msgsink/internal/dashboard"
 	"github.com/msgsink/msgsink/config"
 	natssink "github.com/msgsink/msgsink/contrib/nats"
 	"github.com/msgsink/msgsink/examples"
 	"github.com/msgsink/msgsink/factory"
-	"github.com/msgsink/msgsink/cmd/msgsink/internal/dashboard"
 	"github.com/msgsink/msgsink/internal/hist"
 	"github.com/msgsink/msgsink/relay"
 	"github.com/msgsink/msgsink/sink"
