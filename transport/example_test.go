@@ -113,7 +113,7 @@ func ExampleDial_error() {
 	fmt.Println(err)
 	// Output:
 	// true
-	// transport: dial unix:///nonexistent/relay.sock: connect: no such file or directory (no socket at that path: is the relay running, and is the path right?)
+	// transport: dial unix:///nonexistent/relay.sock: connect: no such file or directory (no socket at that path: is the server running, and is the path right?)
 }
 
 // A relay writes to the subscribers it accepts with the same batch writer.

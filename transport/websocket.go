@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -32,8 +34,16 @@ const (
 	wsScratchInit = 96 << 10
 	// wsMaxControl is the largest control frame payload (RFC 6455 5.5).
 	wsMaxControl = 125
-	// wsDiscardBuf is the buffer the reader drops data frames into.
-	wsDiscardBuf = 4 << 10
+	// wsReadBuf is the reader's buffer: large, so that a server that sends
+	// a lot costs one read per 64 KiB (per TLS record under wss).
+	wsReadBuf = 64 << 10
+	// pongEvery bounds the Pongs sent to one a 10 ms, 100 a second: a
+	// keepalive pings every few seconds and gets every answer at once,
+	// while a server that floods Pings cannot make the client write more
+	// than that. A Ping that comes sooner is answered when the interval
+	// ends, and only the latest one waiting is, as RFC 6455 section 5.5.3
+	// allows.
+	pongEvery = 10 * time.Millisecond
 	// wsCloseGrace bounds the Close frame that Close sends as a courtesy: a
 	// server that does not take 8 bytes in that time is not reading, and
 	// Close must not wait on it.
@@ -181,6 +191,16 @@ type WebSocketConn struct {
 	closeSent bool  // a Close frame went out: no frame may follow it
 	failed    error // the write error that ended the connection, or why no more may be written
 	ctl       [2 + 4 + wsMaxControl]byte
+	// The Pong owed for the latest Ping, sent when pongEvery has passed
+	// since the last one (by pongTimer when that is later).
+	lastPong  time.Time
+	pongOwed  bool
+	pongLen   int
+	pongData  [wsMaxControl]byte
+	pongTimer *time.Timer    // made on the first delayed Pong
+	pongArmed bool           // pongTimer will fire
+	pongRuns  sync.WaitGroup // a pongTimer callback armed or running, which Close waits for
+	closed    bool           // Close has begun: the timer is not armed again
 
 	done      chan struct{}
 	readErr   error // set before done is closed
@@ -290,6 +310,11 @@ func (c *WebSocketConn) flush() (int, error) {
 func (c *WebSocketConn) control(op ws.OpCode, payload []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	return c.controlLocked(op, payload)
+}
+
+// controlLocked is control with wmu held.
+func (c *WebSocketConn) controlLocked(op ws.OpCode, payload []byte) error {
 	if c.closeSent || c.failed != nil {
 		return nil
 	}
@@ -314,17 +339,39 @@ func (c *WebSocketConn) endWrites(cause error) {
 	}
 }
 
-// readLoop reads the server's frames until the connection ends.
+// wsReaders holds the readers' 64 KiB buffers between connections, so that a
+// sink reconnecting does not allocate one each time.
+var wsReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, wsReadBuf) }}
+
+// reader returns the buffered reader of the server's frames: first what the
+// handshake's reader had buffered beyond the HTTP response, then the
+// connection.
+func (c *WebSocketConn) reader() *bufio.Reader {
+	var src io.Reader = c.conn
+	if c.br != nil {
+		if n := c.br.Buffered(); n > 0 {
+			early, _ := c.br.Peek(n)
+			src = io.MultiReader(bytes.NewReader(bytes.Clone(early)), c.conn)
+		}
+		ws.PutReader(c.br)
+		c.br = nil
+	}
+	r := wsReaders.Get().(*bufio.Reader)
+	r.Reset(src)
+	return r
+}
+
+// readLoop reads the server's frames until the connection ends. Frame by
+// frame: control frames are handled here, data frames go to data.
 func (c *WebSocketConn) readLoop() {
 	defer close(c.done)
-	var r io.Reader = c.conn
-	if c.br != nil {
-		r = c.br
-		defer ws.PutReader(c.br)
-	}
+	r := c.reader()
+	defer func() {
+		r.Reset(nil) // the pool must not keep the connection
+		wsReaders.Put(r)
+	}()
 	hdr := make([]byte, 2, ws.MaxHeaderSize-2)
 	var payload [wsMaxControl]byte
-	discard := make([]byte, wsDiscardBuf)
 	end := func(err error) {
 		c.readErr = &OpError{Op: "read", Endpoint: c.endpoint, Err: err}
 		c.endWrites(err)
@@ -363,7 +410,7 @@ func (c *WebSocketConn) readLoop() {
 			}
 			switch h.OpCode {
 			case ws.OpPing:
-				if err := c.control(ws.OpPong, p); err != nil {
+				if err := c.pong(p); err != nil {
 					end(unwrapNetOpError(err))
 					return
 				}
@@ -393,20 +440,82 @@ func (c *WebSocketConn) readLoop() {
 				return
 			}
 			fragmented = !h.Fin
-			for left := h.Length; left > 0; {
-				n, err := io.ReadFull(r, discard[:min(left, int64(len(discard)))])
-				c.discarded.Add(uint64(n))
-				left -= int64(n)
-				if err != nil {
-					end(unwrapNetOpError(err))
-					return
-				}
+			if err := c.data(r, h); err != nil {
+				end(unwrapNetOpError(err))
+				return
 			}
 		default:
 			violation("unknown opcode " + strconv.Itoa(int(h.OpCode)))
 			return
 		}
 	}
+}
+
+// data takes the payload of one data frame with header h from r. Nothing is
+// expected today, so it is counted and dropped, straight from the reader's
+// buffer.
+func (c *WebSocketConn) data(r *bufio.Reader, h ws.Header) error {
+	for left := h.Length; left > 0; {
+		n, err := r.Discard(int(min(left, wsReadBuf)))
+		c.discarded.Add(uint64(n))
+		left -= int64(n)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pong answers a Ping with payload p, at once when the last Pong went out
+// pongEvery ago or more, else when that interval ends; a later Ping waiting
+// meanwhile replaces it. Its error is a failed write.
+func (c *WebSocketConn) pong(p []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.pongLen = copy(c.pongData[:], p)
+	c.pongOwed = true
+	if c.pongArmed {
+		return nil
+	}
+	if wait := pongEvery - time.Since(c.lastPong); wait > 0 {
+		c.armPong(wait)
+		return nil
+	}
+	return c.sendPong()
+}
+
+// armPong starts pongTimer for the Pong owed. Called with wmu held.
+func (c *WebSocketConn) armPong(wait time.Duration) {
+	if c.closed {
+		return
+	}
+	c.pongArmed = true
+	c.pongRuns.Add(1)
+	if c.pongTimer == nil {
+		c.pongTimer = time.AfterFunc(wait, c.latePong)
+		return
+	}
+	c.pongTimer.Reset(wait)
+}
+
+// latePong is pongTimer's callback. A failed write ends the connection, as
+// any write does: the reader then meets the broken socket.
+func (c *WebSocketConn) latePong() {
+	defer c.pongRuns.Done()
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.pongArmed = false
+	_ = c.sendPong()
+}
+
+// sendPong writes the Pong owed, if any. Called with wmu held.
+func (c *WebSocketConn) sendPong() error {
+	if !c.pongOwed {
+		return nil
+	}
+	c.pongOwed = false
+	c.lastPong = time.Now()
+	return c.controlLocked(ws.OpPong, c.pongData[:c.pongLen])
 }
 
 // parseClose reads a Close frame's payload: the code (1005, "no status",
@@ -465,11 +574,48 @@ func (c *WebSocketConn) Err() error {
 // sent, which were dropped.
 func (c *WebSocketConn) BytesDiscarded() uint64 { return c.discarded.Load() }
 
+// Shutdown implements Conn: it sends a Close frame (1000) after the last
+// batch, goes on reading (and discarding, and answering nothing: no frame
+// follows a Close) until the server's Close frame comes back or it hangs
+// up, or its kernel has acknowledged everything up to the Close frame (see
+// StreamConn.Shutdown), or ctx ends, then closes the TCP connection. A
+// server that reads up to the Close frame has read every frame before it.
+func (c *WebSocketConn) Shutdown(ctx context.Context) error {
+	// The Close frame's write blocks while the server reads nothing: ctx
+	// bounds it too, by closing.
+	stop := context.AfterFunc(ctx, func() { _ = c.Close() })
+	defer stop()
+	var b [2]byte
+	binary.BigEndian.PutUint16(b[:], closeNormal)
+	c.wmu.Lock()
+	failed := c.failed
+	if failed == nil {
+		_ = c.controlLocked(ws.OpClose, b[:])
+		failed = c.failed
+	}
+	c.wmu.Unlock()
+	if failed != nil {
+		_ = c.Close()
+		if ctx.Err() != nil {
+			return &OpError{Op: "shutdown", Endpoint: c.endpoint, Err: ctx.Err()}
+		}
+		return failed
+	}
+	rc, err := c.tcp.(syscall.Conn).SyscallConn()
+	if err != nil {
+		_ = c.Close()
+		return &OpError{Op: "shutdown", Endpoint: c.endpoint, Err: err}
+	}
+	return endShutdown(ctx, c, rc, c.endpoint)
+}
+
 // Close implements Conn: it sends a Close frame (1000) if none was sent yet
-// and no batch is blocked, giving it 100 ms, closes the socket (under wss
-// without TLS's close_notify), which makes a blocked WriteBatch return an
-// error matching net.ErrClosed, and waits for the reader goroutine. Later
-// calls return the first call's result.
+// and no batch is blocked, giving it 100 ms, closes the socket at once
+// (under wss without TLS's close_notify), which makes a blocked WriteBatch
+// return an error matching net.ErrClosed, and waits for the reader goroutine
+// and a delayed Pong. Shutdown is the graceful end: Close does not wait for
+// the server, so its unread frames can make the kernel reset the
+// connection. Later calls return the first call's result.
 func (c *WebSocketConn) Close() error {
 	c.closeOnce.Do(func() {
 		if c.wmu.TryLock() { // a blocked batch holds it: the peer is not reading, skip the courtesy
@@ -488,6 +634,14 @@ func (c *WebSocketConn) Close() error {
 		// says that the session is over.
 		c.closeErr = c.tcp.Close()
 		<-c.done
+		c.wmu.Lock()
+		c.closed = true
+		if c.pongArmed && c.pongTimer.Stop() {
+			c.pongArmed = false
+			c.pongRuns.Done()
+		}
+		c.wmu.Unlock()
+		c.pongRuns.Wait()
 	})
 	return c.closeErr
 }
