@@ -364,7 +364,9 @@ const shutdownPoll = time.Millisecond
 // queue, which is empty, and a Linux peer still reads what it had received.
 // So a peer that reads to EOF but never closes its side (a naive server)
 // does not hold Close for the whole timeout, and a chatty one cannot lose
-// data.
+// data. A chatty Unix peer may then see the end of the stream as a reset
+// after the last byte instead of EOF: Linux reports unread input at close
+// that way, and only the peer's own close could avoid it.
 func endShutdown(ctx context.Context, c Conn, rc syscall.RawConn, endpoint string) error {
 	poll := time.NewTicker(shutdownPoll)
 	defer poll.Stop()
@@ -390,15 +392,15 @@ func endShutdown(ctx context.Context, c Conn, rc syscall.RawConn, endpoint strin
 }
 
 // delivered reports whether the socket's send queue is empty (see
-// endShutdown); a socket that cannot say, closed meanwhile, has nothing more
-// to deliver either.
+// endShutdown). A socket closed meanwhile cannot say: it reports false, and
+// Done, closed by Close, says how it ended.
 func delivered(rc syscall.RawConn) bool {
-	queued := 0
-	if err := rc.Control(func(fd uintptr) {
-		queued, _ = unix.IoctlGetInt(int(fd), unix.SIOCOUTQ)
-	}); err != nil {
-		return true
-	}
+	queued := -1
+	_ = rc.Control(func(fd uintptr) {
+		if n, err := unix.IoctlGetInt(int(fd), unix.SIOCOUTQ); err == nil {
+			queued = n
+		}
+	})
 	return queued == 0
 }
 
