@@ -274,4 +274,3 @@ func TestWebSocketPongRate(t *testing.T) {
 	}
 	t.Logf("%d Pongs for %d Pings in %v", got.pongs, pings, got.took)
 }
-
