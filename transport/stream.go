@@ -49,8 +49,9 @@ var readBufs = sync.Pool{New: func() any { return new([readBufSize]byte) }}
 // run of small frames, larger frames go as their own iovec straight from the
 // message's buffer.
 //
-// WriteBatch and SetWriteDeadline belong to one goroutine (the sink's writer);
-// Done, Err, BytesDiscarded and Close may be called from any goroutine.
+// WriteBatch, SetWriteDeadline and Shutdown belong to one goroutine (the
+// sink's writer); Done, Err, BytesDiscarded and Close may be called from any
+// goroutine.
 type StreamConn struct {
 	conn     net.Conn // a *net.UnixConn or *net.TCPConn
 	rc       syscall.RawConn

@@ -169,13 +169,16 @@ func (d *Dialer) DialWebSocket(ctx context.Context, e Endpoint) (*WebSocketConn,
 // the batch with one write: masking in place would modify a message another
 // sink may be writing at the same time.
 //
-// A reader goroutine answers Ping with Pong and a Close frame with Close,
-// discards data frames, and ends the connection (Done) on a Close frame,
-// EOF or a protocol violation. Its control frames are written under the same
-// lock as the batches, so they go out whole, between frames.
+// A reader goroutine answers Ping with Pong (at most one per 10 ms: a Ping
+// that comes sooner is answered when the interval ends, the latest one
+// only) and a Close frame with Close, discards data frames, and ends the
+// connection (Done) on a Close frame, EOF or a protocol violation. Its
+// control frames are written under the same lock as the batches, so they go
+// out whole, between frames.
 //
-// WriteBatch and SetWriteDeadline belong to one goroutine (the sink's
-// writer); Done, Err, BytesDiscarded and Close may be called from any.
+// WriteBatch, SetWriteDeadline and Shutdown belong to one goroutine (the
+// sink's writer); Done, Err, BytesDiscarded and Close may be called from
+// any.
 type WebSocketConn struct {
 	conn     net.Conn // *net.TCPConn or *tls.Conn
 	tcp      net.Conn // the *net.TCPConn under conn, which Close closes
