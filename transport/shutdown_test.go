@@ -274,3 +274,64 @@ func TestWebSocketPongRate(t *testing.T) {
 	}
 	t.Logf("%d Pongs for %d Pings in %v", got.pongs, pings, got.took)
 }
+
+// A server that reads nothing while it pings and sends data: the client's
+// WriteBatch blocks on the full socket, and its reader still reads all the
+// server sends (its Pings do not wait for the writer), so the server is
+// never blocked by the client.
+func TestWebSocketReaderNotBlockedByWriter(t *testing.T) {
+	const sent = 32 << 20 // far more than the socket buffers hold
+	stop := make(chan struct{})
+	flood := make(chan struct{})
+	flooded := make(chan error, 1)
+	e := wsServer(t, func(c net.Conn, r *bufio.Reader) {
+		<-flood // once the client's writer is blocked
+		data := make([]byte, 64<<10)
+		var err error
+		for n := 0; n < sent && err == nil; n += len(data) {
+			err = ws.WriteFrame(c, ws.NewPingFrame([]byte("ping")))
+			if err == nil {
+				err = ws.WriteFrame(c, ws.NewBinaryFrame(data))
+			}
+		}
+		flooded <- err
+		<-stop
+	})
+	defer close(stop)
+	c := dialWS(t, e, Dialer{})
+	ms := newBatch(t, repeat(64, 60000)...)
+	errc := make(chan error, 1)
+	go func() {
+		for {
+			if _, err := c.WriteBatch(ms, nil); err != nil {
+				errc <- err
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-errc:
+		t.Fatalf("WriteBatch failed before the server sent anything: %v", err)
+	case <-time.After(200 * time.Millisecond): // blocked on the full socket, most likely
+	}
+	close(flood)
+	select {
+	case err := <-flooded:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case err := <-errc:
+		t.Fatalf("WriteBatch failed: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the server is blocked: the client read %d of %d bytes", c.BytesDiscarded(), sent)
+	}
+	for deadline := time.Now().Add(30 * time.Second); c.BytesDiscarded() < sent; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the client read %d bytes of %d", c.BytesDiscarded(), sent)
+		}
+	}
+	c.Close()
+	if err := <-errc; !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("blocked WriteBatch returned %v, want net.ErrClosed", err)
+	}
+}

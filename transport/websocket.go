@@ -194,13 +194,17 @@ type WebSocketConn struct {
 	closeSent bool  // a Close frame went out: no frame may follow it
 	failed    error // the write error that ended the connection, or why no more may be written
 	ctl       [2 + 4 + wsMaxControl]byte
-	// The Pong owed for the latest Ping, sent when pongEvery has passed
-	// since the last one (by pongTimer when that is later).
+
+	// pmu guards the Pong owed for the latest Ping, which pongTimer sends
+	// once pongEvery has passed since the last Pong: the reader only
+	// records it, so that it never waits for the writer's lock, which a
+	// batch blocked on a server that is not reading may hold.
+	pmu       sync.Mutex
 	lastPong  time.Time
 	pongOwed  bool
 	pongLen   int
 	pongData  [wsMaxControl]byte
-	pongTimer *time.Timer    // made on the first delayed Pong
+	pongTimer *time.Timer    // made on the first Ping
 	pongArmed bool           // pongTimer will fire
 	pongRuns  sync.WaitGroup // a pongTimer callback armed or running, which Close waits for
 	closed    bool           // Close has begun: the timer is not armed again
@@ -413,10 +417,7 @@ func (c *WebSocketConn) readLoop() {
 			}
 			switch h.OpCode {
 			case ws.OpPing:
-				if err := c.pong(p); err != nil {
-					end(unwrapNetOpError(err))
-					return
-				}
+				c.pong(p)
 			case ws.OpPong: // unsolicited: ignored, as the RFC allows
 			case ws.OpClose:
 				ce, reason := parseClose(p)
@@ -469,56 +470,47 @@ func (c *WebSocketConn) data(r *bufio.Reader, h ws.Header) error {
 	return nil
 }
 
-// pong answers a Ping with payload p, at once when the last Pong went out
-// pongEvery ago or more, else when that interval ends; a later Ping waiting
-// meanwhile replaces it. Its error is a failed write.
-func (c *WebSocketConn) pong(p []byte) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
+// pong records a Ping with payload p, to be answered at once when the last
+// Pong went out pongEvery ago or more, else when that interval ends; a
+// later Ping waiting meanwhile replaces it. pongTimer's callback writes the
+// Pong, so that the reader never waits for the writer.
+func (c *WebSocketConn) pong(p []byte) {
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
 	c.pongLen = copy(c.pongData[:], p)
 	c.pongOwed = true
-	if c.pongArmed {
-		return nil
-	}
-	if wait := pongEvery - time.Since(c.lastPong); wait > 0 {
-		c.armPong(wait)
-		return nil
-	}
-	return c.sendPong()
-}
-
-// armPong starts pongTimer for the Pong owed. Called with wmu held.
-func (c *WebSocketConn) armPong(wait time.Duration) {
-	if c.closed {
+	if c.pongArmed || c.closed {
 		return
 	}
 	c.pongArmed = true
 	c.pongRuns.Add(1)
+	wait := max(0, pongEvery-time.Since(c.lastPong))
 	if c.pongTimer == nil {
-		c.pongTimer = time.AfterFunc(wait, c.latePong)
+		c.pongTimer = time.AfterFunc(wait, c.sendPong)
 		return
 	}
 	c.pongTimer.Reset(wait)
 }
 
-// latePong is pongTimer's callback. A failed write ends the connection, as
-// any write does: the reader then meets the broken socket.
-func (c *WebSocketConn) latePong() {
+// sendPong is pongTimer's callback: it writes the Pong owed. A failed write
+// ends the connection, as any write does: the reader then meets the broken
+// socket.
+func (c *WebSocketConn) sendPong() {
 	defer c.pongRuns.Done()
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	var p [wsMaxControl]byte
+	c.pmu.Lock()
 	c.pongArmed = false
-	_ = c.sendPong()
-}
-
-// sendPong writes the Pong owed, if any. Called with wmu held.
-func (c *WebSocketConn) sendPong() error {
-	if !c.pongOwed {
-		return nil
+	owed, n := c.pongOwed, copy(p[:], c.pongData[:c.pongLen])
+	if owed {
+		c.pongOwed = false
+		c.lastPong = time.Now()
 	}
-	c.pongOwed = false
-	c.lastPong = time.Now()
-	return c.controlLocked(ws.OpPong, c.pongData[:c.pongLen])
+	c.pmu.Unlock()
+	if owed {
+		_ = c.controlLocked(ws.OpPong, p[:n])
+	}
 }
 
 // parseClose reads a Close frame's payload: the code (1005, "no status",
@@ -637,13 +629,13 @@ func (c *WebSocketConn) Close() error {
 		// says that the session is over.
 		c.closeErr = c.tcp.Close()
 		<-c.done
-		c.wmu.Lock()
+		c.pmu.Lock()
 		c.closed = true
 		if c.pongArmed && c.pongTimer.Stop() {
 			c.pongArmed = false
 			c.pongRuns.Done()
 		}
-		c.wmu.Unlock()
+		c.pmu.Unlock()
 		c.pongRuns.Wait()
 	})
 	return c.closeErr
