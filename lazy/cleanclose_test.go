@@ -41,13 +41,30 @@ type chattyPeer struct {
 	pingsOnly bool
 
 	mu        sync.Mutex
-	frames    int    // whole messages received, in sequence
-	next      uint64 // the sequence expected next, 0 before the first
-	bad       error  // the first thing received that is not what the sink sent
-	end       error  // how the read side ended: nil after the sink's Close frame
-	closeCode int    // the code of the sink's Close frame (ws), 0 if none came
+	frames    int   // whole messages received, in sequence on each connection
+	bad       error // the first thing received that is not what the sink sent
+	end       error // how the read side ended: nil after the sink's Close frame
+	closeCode int   // the code of the sink's Close frame (ws), 0 if none came
 	pongs     int
+	ended     int            // connections served to their end
 	wg        sync.WaitGroup // the connections being served
+}
+
+// endConn counts a connection served to its end.
+func (p *chattyPeer) endConn() {
+	p.mu.Lock()
+	p.ended++
+	p.mu.Unlock()
+}
+
+// waitEnded waits until k connections have been served to their end.
+func (p *chattyPeer) waitEnded(t *testing.T, k int) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("%d connections to end at the peer", k), func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.ended >= k
+	})
 }
 
 func (p *chattyPeer) failf(format string, args ...any) {
@@ -58,9 +75,9 @@ func (p *chattyPeer) failf(format string, args ...any) {
 	}
 }
 
-// message checks one message of the sink's stream: a valid frame with the
-// next sequence number.
-func (p *chattyPeer) message(b []byte) {
+// message checks one message of a connection's stream: a valid frame with
+// the sequence number after next's, which it advances (0: any).
+func (p *chattyPeer) message(b []byte, next *uint64) {
 	var v tlv.Validator
 	f, err := v.Parse(b)
 	if err != nil {
@@ -70,16 +87,17 @@ func (p *chattyPeer) message(b []byte) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	seq := f.Header().Sequence()
-	if p.next != 0 && seq != p.next && p.bad == nil {
-		p.bad = fmt.Errorf("message %d has sequence %d, want %d", p.frames+1, seq, p.next)
+	if *next != 0 && seq != *next && p.bad == nil {
+		p.bad = fmt.Errorf("message %d has sequence %d, want %d", p.frames+1, seq, *next)
 	}
-	p.next = seq + 1
+	*next = seq + 1
 	p.frames++
 }
 
 // serveStream reads c until EOF, cutting the stream into messages, while
 // chat writes garbage to it.
 func (p *chattyPeer) serveStream(c net.Conn) {
+	defer p.endConn()
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(time.Minute)) // a test that fails must still end
 	var wg sync.WaitGroup
@@ -97,6 +115,7 @@ func (p *chattyPeer) serveStream(c net.Conn) {
 	})
 	defer wg.Wait()
 	var v tlv.Validator
+	var next uint64
 	buf := make([]byte, 0, 256<<10)
 	tmp := make([]byte, 64<<10)
 	for {
@@ -112,7 +131,7 @@ func (p *chattyPeer) serveStream(c net.Conn) {
 			if len(buf)-off < size {
 				break
 			}
-			p.message(buf[off : off+size])
+			p.message(buf[off:off+size], &next)
 			off += size
 		}
 		buf = append(buf[:0], buf[off:]...)
@@ -132,6 +151,7 @@ func (p *chattyPeer) serveStream(c net.Conn) {
 // until its Close frame, which it answers, while chat pings and sends
 // binary heartbeats.
 func (p *chattyPeer) serveWebSocket(c net.Conn, r *bufio.Reader) {
+	defer p.endConn()
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(time.Minute))
 	var wmu sync.Mutex // the chat's frames and the Close reply
@@ -166,6 +186,7 @@ func (p *chattyPeer) serveWebSocket(c net.Conn, r *bufio.Reader) {
 	defer wg.Wait()
 	defer close(stop)
 	payload := make([]byte, 64<<10)
+	var next uint64
 	for {
 		h, err := ws.ReadHeader(r)
 		if err == nil && h.Length > int64(len(payload)) {
@@ -188,7 +209,7 @@ func (p *chattyPeer) serveWebSocket(c net.Conn, r *bufio.Reader) {
 		}
 		switch h.OpCode {
 		case ws.OpBinary:
-			p.message(b)
+			p.message(b, &next)
 		case ws.OpPong:
 			p.mu.Lock()
 			p.pongs++
@@ -332,6 +353,52 @@ func TestCleanCloseChattyPeer(t *testing.T) {
 				if p.closeCode != 1000 {
 					t.Errorf("the peer got close code %d (its read ended with %v), want 1000", p.closeCode, p.end)
 				}
+			}
+		})
+	}
+}
+
+// Disconnect ends the connection as cleanly as Close: after Flush, the
+// chatty peer gets everything, then EOF (or the Close frame), and the next
+// Send connects again.
+func TestCleanDisconnectChattyPeer(t *testing.T) {
+	const n = 100_000
+	for _, scheme := range []string{"tcp", "ws"} {
+		t.Run("transport="+scheme, func(t *testing.T) {
+			p := &chattyPeer{every: 100 * time.Microsecond}
+			ep, d := listenChatty(t, scheme, p)
+			s := newSink(t, lazy.Config{Endpoint: ep, Dialer: d})
+			sendTrades(t, s, n)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := s.Disconnect(ctx); err != nil {
+				t.Fatalf("Disconnect: %v", err)
+			}
+			p.waitEnded(t, 1)
+			p.mu.Lock()
+			frames, end, code, bad := p.frames, p.end, p.closeCode, p.bad
+			p.mu.Unlock()
+			if bad != nil {
+				t.Fatal(bad)
+			}
+			if in := assertBalanced(t, s); in.Written != n || frames != n {
+				t.Fatalf("written %d, received %d of %d (read ended with %v)", in.Written, frames, n, end)
+			}
+			if (scheme == "tcp" && end != io.EOF) || (scheme == "ws" && code != 1000) {
+				t.Fatalf("the peer's read ended with %v, close code %d", end, code)
+			}
+			sendTrades(t, s, 10) // wakes the sink: a new connection
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			p.waitEnded(t, 2)
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			if p.bad != nil {
+				t.Fatal(p.bad)
+			}
+			if in := assertBalanced(t, s); in.Written != n+10 || p.frames != n+10 || in.Reconnects != 0 {
+				t.Fatalf("written %d, received %d of %d, reconnects %d", in.Written, p.frames, n+10, in.Reconnects)
 			}
 		})
 	}
