@@ -371,25 +371,38 @@ const shutdownPoll = time.Millisecond
 func endShutdown(ctx context.Context, c Conn, rc syscall.RawConn, endpoint string) error {
 	poll := time.NewTicker(shutdownPoll)
 	defer poll.Stop()
-	for !delivered(rc) {
+	ended := func() error {
+		_ = c.Close()
+		if err := c.Err(); !cleanEnd(err) {
+			return err // a reset: what the peer had not read is lost
+		}
+		return nil
+	}
+	for {
+		// The peer's end first: a Unix peer that closes without reading
+		// empties the send queue too, and its reset says so.
 		select {
 		case <-c.Done():
+			return ended()
+		default:
+		}
+		if delivered(rc) {
 			_ = c.Close()
-			if err := c.Err(); !cleanEnd(err) {
-				return err
-			}
 			return nil
+		}
+		select {
+		case <-c.Done():
+			return ended()
 		case <-ctx.Done():
 			if delivered(rc) {
-				break
+				_ = c.Close()
+				return nil
 			}
 			_ = c.Close()
 			return &OpError{Op: "shutdown", Endpoint: endpoint, Err: ctx.Err()}
 		case <-poll.C:
 		}
 	}
-	_ = c.Close()
-	return nil
 }
 
 // delivered reports whether the socket's send queue is empty (see
