@@ -111,6 +111,21 @@ func TestShutdownPeerNeverReads(t *testing.T) {
 					t.Fatalf("Shutdown = %v, want an *OpError shutdown at the deadline, with its hint", err)
 				}
 			})
+			t.Run("peer_closes_unread", func(t *testing.T) {
+				// What the peer had not read is lost: Shutdown says so.
+				c, peer := connPair(t, network)
+				ms := newBatch(t, repeat(10, 1000)...)
+				if n, err := c.WriteBatch(ms, nil); n != len(ms) || err != nil {
+					t.Fatalf("WriteBatch = %d, %v", n, err)
+				}
+				peer.Close()
+				<-c.Done()
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				if err := c.Shutdown(ctx); !errors.Is(err, syscall.ECONNRESET) {
+					t.Fatalf("Shutdown = %v, want the peer's reset", err)
+				}
+			})
 			t.Run("close", func(t *testing.T) {
 				c, peer := connPair(t, network)
 				smallBuffers(t, c, peer)

@@ -343,8 +343,13 @@ func (c *StreamConn) Shutdown(ctx context.Context) error {
 		return c.Close()
 	}
 	if err := c.conn.(interface{ CloseWrite() error }).CloseWrite(); err != nil {
+		if rerr := c.Err(); rerr != nil && !cleanEnd(rerr) {
+			err = rerr // the peer reset the connection: that is the news
+		} else {
+			err = &OpError{Op: "shutdown", Endpoint: c.endpoint, Err: unwrapNetOpError(err)}
+		}
 		_ = c.Close()
-		return &OpError{Op: "shutdown", Endpoint: c.endpoint, Err: unwrapNetOpError(err)}
+		return err
 	}
 	return endShutdown(ctx, c, c.rc, c.endpoint)
 }
