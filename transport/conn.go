@@ -36,15 +36,18 @@ type Conn interface {
 	// net.ErrClosed after Close.
 	Err() error
 	// Shutdown ends the connection gracefully, after the last WriteBatch and
-	// from the goroutine that owns the writing side: it half-closes (a TCP or
-	// Unix shutdown(SHUT_WR), a WebSocket Close frame), keeps reading and
-	// discarding until the peer closes its side (or answers the Close frame)
-	// or ctx ends, then closes. Closing a socket with unread input at once
-	// makes the kernel reset the connection and throw away what it still
-	// had to send; waiting for the peer lets everything written arrive. It
-	// returns nil when the peer closed in time, an *OpError whose cause is
-	// ctx's error when ctx ended first, or the read error that ended the
-	// connection instead. Close, from any goroutine, cuts it short.
+	// from the goroutine that owns the writing side: it half-closes (a TCP
+	// or Unix shutdown(SHUT_WR), a WebSocket Close frame), keeps reading and
+	// discarding until the peer closes its side (or answers the Close
+	// frame), or a stream's peer has everything written (its kernel
+	// acknowledged it all, or it read it all), or ctx ends, then closes.
+	// Closing a socket with unread input at once makes the kernel reset the
+	// connection and throw away what it still had to send; waiting for the
+	// peer lets everything written arrive. It returns nil when the peer
+	// closed or had everything in time, an *OpError whose cause is ctx's
+	// error when ctx ended first, or the read error that ended the
+	// connection instead (a reset). Close, from any goroutine, cuts it
+	// short.
 	Shutdown(ctx context.Context) error
 	// Close closes the connection at once and stops any goroutine it
 	// started. It may be called from any goroutine, also while WriteBatch or

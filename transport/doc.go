@@ -63,8 +63,9 @@
 // Shutdown ends a connection gracefully (SPEC section 3, "Clean close"): it
 // half-closes after the last write (shutdown(SHUT_WR) on a stream, the Close
 // frame on a WebSocket), keeps reading and discarding until the peer closes
-// its side (or answers the Close frame), or the socket's send queue is empty
-// (the peer has everything), or its context ends, and only then closes.
+// its side (or answers the Close frame), or, on a stream, the socket's send
+// queue is empty (the peer has everything), or its context ends, and only
+// then closes.
 // Closing a socket that has unread input at once makes the kernel reset the
 // connection and throw away what it still had to send: a peer that pings or
 // sends heartbeats would otherwise lose the end of the stream at every

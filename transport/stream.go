@@ -360,8 +360,8 @@ const shutdownPoll = time.Millisecond
 
 // endShutdown is the end of a Shutdown, once c has half-closed: it waits
 // until the reader meets the peer's end (Done), or the peer has everything
-// that was written, or ctx ends; closes c; and reports how it ended, as
-// Conn.Shutdown documents.
+// that was written (only with an rc to ask, see below), or ctx ends; closes
+// c; and reports how it ended, as Conn.Shutdown documents.
 //
 // The peer has everything when the socket's send queue (SIOCOUTQ on rc) is
 // empty: over TCP, its kernel acknowledged every byte; over a Unix socket,
@@ -391,7 +391,7 @@ func endShutdown(ctx context.Context, c Conn, rc syscall.RawConn, endpoint strin
 			return ended()
 		default:
 		}
-		if delivered(rc) {
+		if rc != nil && delivered(rc) {
 			_ = c.Close()
 			return nil
 		}
@@ -399,7 +399,7 @@ func endShutdown(ctx context.Context, c Conn, rc syscall.RawConn, endpoint strin
 		case <-c.Done():
 			return ended()
 		case <-ctx.Done():
-			if delivered(rc) {
+			if rc != nil && delivered(rc) {
 				_ = c.Close()
 				return nil
 			}

@@ -15,7 +15,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -572,9 +571,12 @@ func (c *WebSocketConn) BytesDiscarded() uint64 { return c.discarded.Load() }
 // Shutdown implements Conn: it sends a Close frame (1000) after the last
 // batch, goes on reading (and discarding, and answering nothing: no frame
 // follows a Close) until the server's Close frame comes back or it hangs
-// up, or its kernel has acknowledged everything up to the Close frame (see
-// StreamConn.Shutdown), or ctx ends, then closes the TCP connection. A
-// server that reads up to the Close frame has read every frame before it.
+// up, or ctx ends, then closes the TCP connection. A server that answers
+// the Close frame has read every frame before it. Unlike a stream's peer,
+// a server is not let off once its kernel has everything: RFC 6455 has it
+// answer, and one that reads the Close frame only after a reset (sent by
+// the client's kernel when a Ping arrives after the close) would see 1006,
+// or on some systems lose what it had not read.
 func (c *WebSocketConn) Shutdown(ctx context.Context) error {
 	// The Close frame's write blocks while the server reads nothing: ctx
 	// bounds it too, by closing.
@@ -596,12 +598,7 @@ func (c *WebSocketConn) Shutdown(ctx context.Context) error {
 		}
 		return failed
 	}
-	rc, err := c.tcp.(syscall.Conn).SyscallConn()
-	if err != nil {
-		_ = c.Close()
-		return &OpError{Op: "shutdown", Endpoint: c.endpoint, Err: err}
-	}
-	return endShutdown(ctx, c, rc, c.endpoint)
+	return endShutdown(ctx, c, nil, c.endpoint)
 }
 
 // Close implements Conn: it sends a Close frame (1000) if none was sent yet
