@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -348,5 +349,24 @@ func TestWebSocketReaderNotBlockedByWriter(t *testing.T) {
 	c.Close()
 	if err := <-errc; !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("blocked WriteBatch returned %v, want net.ErrClosed", err)
+	}
+}
+
+// A server that reads the Close frame but neither answers nor hangs up
+// holds Shutdown until its context ends, which the error says.
+func TestWebSocketShutdownServerSilent(t *testing.T) {
+	stop := make(chan struct{})
+	e := wsServer(t, func(c net.Conn, r *bufio.Reader) {
+		go func() { _, _ = io.Copy(io.Discard, r) }()
+		<-stop
+	})
+	defer close(stop)
+	c := dialWS(t, e, Dialer{})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	err := c.Shutdown(ctx)
+	var oe *OpError
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.As(err, &oe) || oe.Op != "shutdown" {
+		t.Fatalf("Shutdown = %v, want an *OpError shutdown at the deadline", err)
 	}
 }
