@@ -186,7 +186,7 @@ type Config struct {
 	MaxBatch       int           // messages per write, 1..MaxBatchLimit; 0 means DefaultMaxBatch
 	Idle           Idle          // writer idle strategy
 	ConnectTimeout time.Duration // per dial; 0 means DefaultConnectTimeout
-	CloseTimeout   time.Duration // how long Close flushes before dropping; 0 means DefaultCloseTimeout
+	CloseTimeout   time.Duration // how long Close flushes before dropping, and Close or Disconnect waits for the peer after the last write (Conn.Shutdown); 0 means DefaultCloseTimeout
 	Backlog        Backlog
 	Delivery       Delivery // at most once (the default) or acked
 	Retry          Retry

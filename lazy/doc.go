@@ -57,8 +57,18 @@
 // so peers never see a torn frame. With Backlog = BacklogDrop, what was queued
 // before the reconnect is dropped as stale instead.
 //
+// A peer that closes while the writer waits for work is noticed by the
+// connection's reader; Info.LastError then says how it ended: EOF, a reset,
+// or a WebSocket server's close code and reason (a *transport.CloseError).
+//
 // Close refuses new sends, flushes for up to CloseTimeout, drops and counts
 // the rest, and waits for the writer. Every message is written or counted.
+// Close and Disconnect end the connection gracefully
+// (transport.Conn.Shutdown): a half-close after the last write, then reading
+// until the peer closes or has everything, within the same CloseTimeout
+// (what is left of Close's), so that a peer that pings or sends heartbeats
+// loses nothing. A connection broken by Close at its deadline is not counted
+// as a reconnect.
 //
 // # Acked delivery
 //

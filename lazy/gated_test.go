@@ -194,6 +194,13 @@ func (s *stalledConn) WriteBatch(a, b []*tlv.Message) (int, error) {
 
 func (s *stalledConn) Done() <-chan struct{} { return s.c.Done() }
 
+func (s *stalledConn) Err() error { return s.c.Err() }
+
+func (s *stalledConn) Shutdown(ctx context.Context) error {
+	s.once.Do(func() { close(s.closed) })
+	return s.c.Shutdown(ctx)
+}
+
 func (s *stalledConn) Close() error {
 	s.once.Do(func() { close(s.closed) })
 	return s.c.Close()

@@ -392,19 +392,47 @@ func (s *Sink) run(exited chan struct{}) {
 		} else {
 			err = s.writeLoop(conn)
 		}
+		aborted := s.ctl.Load()&ctlAbort != 0
+		if errors.Is(err, errStop) && !aborted {
+			s.shutdown(conn)
+		}
 		s.mu.Lock()
 		s.conn = nil
 		s.mu.Unlock()
 		_ = conn.Close()
-		if errors.Is(err, errStop) {
+		// A write that Close's deadline broke is no failure of the peer's:
+		// it is neither the last error nor a lost connection.
+		if errors.Is(err, errStop) || aborted {
 			if s.finish(nil) {
 				return
 			}
 			lost = nil
 			continue
 		}
-		s.reconnects.Add(1)
-		lost = s.setErr("write", err)
+		if !s.stopping() {
+			// A new connect follows, as Info's doc says a reconnect is:
+			// not so for a connection lost as Close or Disconnect ends
+			// the writer.
+			s.reconnects.Add(1)
+		}
+		op := "write"
+		if oe := (*transport.OpError)(nil); errors.As(err, &oe) && oe.Op == "read" {
+			op = "read" // the peer ended it while the writer waited
+		}
+		lost = s.setErr(op, err)
+	}
+}
+
+// shutdown ends conn gracefully (transport.Conn.Shutdown), within the close
+// timeout, or sooner if Close's deadline passes first: abort cancels s.ctx.
+// A peer that does not close its side in time may lose what it had not read
+// (over TCP the kernel resets the connection): that is the last error.
+func (s *Sink) shutdown(conn transport.Conn) {
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.CloseTimeout)
+	err := conn.Shutdown(ctx)
+	cancel()
+	if err != nil && s.ctl.Load()&ctlAbort == 0 {
+		s.setErr("close", err)
 	}
 }
 
@@ -460,6 +488,10 @@ func (s *Sink) dial(lost error) (transport.Conn, error) {
 		cancel()
 		if err == nil {
 			return conn, nil
+		}
+		var oe *transport.OpError
+		if s.cfg.Kind == sink.KindRelay && errors.As(err, &oe) {
+			oe.Relay = true // the hints ask about the relay
 		}
 		failed := s.setErr("connect", err)
 		attempt++
@@ -541,7 +573,18 @@ func (s *Sink) stopWriting(c uint32) bool {
 		(c&ctlClose != 0 && s.ring.Len() == 0)
 }
 
+// errPeerGone is why a connection ended when the peer closed it while the
+// writer waited for work, for a Conn that does not say why (Err nil).
 var errPeerGone = errors.New("lazy: connection closed by peer")
+
+// peerGone returns why the peer ended conn: the Conn's own reason (an EOF, a
+// reset, a WebSocket close code and reason) when it gives one.
+func peerGone(conn transport.Conn) error {
+	if err := conn.Err(); err != nil {
+		return err
+	}
+	return errPeerGone
+}
 
 // idleSchedules maps the configured strategy to its handoff schedule.
 var idleSchedules = [...]handoff.Schedule{
@@ -558,7 +601,7 @@ func (s *Sink) wait(conn transport.Conn, rounds *int) error {
 		if *rounds%handoff.PollEvery == 0 {
 			select {
 			case <-conn.Done():
-				return errPeerGone
+				return peerGone(conn)
 			default:
 			}
 		}
@@ -587,7 +630,7 @@ func (s *Sink) park(conn transport.Conn) error {
 	case <-s.gate.C():
 		return nil
 	case <-conn.Done():
-		return errPeerGone
+		return peerGone(conn)
 	}
 }
 

@@ -2,6 +2,7 @@ package lazy_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"runtime"
 	"sync/atomic"
@@ -69,6 +70,18 @@ func (c *halfConn) WriteBatch(a, b []*tlv.Message) (int, error) {
 }
 
 func (c *halfConn) Done() <-chan struct{} { return c.done }
+
+func (c *halfConn) Err() error {
+	select {
+	case <-c.done:
+		return errors.New("halfConn: read side ended")
+	default:
+		return nil
+	}
+}
+
+// Shutdown is Close: this test's peer does not see the end of the stream.
+func (c *halfConn) Shutdown(context.Context) error { return c.Close() }
 
 func (c *halfConn) Close() error {
 	err := c.nc.Close()

@@ -171,7 +171,9 @@ type Info struct {
 	// Reconnects counts connections lost while connected (a write failed or
 	// the peer went away), each followed by a new connect.
 	Reconnects uint64 `json:"reconnects"`
-	// LastError is the most recent connect or write failure, nil if none.
+	// LastError is the most recent failure: a connect, a write, the peer's end of
+	// the connection (EOF, a reset, a WebSocket close code and reason, as a
+	// *transport.CloseError) or a Shutdown that timed out; nil if none.
 	// It stays after the sink recovers: compare State to know if it is
 	// current.
 	LastError error `json:"-"`

@@ -5,9 +5,11 @@ package transport
 import (
 	"bufio"
 	"crypto/tls"
+	"io"
 	"net"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestWriteBatchZeroAllocs holds the writer's steady state to zero allocations,
@@ -130,4 +132,50 @@ func TestTryWriteZeroAllocs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestReaderZeroAllocs holds the reader's steady state to zero allocations:
+// a peer that sends 64 KiB at a time (a stream's bytes; a WebSocket Ping
+// and a binary frame) costs reads, and Pongs, but no garbage.
+func TestReaderZeroAllocs(t *testing.T) {
+	junk := make([]byte, 64<<10)
+	check := func(t *testing.T, discarded func() uint64, send func() error) {
+		read := func() {
+			want := discarded() + uint64(len(junk))
+			if err := send(); err != nil {
+				t.Fatal(err)
+			}
+			for discarded() < want {
+				time.Sleep(10 * time.Microsecond) // not Gosched: it would starve the netpoller at GOMAXPROCS=1
+			}
+		}
+		read() // the pooled buffer, the Pong timer
+		if allocs := testing.AllocsPerRun(200, read); allocs != 0 {
+			t.Errorf("the reader allocates %v times per 64 KiB, want 0", allocs)
+		}
+	}
+	for _, network := range []string{"unix", "tcp"} {
+		t.Run(network, func(t *testing.T) {
+			c, peer := connPair(t, network)
+			check(t, c.BytesDiscarded, func() error { _, err := peer.Write(junk); return err })
+		})
+	}
+	t.Run("ws", func(t *testing.T) {
+		var frames []byte
+		frames = append(frames, 0x89, 4, 'p', 'i', 'n', 'g') // a Ping
+		frames = append(frames, 0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0)
+		frames = append(frames, junk...) // a binary frame of 64 KiB
+		server := make(chan net.Conn, 1)
+		stop := make(chan struct{})
+		e := wsServer(t, func(c net.Conn, r *bufio.Reader) {
+			server <- c
+			go func() { _, _ = io.Copy(io.Discard, r) }() // the Pongs
+			<-stop
+		})
+		defer close(stop)
+		c := dialWS(t, e, Dialer{})
+		defer c.Close()
+		sc := <-server
+		check(t, c.BytesDiscarded, func() error { _, err := sc.Write(frames); return err })
+	})
 }

@@ -1,6 +1,8 @@
 package transport
 
 import (
+	"context"
+
 	"github.com/msgsink/msgsink/tlv"
 )
 
@@ -28,9 +30,29 @@ type Conn interface {
 	// peer closed it (EOF) or the read side failed. It is also closed after
 	// Close. Anything the peer sends is discarded.
 	Done() <-chan struct{}
-	// Close closes the connection and stops any goroutine it started. It may be
-	// called from any goroutine, also while WriteBatch is blocked, which then
-	// returns an error matching net.ErrClosed. Close is idempotent.
+	// Err returns nil while Done is open, then why it closed: an *OpError
+	// with Op "read" whose cause says what the peer did (io.EOF, a
+	// *CloseError with the WebSocket close code and reason, a reset), or
+	// net.ErrClosed after Close.
+	Err() error
+	// Shutdown ends the connection gracefully, after the last WriteBatch and
+	// from the goroutine that owns the writing side: it half-closes (a TCP
+	// or Unix shutdown(SHUT_WR), a WebSocket Close frame), keeps reading and
+	// discarding until the peer closes its side (or answers the Close
+	// frame), or a stream's peer has everything written (its kernel
+	// acknowledged it all, or it read it all), or ctx ends, then closes.
+	// Closing a socket with unread input at once makes the kernel reset the
+	// connection and throw away what it still had to send; waiting for the
+	// peer lets everything written arrive. It returns nil when the peer
+	// closed or had everything in time, an *OpError whose cause is ctx's
+	// error when ctx ended first, or the read error that ended the
+	// connection instead (a reset). Close, from any goroutine, cuts it
+	// short.
+	Shutdown(ctx context.Context) error
+	// Close closes the connection at once and stops any goroutine it
+	// started. It may be called from any goroutine, also while WriteBatch or
+	// Shutdown is blocked, which then returns an error matching
+	// net.ErrClosed. Close is idempotent.
 	Close() error
 }
 

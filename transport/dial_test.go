@@ -54,7 +54,7 @@ func TestDialRefused(t *testing.T) {
 
 	t.Run("unix/no-file", func(t *testing.T) {
 		e, _ := ParseEndpoint("unix://" + filepath.Join(dir, "none.sock"))
-		checkErr(t, dialErr(t, e, time.Second), syscall.ENOENT, "no socket at that path: is the relay running")
+		checkErr(t, dialErr(t, e, time.Second), syscall.ENOENT, "no socket at that path: is the server running")
 	})
 	t.Run("unix/stale-file", func(t *testing.T) {
 		// A socket file whose listener is gone, as a crashed relay leaves it.
@@ -67,15 +67,24 @@ func TestDialRefused(t *testing.T) {
 		l.Close()
 		e, _ := ParseEndpoint("unix://" + path)
 		err = dialErr(t, e, time.Second)
-		checkErr(t, err, syscall.ECONNREFUSED, "is the relay running and listening there?")
-		if want := "transport: dial unix://" + path + ": connect: connection refused (is the relay running"; !strings.HasPrefix(err.Error(), want) {
+		checkErr(t, err, syscall.ECONNREFUSED, "is the server running and listening there?")
+		if want := "transport: dial unix://" + path + ": connect: connection refused (is the server running"; !strings.HasPrefix(err.Error(), want) {
 			t.Errorf("error %q does not start with %q", err, want)
 		}
 	})
 	t.Run("tcp", func(t *testing.T) {
 		l, e := listen(t, "tcp")
 		l.Close() // the port is free now, and nothing listens on it
-		checkErr(t, dialErr(t, e, time.Second), syscall.ECONNREFUSED, "is the relay running and listening there?")
+		err := dialErr(t, e, time.Second)
+		checkErr(t, err, syscall.ECONNREFUSED, "is the server running and listening there?")
+		if strings.Contains(err.Error(), "relay") {
+			t.Errorf("a dial that does not know it is for a relay speaks of one: %q", err)
+		}
+		// The caller that knows the endpoint is a relay's says so.
+		var oe *OpError
+		errors.As(err, &oe)
+		oe.Relay = true
+		checkErr(t, err, syscall.ECONNREFUSED, "is the relay running and listening there?")
 	})
 }
 

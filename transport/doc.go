@@ -33,7 +33,9 @@
 // out in one write: the copy that masking needs anyway makes writev pointless,
 // and under TLS one coalesced write is one record run (BenchmarkWebSocket
 // measures ws and wss; the figures are in bench/ANALYSIS.md). A reader
-// goroutine answers Ping with Pong and Close with Close (under the writer's
+// goroutine answers Ping with Pong, at most one Pong per 10 ms (a Ping that
+// comes sooner is answered when the interval ends, only the latest one
+// waiting, as RFC 6455 allows), and Close with Close (under the writer's
 // lock, so between frames), drops data frames, and ends the connection with a
 // *CloseError or a *ProtocolError (oversized or fragmented control frames,
 // masked server frames, reserved bits, unknown opcodes, a malformed Close
@@ -58,16 +60,36 @@
 // hands the frames the peer sends back (an acked sink's Acks) to a handler
 // on its reader goroutine, framed by their headers, for that.
 //
+// # Closing
+//
+// Shutdown ends a connection gracefully (SPEC section 3, "Clean close"): it
+// half-closes after the last write (shutdown(SHUT_WR) on a stream, the Close
+// frame on a WebSocket), keeps reading and discarding until the peer closes
+// its side (or answers the Close frame), or, on a stream, the socket's send
+// queue is empty (the peer has everything), or its context ends, and only
+// then closes.
+// Closing a socket that has unread input at once makes the kernel reset the
+// connection and throw away what it still had to send: a peer that pings or
+// sends heartbeats would otherwise lose the end of the stream at every
+// close. Close is the abrupt end, for a broken connection or a deadline
+// that has passed.
+//
 // # Concurrency
 //
-// A Conn belongs to one writer goroutine: WriteBatch (and SetWriteDeadline)
-// must not be called concurrently with each other. Done, Err, BytesDiscarded
-// and Close may be called from any goroutine at any time; Close makes a
-// WriteBatch blocked on a full socket return at once with an error matching
-// net.ErrClosed and the exact count of messages written. Each Conn runs one
-// goroutine, which reads the socket to notice that the peer has gone (peers
-// of a sink send nothing but control frames; data is counted and dropped)
-// and closes Done; Close stops it before returning.
+// A Conn belongs to one writer goroutine: WriteBatch, SetWriteDeadline and
+// Shutdown must not be called concurrently with each other. Done, Err,
+// BytesDiscarded and Close may be called from any goroutine at any time;
+// Close makes a WriteBatch or a Shutdown blocked on a full socket return at
+// once with an error matching net.ErrClosed and, for WriteBatch, the exact
+// count of messages written. Each Conn runs one goroutine, which reads all
+// the peer sends, so that the peer is never blocked and nothing is left
+// unread at close, notices that the peer has gone, and closes Done; Close
+// stops it before returning. It reads in 64 KiB reads (a StreamConn
+// borrows the buffer from a pool only while the socket has input, so an
+// idle connection holds none): a peer that floods the connection costs one
+// system call per 64 KiB (BenchmarkChattyPeer measures the CPU). What the
+// peer sends is counted (BytesDiscarded) and dropped; StreamConn.inbound and
+// WebSocketConn.data are where the bytes and the data frames arrive.
 //
 // # Buffers
 //
@@ -83,11 +105,14 @@
 // # Errors
 //
 // ParseEndpoint returns *EndpointError (matching ErrInvalidEndpoint), whose
-// reason says what to write instead. Dial and WriteBatch return *OpError,
-// which names the operation and the endpoint, says what to check ("is the
-// relay running and listening there?"), and unwraps to the cause for errors.Is:
+// reason says what to write instead. Dial, WriteBatch and Shutdown return
+// *OpError, which names the operation and the endpoint, says what to check
+// ("is the server running and listening there?"; "the relay" when the
+// caller marks the endpoint as a relay's with OpError.Relay, as a lazy sink
+// of a relay service does), and unwraps to the cause for errors.Is:
 // syscall.ECONNREFUSED, syscall.EPIPE, net.ErrClosed, context.DeadlineExceeded
-// and os.ErrDeadlineExceeded (a timeout matches both).
+// and os.ErrDeadlineExceeded (a timeout matches both). A WebSocket server's
+// Close frame is a *CloseError with its code and reason, for errors.As.
 //
 // # Use
 //
@@ -107,5 +132,7 @@
 //		c.Close() // and reconnect
 //	}
 //	...
-//	case <-c.Done(): // the peer went away while the ring was empty
+//	case <-c.Done(): // the peer went away while the ring was empty: c.Err() says how
+//	...
+//	err = c.Shutdown(closeCtx) // done: the peer gets everything, then the end
 package transport

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"strconv"
@@ -40,8 +41,13 @@ func (e *EndpointError) Unwrap() error { return ErrInvalidEndpoint }
 // net.ErrClosed) work; a timeout matches both context.DeadlineExceeded and
 // os.ErrDeadlineExceeded.
 type OpError struct {
-	Op       string // "dial", "write" or "read"
+	Op       string // "dial", "write", "read" or "shutdown"
 	Endpoint string // the endpoint in canonical form (Endpoint.String)
+	// Relay says that the endpoint is a relay's, as a relay service's is
+	// (SPEC section 6): the hints then ask about the relay. Otherwise they
+	// ask about "the server", whatever listens there. A dial cannot know
+	// which: the caller that does (a lazy sink, from its Kind) sets it.
+	Relay bool
 	// Err is the cause: a *os.SyscallError (which unwraps to a syscall.Errno),
 	// context.DeadlineExceeded or context.Canceled for a dial, net.ErrClosed after
 	// Close, os.ErrDeadlineExceeded after a deadline, ErrUnsupportedScheme, or
@@ -85,6 +91,10 @@ func (e *OpError) timeout() bool {
 func (e *OpError) hint() string {
 	err := e.Err
 	unixSock := strings.HasPrefix(e.Endpoint, "unix://")
+	peer := "server"
+	if e.Relay {
+		peer = "relay"
+	}
 	var dnsErr *net.DNSError
 	var certErr *tls.CertificateVerificationError
 	switch {
@@ -98,16 +108,19 @@ func (e *OpError) hint() string {
 	case errors.Is(err, net.ErrClosed):
 		return "the connection was closed by Close"
 	case e.timeout():
-		if e.Op == "dial" {
-			return "the connect timed out: is the host reachable, and is the relay accepting connections?"
+		switch e.Op {
+		case "dial":
+			return "the connect timed out: is the host reachable, and is the " + peer + " accepting connections?"
+		case "shutdown":
+			return "the peer did not close its side within the close timeout: what it had not read may be lost"
 		}
 		return "the deadline passed: is the peer reading?"
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return "is the relay running and listening there?"
+		return "is the " + peer + " running and listening there?"
 	case errors.Is(err, syscall.ENOENT) && unixSock:
-		return "no socket at that path: is the relay running, and is the path right?"
+		return "no socket at that path: is the " + peer + " running, and is the path right?"
 	case errors.Is(err, syscall.EAGAIN) && unixSock && e.Op == "dial":
-		return "the relay's accept queue is full: is it accepting connections?"
+		return "the " + peer + "'s accept queue is full: is it accepting connections?"
 	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
 		if unixSock {
 			return "check the permissions of the socket and its directory"
@@ -117,7 +130,7 @@ func (e *OpError) hint() string {
 		return "check the host name"
 	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
 		return "check the address and the route to it"
-	case errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNRESET):
+	case errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF):
 		return "the peer closed the connection"
 	}
 	return ""

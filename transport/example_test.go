@@ -113,7 +113,7 @@ func ExampleDial_error() {
 	fmt.Println(err)
 	// Output:
 	// true
-	// transport: dial unix:///nonexistent/relay.sock: connect: no such file or directory (no socket at that path: is the relay running, and is the path right?)
+	// transport: dial unix:///nonexistent/relay.sock: connect: no such file or directory (no socket at that path: is the server running, and is the path right?)
 }
 
 // A relay writes to the subscribers it accepts with the same batch writer.
@@ -202,4 +202,60 @@ func ExampleDialer_DialWebSocket() {
 	// Output:
 	// true true 7 <nil>
 	// 1 <nil>
+}
+
+// The end of a stream to a peer that talks back (heartbeats here): Shutdown
+// half-closes after the last batch and reads what the peer still sends
+// until it has everything, so that the unread heartbeats do not make the
+// kernel reset the connection and drop the end of the stream.
+func ExampleStreamConn_Shutdown() {
+	dir, _ := os.MkdirTemp("", "example")
+	defer os.RemoveAll(dir)
+	l, err := net.Listen("unix", filepath.Join(dir, "peer.sock"))
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	got := make(chan int)
+	go func() {
+		nc, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		go func() { // heartbeats, until the sink has gone
+			for {
+				if _, err := nc.Write([]byte("heartbeat\n")); err != nil {
+					return
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}()
+		data, _ := io.ReadAll(nc) // up to the sink's EOF
+		got <- len(data)
+	}()
+
+	e, _ := transport.ParseEndpoint("unix://" + l.Addr().String())
+	c, err := transport.Dial(context.Background(), e)
+	if err != nil {
+		panic(err)
+	}
+	b := tlv.NewBuilder(tlv.DomainMarketData, 1)
+	ms := make([]*tlv.Message, 1000)
+	for i := range ms {
+		b.Append(5, []byte("quote"))
+		ms[i], _ = b.Finish()
+	}
+	n, err := c.WriteBatch(ms, nil)
+	tlv.ReleaseAll(ms)
+	fmt.Println("written", n, err)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	fmt.Println("shutdown:", c.Shutdown(ctx))
+	fmt.Println("the peer read", <-got, "bytes")
+	// Output:
+	// written 1000 <nil>
+	// shutdown: <nil>
+	// the peer read 39000 bytes
 }

@@ -1,12 +1,17 @@
 package transport
 
 import (
+	"context"
 	"errors"
+	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/msgsink/msgsink/internal/iovec"
 	"github.com/msgsink/msgsink/tlv"
@@ -23,10 +28,19 @@ const (
 	// at 1 KiB it ties over Unix sockets and loses over TCP in large batches
 	// (a 64 KiB buffer means more, smaller writes), and from 2 KiB it loses.
 	defaultCoalesceMax = 512
-	// readBufSize is the buffer the reader goroutine discards into: peers of a
-	// sink send nothing, so it only has to notice EOF.
-	readBufSize = 512
+	// readBufSize is the buffer the reader goroutine reads into: large, so
+	// that a peer that sends a lot (heartbeats, acks, garbage) costs one read
+	// per 64 KiB rather than per few hundred bytes. It is borrowed from
+	// readBufs only while the socket has input, so an idle connection holds
+	// none.
+	readBufSize = 64 << 10
 )
+
+// readBufs holds the read buffers of every StreamConn: a reader takes one
+// when the socket becomes readable and gives it back when the socket is
+// drained, so a relay with many quiet connections does not keep 64 KiB for
+// each.
+var readBufs = sync.Pool{New: func() any { return new([readBufSize]byte) }}
 
 // StreamConn is a Conn over a Unix or TCP stream socket. It writes each batch
 // with one writev (more only when the batch has over 1024 iovecs, overflows
@@ -35,8 +49,9 @@ const (
 // run of small frames, larger frames go as their own iovec straight from the
 // message's buffer.
 //
-// WriteBatch and SetWriteDeadline belong to one goroutine (the sink's writer);
-// Done, Err, BytesDiscarded and Close may be called from any goroutine.
+// WriteBatch, SetWriteDeadline and Shutdown belong to one goroutine (the
+// sink's writer); Done, Err, BytesDiscarded and Close may be called from any
+// goroutine.
 type StreamConn struct {
 	conn     net.Conn // a *net.UnixConn or *net.TCPConn
 	rc       syscall.RawConn
@@ -56,8 +71,10 @@ type StreamConn struct {
 	done      chan struct{} // closed when the reader goroutine returns
 	readErr   error         // why the reader returned; read only after done
 	discarded atomic.Uint64
-	rbuf      [readBufSize]byte
 	in        inbound // the frames handler, when SetInbound set one
+	// closing tells the reader, which may be reading a flooding peer without
+	// ever meeting EAGAIN, to stop: the socket cannot close while it reads.
+	closing atomic.Bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -264,20 +281,47 @@ func wholeMessages(a, b []*tlv.Message, w int64) int {
 // of messages written whole. The zero time means no deadline.
 func (c *StreamConn) SetWriteDeadline(t time.Time) error { return c.conn.SetWriteDeadline(t) }
 
-// readLoop watches the read side. Peers never send on these streams: what
-// arrives is counted and dropped, and EOF or an error means the connection is
-// gone even though no write has failed yet.
+// readLoop watches the read side until EOF, an error or Close. Peers of a
+// sink send little (acks, heartbeats), but whatever they send must be read:
+// unread input makes the kernel reset the connection at close, losing what
+// was still queued to send. It reads from the RawConn's callback, which the
+// poller calls when the socket is readable: the callback borrows a pooled
+// buffer, reads until EAGAIN, and gives it back before the goroutine parks.
 func (c *StreamConn) readLoop() {
 	defer close(c.done)
-	for {
-		n, err := c.conn.Read(c.rbuf[:])
-		c.discarded.Add(uint64(c.in.feed(c.rbuf[:n])))
-		if err != nil {
-			c.readErr = &OpError{Op: "read", Endpoint: c.endpoint, Err: unwrapNetOpError(err)}
-			return
+	var cause error
+	err := c.rc.Read(func(fd uintptr) bool {
+		buf := readBufs.Get().(*[readBufSize]byte)
+		defer readBufs.Put(buf)
+		for !c.closing.Load() {
+			n, err := syscall.Read(int(fd), buf[:])
+			switch {
+			case n > 0:
+				c.inbound(buf[:n])
+			case err == syscall.EINTR:
+			case err == syscall.EAGAIN:
+				return false // parks until readable
+			case err != nil:
+				cause = os.NewSyscallError("read", err)
+				return true
+			default:
+				cause = io.EOF
+				return true
+			}
 		}
+		cause = net.ErrClosed
+		return true
+	})
+	if err != nil {
+		cause = unwrapNetOpError(err)
 	}
+	c.readErr = &OpError{Op: "read", Endpoint: c.endpoint, Err: cause}
 }
+
+// inbound takes what the peer sent, as it arrives: bytes, in the order
+// sent, cut anywhere. The frames handler (SetInbound: an acked sink's Acks)
+// gets them; without one they are counted and dropped.
+func (c *StreamConn) inbound(p []byte) { c.discarded.Add(uint64(c.in.feed(p))) }
 
 // Done implements Conn. It is also closed once Close has returned.
 func (c *StreamConn) Done() <-chan struct{} { return c.done }
@@ -298,11 +342,116 @@ func (c *StreamConn) Err() error {
 // all of them, unless SetInbound took its frames.
 func (c *StreamConn) BytesDiscarded() uint64 { return c.discarded.Load() }
 
-// Close implements Conn. It closes the socket, which makes a WriteBatch blocked
-// on a full socket return an error matching net.ErrClosed, and waits for the
-// reader goroutine to return. Later calls return the first call's result.
+// Shutdown implements Conn: shutdown(SHUT_WR), so that the peer reads
+// everything written and then EOF, then reading until the peer closes its
+// side, or has everything, or ctx ends; then Close. After a failed write it
+// only closes.
+func (c *StreamConn) Shutdown(ctx context.Context) error {
+	if c.failed != nil {
+		return c.Close()
+	}
+	if err := c.conn.(interface{ CloseWrite() error }).CloseWrite(); err != nil {
+		if rerr := c.Err(); rerr != nil && !cleanEnd(rerr) {
+			err = rerr // the peer reset the connection: that is the news
+		} else {
+			err = &OpError{Op: "shutdown", Endpoint: c.endpoint, Err: unwrapNetOpError(err)}
+		}
+		_ = c.Close()
+		return err
+	}
+	return endShutdown(ctx, c, c.rc, c.endpoint)
+}
+
+// shutdownPoll is how often a Shutdown looks whether the peer has taken
+// everything, while it waits.
+const shutdownPoll = time.Millisecond
+
+// endShutdown is the end of a Shutdown, once c has half-closed: it waits
+// until the reader meets the peer's end (Done), or the peer has everything
+// that was written (only with an rc to ask, see below), or ctx ends; closes
+// c; and reports how it ended, as Conn.Shutdown documents.
+//
+// The peer has everything when the socket's send queue (SIOCOUTQ on rc) is
+// empty: over TCP, its kernel acknowledged every byte; over a Unix socket,
+// it read every byte. Closing then loses nothing even if the peer sends more
+// afterwards: the reset that unread input causes throws away only a send
+// queue, which is empty, and a Linux peer still reads what it had received.
+// So a peer that reads to EOF but never closes its side (a naive server)
+// does not hold Close for the whole timeout, and a chatty one cannot lose
+// data. A chatty Unix peer may then see the end of the stream as a reset
+// after the last byte instead of EOF: Linux reports unread input at close
+// that way, and only the peer's own close could avoid it.
+func endShutdown(ctx context.Context, c Conn, rc syscall.RawConn, endpoint string) error {
+	poll := time.NewTicker(shutdownPoll)
+	defer poll.Stop()
+	ended := func() error {
+		_ = c.Close()
+		err := c.Err()
+		switch {
+		case cleanEnd(err):
+			return nil
+		case ctx.Err() != nil && errors.Is(err, net.ErrClosed):
+			// ctx's end closed c (WebSocketConn.Shutdown's AfterFunc)
+			// before this loop saw it: the deadline, not the peer.
+			return &OpError{Op: "shutdown", Endpoint: endpoint, Err: ctx.Err()}
+		}
+		return err // a reset: what the peer had not read is lost
+	}
+	for {
+		// The peer's end first: a Unix peer that closes without reading
+		// empties the send queue too, and its reset says so.
+		select {
+		case <-c.Done():
+			return ended()
+		default:
+		}
+		if rc != nil && delivered(rc) {
+			_ = c.Close()
+			return nil
+		}
+		select {
+		case <-c.Done():
+			return ended()
+		case <-ctx.Done():
+			if rc != nil && delivered(rc) {
+				_ = c.Close()
+				return nil
+			}
+			_ = c.Close()
+			return &OpError{Op: "shutdown", Endpoint: endpoint, Err: ctx.Err()}
+		case <-poll.C:
+		}
+	}
+}
+
+// delivered reports whether the socket's send queue is empty (see
+// endShutdown). A socket closed meanwhile cannot say: it reports false, and
+// Done, closed by Close, says how it ended.
+func delivered(rc syscall.RawConn) bool {
+	queued := -1
+	_ = rc.Control(func(fd uintptr) {
+		if n, err := unix.IoctlGetInt(int(fd), unix.SIOCOUTQ); err == nil {
+			queued = n
+		}
+	})
+	return queued == 0
+}
+
+// cleanEnd reports whether a reader's error is the peer's orderly end:
+// EOF, or a WebSocket Close frame.
+func cleanEnd(err error) bool {
+	var ce *CloseError
+	return errors.Is(err, io.EOF) || errors.As(err, &ce)
+}
+
+// Close implements Conn. It closes the socket at once, which makes a
+// WriteBatch blocked on a full socket return an error matching net.ErrClosed,
+// and waits for the reader goroutine to return. Unread input then makes the
+// kernel reset the connection: Shutdown is the graceful end. Later calls
+// return the first call's result.
 func (c *StreamConn) Close() error {
 	c.closeOnce.Do(func() {
+		c.closing.Store(true)
 		c.closeErr = c.conn.Close()
 		<-c.done
 	})

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -32,8 +33,16 @@ const (
 	wsScratchInit = 96 << 10
 	// wsMaxControl is the largest control frame payload (RFC 6455 5.5).
 	wsMaxControl = 125
-	// wsDiscardBuf is the buffer the reader drops data frames into.
-	wsDiscardBuf = 4 << 10
+	// wsReadBuf is the reader's buffer: large, so that a server that sends
+	// a lot costs one read per 64 KiB (per TLS record under wss).
+	wsReadBuf = 64 << 10
+	// pongEvery bounds the Pongs sent to one a 10 ms, 100 a second: a
+	// keepalive pings every few seconds and gets every answer at once,
+	// while a server that floods Pings cannot make the client write more
+	// than that. A Ping that comes sooner is answered when the interval
+	// ends, and only the latest one waiting is, as RFC 6455 section 5.5.3
+	// allows.
+	pongEvery = 10 * time.Millisecond
 	// wsCloseGrace bounds the Close frame that Close sends as a courtesy: a
 	// server that does not take 8 bytes in that time is not reading, and
 	// Close must not wait on it.
@@ -159,13 +168,16 @@ func (d *Dialer) DialWebSocket(ctx context.Context, e Endpoint) (*WebSocketConn,
 // the batch with one write: masking in place would modify a message another
 // sink may be writing at the same time.
 //
-// A reader goroutine answers Ping with Pong and a Close frame with Close,
-// discards data frames, and ends the connection (Done) on a Close frame,
-// EOF or a protocol violation. Its control frames are written under the same
-// lock as the batches, so they go out whole, between frames.
+// A reader goroutine answers Ping with Pong (at most one per 10 ms: a Ping
+// that comes sooner is answered when the interval ends, the latest one
+// only) and a Close frame with Close, discards data frames, and ends the
+// connection (Done) on a Close frame, EOF or a protocol violation. Its
+// control frames are written under the same lock as the batches, so they go
+// out whole, between frames.
 //
-// WriteBatch and SetWriteDeadline belong to one goroutine (the sink's
-// writer); Done, Err, BytesDiscarded and Close may be called from any.
+// WriteBatch, SetWriteDeadline and Shutdown belong to one goroutine (the
+// sink's writer); Done, Err, BytesDiscarded and Close may be called from
+// any.
 type WebSocketConn struct {
 	conn     net.Conn // *net.TCPConn or *tls.Conn
 	tcp      net.Conn // the *net.TCPConn under conn, which Close closes
@@ -181,6 +193,20 @@ type WebSocketConn struct {
 	closeSent bool  // a Close frame went out: no frame may follow it
 	failed    error // the write error that ended the connection, or why no more may be written
 	ctl       [2 + 4 + wsMaxControl]byte
+
+	// pmu guards the Pong owed for the latest Ping, which pongTimer sends
+	// once pongEvery has passed since the last Pong: the reader only
+	// records it, so that it never waits for the writer's lock, which a
+	// batch blocked on a server that is not reading may hold.
+	pmu       sync.Mutex
+	lastPong  time.Time
+	pongOwed  bool
+	pongLen   int
+	pongData  [wsMaxControl]byte
+	pongTimer *time.Timer    // made on the first Ping
+	pongArmed bool           // pongTimer will fire
+	pongRuns  sync.WaitGroup // a pongTimer callback armed or running, which Close waits for
+	closed    bool           // Close has begun: the timer is not armed again
 
 	done      chan struct{}
 	readErr   error // set before done is closed
@@ -295,6 +321,11 @@ func (c *WebSocketConn) flush() (int, error) {
 func (c *WebSocketConn) control(op ws.OpCode, payload []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	return c.controlLocked(op, payload)
+}
+
+// controlLocked is control with wmu held.
+func (c *WebSocketConn) controlLocked(op ws.OpCode, payload []byte) error {
 	if c.closeSent || c.failed != nil {
 		return nil
 	}
@@ -319,17 +350,39 @@ func (c *WebSocketConn) endWrites(cause error) {
 	}
 }
 
-// readLoop reads the server's frames until the connection ends.
+// wsReaders holds the readers' 64 KiB buffers between connections, so that a
+// sink reconnecting does not allocate one each time.
+var wsReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, wsReadBuf) }}
+
+// reader returns the buffered reader of the server's frames: first what the
+// handshake's reader had buffered beyond the HTTP response, then the
+// connection.
+func (c *WebSocketConn) reader() *bufio.Reader {
+	var src io.Reader = c.conn
+	if c.br != nil {
+		if n := c.br.Buffered(); n > 0 {
+			early, _ := c.br.Peek(n)
+			src = io.MultiReader(bytes.NewReader(bytes.Clone(early)), c.conn)
+		}
+		ws.PutReader(c.br)
+		c.br = nil
+	}
+	r := wsReaders.Get().(*bufio.Reader)
+	r.Reset(src)
+	return r
+}
+
+// readLoop reads the server's frames until the connection ends. Frame by
+// frame: control frames are handled here, data frames go to data.
 func (c *WebSocketConn) readLoop() {
 	defer close(c.done)
-	var r io.Reader = c.conn
-	if c.br != nil {
-		r = c.br
-		defer ws.PutReader(c.br)
-	}
+	r := c.reader()
+	defer func() {
+		r.Reset(nil) // the pool must not keep the connection
+		wsReaders.Put(r)
+	}()
 	hdr := make([]byte, 2, ws.MaxHeaderSize-2)
 	var payload [wsMaxControl]byte
-	discard := make([]byte, wsDiscardBuf)
 	end := func(err error) {
 		c.readErr = &OpError{Op: "read", Endpoint: c.endpoint, Err: err}
 		c.endWrites(err)
@@ -368,10 +421,7 @@ func (c *WebSocketConn) readLoop() {
 			}
 			switch h.OpCode {
 			case ws.OpPing:
-				if err := c.control(ws.OpPong, p); err != nil {
-					end(unwrapNetOpError(err))
-					return
-				}
+				c.pong(p)
 			case ws.OpPong: // unsolicited: ignored, as the RFC allows
 			case ws.OpClose:
 				ce, reason := parseClose(p)
@@ -398,19 +448,75 @@ func (c *WebSocketConn) readLoop() {
 				return
 			}
 			fragmented = !h.Fin
-			for left := h.Length; left > 0; {
-				n, err := io.ReadFull(r, discard[:min(left, int64(len(discard)))])
-				c.discarded.Add(uint64(c.in.feed(discard[:n])))
-				left -= int64(n)
-				if err != nil {
-					end(unwrapNetOpError(err))
-					return
-				}
+			if err := c.data(r, h); err != nil {
+				end(unwrapNetOpError(err))
+				return
 			}
 		default:
 			violation("unknown opcode " + strconv.Itoa(int(h.OpCode)))
 			return
 		}
+	}
+}
+
+// data takes the payload of one data frame with header h from r. Nothing is
+// expected today, so it is counted and dropped, straight from the reader's
+// buffer.
+func (c *WebSocketConn) data(r *bufio.Reader, h ws.Header) error {
+	for left := h.Length; left > 0; {
+		// Straight out of the reader's buffer: the frames handler
+		// (SetInbound) sees the payload, or it is counted and dropped.
+		p, err := r.Peek(int(min(left, wsReadBuf)))
+		c.discarded.Add(uint64(c.in.feed(p)))
+		_, _ = r.Discard(len(p))
+		left -= int64(len(p))
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pong records a Ping with payload p, to be answered at once when the last
+// Pong went out pongEvery ago or more, else when that interval ends; a
+// later Ping waiting meanwhile replaces it. pongTimer's callback writes the
+// Pong, so that the reader never waits for the writer.
+func (c *WebSocketConn) pong(p []byte) {
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	c.pongLen = copy(c.pongData[:], p)
+	c.pongOwed = true
+	if c.pongArmed || c.closed {
+		return
+	}
+	c.pongArmed = true
+	c.pongRuns.Add(1)
+	wait := max(0, pongEvery-time.Since(c.lastPong))
+	if c.pongTimer == nil {
+		c.pongTimer = time.AfterFunc(wait, c.sendPong)
+		return
+	}
+	c.pongTimer.Reset(wait)
+}
+
+// sendPong is pongTimer's callback: it writes the Pong owed. A failed write
+// ends the connection, as any write does: the reader then meets the broken
+// socket.
+func (c *WebSocketConn) sendPong() {
+	defer c.pongRuns.Done()
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	var p [wsMaxControl]byte
+	c.pmu.Lock()
+	c.pongArmed = false
+	owed, n := c.pongOwed, copy(p[:], c.pongData[:c.pongLen])
+	if owed {
+		c.pongOwed = false
+		c.lastPong = time.Now()
+	}
+	c.pmu.Unlock()
+	if owed {
+		_ = c.controlLocked(ws.OpPong, p[:n])
 	}
 }
 
@@ -470,11 +576,46 @@ func (c *WebSocketConn) Err() error {
 // sent, which were dropped.
 func (c *WebSocketConn) BytesDiscarded() uint64 { return c.discarded.Load() }
 
+// Shutdown implements Conn: it sends a Close frame (1000) after the last
+// batch, goes on reading (and discarding, and answering nothing: no frame
+// follows a Close) until the server's Close frame comes back or it hangs
+// up, or ctx ends, then closes the TCP connection. A server that answers
+// the Close frame has read every frame before it. Unlike a stream's peer,
+// a server is not let off once its kernel has everything: RFC 6455 has it
+// answer, and one that reads the Close frame only after a reset (sent by
+// the client's kernel when a Ping arrives after the close) would see 1006,
+// or on some systems lose what it had not read.
+func (c *WebSocketConn) Shutdown(ctx context.Context) error {
+	// The Close frame's write blocks while the server reads nothing: ctx
+	// bounds it too, by closing.
+	stop := context.AfterFunc(ctx, func() { _ = c.Close() })
+	defer stop()
+	var b [2]byte
+	binary.BigEndian.PutUint16(b[:], closeNormal)
+	c.wmu.Lock()
+	failed := c.failed
+	if failed == nil {
+		_ = c.controlLocked(ws.OpClose, b[:])
+		failed = c.failed
+	}
+	c.wmu.Unlock()
+	if failed != nil {
+		_ = c.Close()
+		if ctx.Err() != nil {
+			return &OpError{Op: "shutdown", Endpoint: c.endpoint, Err: ctx.Err()}
+		}
+		return failed
+	}
+	return endShutdown(ctx, c, nil, c.endpoint)
+}
+
 // Close implements Conn: it sends a Close frame (1000) if none was sent yet
-// and no batch is blocked, giving it 100 ms, closes the socket (under wss
-// without TLS's close_notify), which makes a blocked WriteBatch return an
-// error matching net.ErrClosed, and waits for the reader goroutine. Later
-// calls return the first call's result.
+// and no batch is blocked, giving it 100 ms, closes the socket at once
+// (under wss without TLS's close_notify), which makes a blocked WriteBatch
+// return an error matching net.ErrClosed, and waits for the reader goroutine
+// and a delayed Pong. Shutdown is the graceful end: Close does not wait for
+// the server, so its unread frames can make the kernel reset the
+// connection. Later calls return the first call's result.
 func (c *WebSocketConn) Close() error {
 	c.closeOnce.Do(func() {
 		if c.wmu.TryLock() { // a blocked batch holds it: the peer is not reading, skip the courtesy
@@ -493,6 +634,14 @@ func (c *WebSocketConn) Close() error {
 		// says that the session is over.
 		c.closeErr = c.tcp.Close()
 		<-c.done
+		c.pmu.Lock()
+		c.closed = true
+		if c.pongArmed && c.pongTimer.Stop() {
+			c.pongArmed = false
+			c.pongRuns.Done()
+		}
+		c.pmu.Unlock()
+		c.pongRuns.Wait()
 	})
 	return c.closeErr
 }

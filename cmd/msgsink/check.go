@@ -129,6 +129,9 @@ func probeOne(ctx context.Context, s config.Service) error {
 	ctx, cancel := context.WithTimeout(ctx, s.Sink.ConnectTimeout)
 	defer cancel()
 	c, err := d.DialContext(ctx, s.Endpoint)
+	if oe := (*transport.OpError)(nil); errors.As(err, &oe) && s.Type == sink.KindRelay {
+		oe.Relay = true // the hints ask about the relay
+	}
 	if err != nil {
 		return err
 	}

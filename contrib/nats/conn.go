@@ -247,6 +247,34 @@ func at(a, b []*tlv.Message, i int) *tlv.Message {
 	return b[i-len(a)]
 }
 
+// Err returns nil while Done is open, then why the connection ended: the
+// error nats.go saw last (a server that went away, a protocol error), or
+// net.ErrClosed after Close.
+func (c *conn) Err() error {
+	select {
+	case <-c.done:
+	default:
+		return nil
+	}
+	if err := c.nc.LastError(); err != nil {
+		return &transport.OpError{Op: "read", Endpoint: c.nc.ConnectedUrlRedacted(), Err: err}
+	}
+	return net.ErrClosed
+}
+
+// Shutdown is Close, which is already graceful (nats.go's buffer flushed,
+// JetStream's acks awaited), bounded by ctx: when ctx ends first the
+// connection is closed at once and the error's cause is ctx's.
+func (c *conn) Shutdown(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, c.nc.Close)
+	defer stop()
+	_ = c.Close()
+	if err := ctx.Err(); err != nil {
+		return &transport.OpError{Op: "shutdown", Endpoint: c.nc.ConnectedUrlRedacted(), Err: err}
+	}
+	return nil
+}
+
 // Close ends the connection cleanly: what nats.go holds is flushed to the
 // server first, and for JetStream the acks of what is in flight are waited
 // for (up to the ack timeout), so that a Close after a Flush loses nothing
