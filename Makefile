@@ -10,7 +10,7 @@ BENCHOUT ?= bench-$(shell date +%Y%m%d-%H%M%S).txt
 
 DEMOFLAGS ?=
 
-.PHONY: all demo cli test test-race test-allocs test-checked test-modules vet lint tools bench benchcmp fuzz clean
+.PHONY: bench-issues all demo cli test test-race test-allocs test-checked test-modules vet lint tools bench benchcmp fuzz clean
 
 all: lint test
 
@@ -76,9 +76,11 @@ BENCHTIME_E2E      ?= 300ms
 BENCHTIME_LATENCY  ?= 1s
 BENCHTIME_IDLE     ?= 10x
 BENCHTIME_NATS     ?= 1s
+BENCHTIME_RECEIVE  ?= 300ms
 # The root module's packages with benchmarks of their own, besides ./bench
-# (the other modules' are run from their own directories).
-BENCHPKGS := $(filter-out ./bench/ $(addprefix ./,$(addsuffix /%,$(MODULES) tools)),$(sort $(dir $(shell grep -rl --include='*_test.go' '^func Benchmark' . 2>/dev/null))))
+# and ./source, which have families of their own (the other modules' are run
+# from their own directories).
+BENCHPKGS := $(filter-out ./bench/ ./source/ $(addprefix ./,$(addsuffix /%,$(MODULES) tools)),$(sort $(dir $(shell grep -rl --include='*_test.go' '^func Benchmark' . 2>/dev/null))))
 # perfmd run records each family's command, Go version and machine load
 # alongside its output, for PERFORMANCE.md.
 PERFMD    := $(GO) run ./internal/cmd/perfmd
@@ -93,12 +95,24 @@ ifeq ($(BENCH),.)
 	  $(call BENCHRUN,e2e,$(BENCHTIME_E2E)) -bench '^BenchmarkE2E$$' ./bench && \
 	  $(call BENCHRUN,latency,$(BENCHTIME_LATENCY)) -bench '^Benchmark(Relay)?Latency$$' ./bench && \
 	  $(call BENCHRUN,idle,$(BENCHTIME_IDLE)) -bench '^BenchmarkIdleCPU$$' ./bench && \
-	  $(PERFMD) run -family nats -- $(GO) test -C contrib/nats -run '^$$' -benchmem -count=$(COUNT) \
-	    -benchtime=$(BENCHTIME_NATS) -timeout=60m -bench '^BenchmarkPublish$$' .; } | tee $(BENCHOUT)
+	  $(BENCH_ISSUES); } | tee $(BENCHOUT)
 else
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count=$(COUNT) -timeout=60m ./... | tee $(BENCHOUT)
 endif
 	@echo "results in $(BENCHOUT); compare with: make benchcmp OLD=old.txt NEW=$(BENCHOUT)"
+
+# The families of the receive side, acked delivery, NATS and the dashboard
+# (issues 14-17); bench-issues runs them alone, into $(BENCHOUT).
+BENCH_ISSUES = $(call BENCHRUN,receive,$(BENCHTIME_RECEIVE)) -bench '^Benchmark(Next|Listen|Reconnect)$$' ./source && \
+	  $(call BENCHRUN,delivery,$(BENCHTIME_E2E)) -bench '^BenchmarkDelivery$$' ./bench && \
+	  $(PERFMD) run -family nats -- $(GO) test -C contrib/nats -run '^$$' -benchmem -count=$(COUNT) \
+	    -benchtime=$(BENCHTIME_NATS) -timeout=60m -bench '^BenchmarkPublish$$' . && \
+	  $(PERFMD) run -family dashboard -- $(GO) test -C cmd/msgsink -run '^$$' -benchmem -count=$(COUNT) \
+	    -benchtime=$(BENCHTIME_RECEIVE) -timeout=60m -bench '^BenchmarkIntake$$' ./internal/dashboard
+
+## bench-issues: only the families of issues 14-17, into $(BENCHOUT)
+bench-issues:
+	{ $(BENCH_ISSUES); } | tee $(BENCHOUT)
 
 ## perf: make bench into $(PERFRAW), then PERFORMANCE.md from it (targets checked, misses profiled)
 perf: $(BIN)/benchstat

@@ -84,7 +84,7 @@ func (r *report) write(notesFile string, profile bool) error {
 			return err
 		}
 	}
-	sections := []func() error{r.e2eBuilt, r.latency, r.overhead, r.e2ePrebuilt, r.idle, r.library, r.nats}
+	sections := []func() error{r.e2eBuilt, r.latency, r.overhead, r.e2ePrebuilt, r.idle, r.receive, r.delivery, r.nats, r.dashboard, r.library}
 	for _, s := range sections {
 		if err := s(); err != nil {
 			return err
