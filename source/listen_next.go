@@ -40,7 +40,7 @@ type nextState struct {
 	end     int
 	ws      bool
 	ack     *acker // sp's producer's, when it asked for acks
-	seq     seqTracker
+	seq     Tracker
 	closed  error // returned after Close: an error matching sink.ErrClosed
 	bytes   uint64
 	touched [4]uint64 // producers whose counts changed since publish, a bit each
@@ -99,7 +99,7 @@ func (l *Listener) Next() (tlv.Frame, error) {
 				n.owed[src>>6] |= 1 << (src & 63)
 				n.sinceAck++
 			}
-			if n.seq.observe(src, h.Sequence()) {
+			if n.seq.Observe(src, h.Sequence()) {
 				continue
 			}
 			n.bytes += uint64(len(f))
@@ -186,7 +186,7 @@ func (n *nextState) postAcks() {
 		a.dirty[w] |= m
 		for ; m != 0; m &= m - 1 {
 			src := uint8(w<<6 | bits.TrailingZeros64(m))
-			a.seqs[src], _ = n.seq.lastSeq(src)
+			a.seqs[src], _ = n.seq.Last(src)
 		}
 	}
 	a.mu.Unlock()

@@ -1,16 +1,18 @@
 package source
 
-// seqTracker follows the sequence numbers of every producer (the header's
+// Tracker follows the sequence numbers of every producer (the header's
 // source byte) that a reader hears from: what was missed (gaps) and what
-// came twice (duplicates). It belongs to the one goroutine that reads
-// frames; publishing its counts to other goroutines is its owner's job.
+// came twice (duplicates). Source and Listener keep one each; a reader of
+// frames from elsewhere (contrib/nats's Reader) uses it to count alike. It
+// belongs to the one goroutine that reads frames; publishing its counts to
+// other goroutines is its owner's job. The zero value is ready.
 //
 // The first frame of a producer sets its baseline: a reader that joins a
 // running feed has not missed what came before it joined. A frame at or
 // below the last one returned is a duplicate, except a sequence of 1 (a
 // tlv.Builder's first) after higher ones: the producer restarted, and its
 // count begins again.
-type seqTracker struct {
+type Tracker struct {
 	seen [256]bool
 	last [256]uint64 // the highest sequence returned, per producer
 	per  [256]SourceCounts
@@ -25,9 +27,9 @@ type SourceCounts struct {
 	Restarts   uint64 `json:"restarts"`   // times the producer began again at sequence 1
 }
 
-// observe records a frame of producer src with sequence seq and reports
-// whether it is a duplicate, which the reader drops.
-func (t *seqTracker) observe(src uint8, seq uint64) (dup bool) {
+// Observe records a frame of producer src with sequence seq and reports
+// whether it is a duplicate, which the reader drops. It does not allocate.
+func (t *Tracker) Observe(src uint8, seq uint64) (dup bool) {
 	p := &t.per[src]
 	switch last := t.last[src]; {
 	case !t.seen[src]:
@@ -51,6 +53,12 @@ func (t *seqTracker) observe(src uint8, seq uint64) (dup bool) {
 	return false
 }
 
-// lastSeq returns the highest sequence returned for producer src, and
+// Last returns the highest sequence returned for producer src, and
 // whether any frame of it was.
-func (t *seqTracker) lastSeq(src uint8) (uint64, bool) { return t.last[src], t.seen[src] }
+func (t *Tracker) Last(src uint8) (uint64, bool) { return t.last[src], t.seen[src] }
+
+// Counts returns the counts of producer src.
+func (t *Tracker) Counts(src uint8) SourceCounts { return t.per[src] }
+
+// Total returns the counts of all producers together.
+func (t *Tracker) Total() SourceCounts { return t.all }

@@ -3,7 +3,7 @@ package source
 import "testing"
 
 func TestSeqTracker(t *testing.T) {
-	var tr seqTracker
+	var tr Tracker
 	steps := []struct {
 		src uint8
 		seq uint64
@@ -20,7 +20,7 @@ func TestSeqTracker(t *testing.T) {
 		{2, 3, false}, // 2 missed
 	}
 	for i, s := range steps {
-		if got := tr.observe(s.src, s.seq); got != s.dup {
+		if got := tr.Observe(s.src, s.seq); got != s.dup {
 			t.Fatalf("step %d (src %d seq %d): dup = %v, want %v", i, s.src, s.seq, got, s.dup)
 		}
 	}
@@ -35,15 +35,15 @@ func TestSeqTracker(t *testing.T) {
 	if got, want := tr.all, (SourceCounts{Frames: 7, Gaps: 4, Duplicates: 2, Restarts: 1}); got != want {
 		t.Errorf("all: %+v, want %+v", got, want)
 	}
-	if last, ok := tr.lastSeq(1); !ok || last != 2 {
+	if last, ok := tr.Last(1); !ok || last != 2 {
 		t.Errorf("lastSeq(1) = %d, %v; want 2, true", last, ok)
 	}
 }
 
 func TestSeqTrackerAllocs(t *testing.T) {
-	var tr seqTracker
+	var tr Tracker
 	seq := uint64(0)
-	if n := testing.AllocsPerRun(1000, func() { seq++; tr.observe(7, seq) }); n != 0 {
+	if n := testing.AllocsPerRun(1000, func() { seq++; tr.Observe(7, seq) }); n != 0 {
 		t.Fatalf("observe allocates %v times", n)
 	}
 }

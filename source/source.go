@@ -41,7 +41,7 @@ type Source struct {
 	r, w     int   // buf[r:w] is read and not yet returned
 	readErr  error // why the connection ended, once buf[r:w] holds no whole frame
 	lost     bool  // a connection was lost: wait before the next dial
-	seq      seqTracker
+	seq      Tracker
 	dirty    [256]bool // producers whose counts changed since publish
 	dirtyIDs [256]uint8
 	nDirty   int
@@ -161,7 +161,7 @@ func (s *Source) accept(f tlv.Frame) (tlv.Frame, bool, error) {
 		return nil, false, nil
 	}
 	src := h.Source()
-	dup := s.seq.observe(src, h.Sequence())
+	dup := s.seq.Observe(src, h.Sequence())
 	if !s.dirty[src] {
 		s.dirty[src] = true
 		s.dirtyIDs[s.nDirty] = src

@@ -47,7 +47,7 @@ type Reader struct {
 	v   tlv.Validator
 
 	mu        sync.Mutex
-	seq       seqTracker
+	seq       source.Tracker
 	bytes     uint64
 	malformed atomic.Uint64
 	closed    atomic.Bool
@@ -105,7 +105,7 @@ func (r *Reader) Next(ctx context.Context) (tlv.Frame, error) {
 		}
 		h := f.Header()
 		r.mu.Lock()
-		dup := r.seq.observe(h.Source(), h.Sequence())
+		dup := r.seq.Observe(h.Source(), h.Sequence())
 		if !dup {
 			r.bytes += uint64(len(f))
 		}
@@ -131,10 +131,10 @@ type ReaderInfo struct {
 // Info returns the Reader's counts.
 func (r *Reader) Info() ReaderInfo {
 	r.mu.Lock()
-	in := ReaderInfo{SourceCounts: r.seq.all, Bytes: r.bytes, PerSource: map[uint8]source.SourceCounts{}}
-	for src := range r.seq.per {
-		if r.seq.seen[src] {
-			in.PerSource[uint8(src)] = r.seq.per[src]
+	in := ReaderInfo{SourceCounts: r.seq.Total(), Bytes: r.bytes, PerSource: map[uint8]source.SourceCounts{}}
+	for src := range 256 {
+		if _, seen := r.seq.Last(uint8(src)); seen {
+			in.PerSource[uint8(src)] = r.seq.Counts(uint8(src))
 		}
 	}
 	r.mu.Unlock()
@@ -154,41 +154,4 @@ func (r *Reader) Close() error {
 	}
 	r.nc.Close()
 	return nil
-}
-
-// seqTracker follows the sequence of every producer (the header's source):
-// gaps and duplicates. It repeats source's unexported tracker
-// (source/seq.go) over source's SourceCounts: the first frame of a producer
-// sets its baseline, a frame at or below the last is a duplicate except a
-// sequence of 1 after higher ones (the producer restarted). Exporting
-// source's tracker would make this one go.
-type seqTracker struct {
-	seen [256]bool
-	last [256]uint64
-	per  [256]source.SourceCounts
-	all  source.SourceCounts
-}
-
-func (t *seqTracker) observe(src uint8, seq uint64) (dup bool) {
-	p := &t.per[src]
-	switch last := t.last[src]; {
-	case !t.seen[src]:
-		t.seen[src] = true
-	case seq > last:
-		if d := seq - last - 1; d > 0 {
-			p.Gaps += d
-			t.all.Gaps += d
-		}
-	case seq == 1 && last > 1:
-		p.Restarts++
-		t.all.Restarts++
-	default:
-		p.Duplicates++
-		t.all.Duplicates++
-		return true
-	}
-	t.last[src] = seq
-	p.Frames++
-	t.all.Frames++
-	return false
 }
