@@ -62,6 +62,9 @@ func TestJetStreamInflightAndResend(t *testing.T) {
 	if js.Resent < inflight || js.Unacked != 0 || s.Info().Written != uint64(taken) {
 		t.Fatalf("jetstream %+v, info %+v: want the first %d resent after their ack timeout", js, s.Info(), inflight)
 	}
+	if in := s.Info(); in.Acked != js.Acked || in.Resent != js.Resent || in.Unacked != 0 || !in.Balanced() {
+		t.Fatalf("Info %+v does not carry JetStream's %+v, or does not balance", in, js)
+	}
 	got := streamFrames(t, srv.URL())
 	if len(got) != taken {
 		t.Fatalf("stream holds %d frames, the sink took %d", len(got), taken)

@@ -76,6 +76,19 @@ func (s *Sink) JetStream() JetStreamInfo {
 		Abandoned: f.abandoned.Load(), LastError: f.err()}
 }
 
+// Info is lazy.Sink's, with JetStream's Acked, Unacked and Resent filled
+// in (0 in core mode), so that the factory's Infos and the Prometheus
+// collector show them. Balanced keeps checking Enqueued = Written +
+// Dropped + Pending: Written counts what was published, acked or not.
+func (s *Sink) Info() sink.Info {
+	i := s.Sink.Info()
+	if s.d.js != nil {
+		j := s.JetStream()
+		i.Acked, i.Unacked, i.Resent = j.Acked, j.Unacked, j.Resent
+	}
+	return i
+}
+
 // Close closes the sink as lazy.Sink.Close does; with JetStream, the
 // close waits for the acks of what is in flight (up to the ack timeout),
 // and counts what is still unacked then as abandoned. Idempotent.
