@@ -532,7 +532,7 @@ func TestTCPLoopbackByDefault(t *testing.T) {
 // sends frame after frame makes its queue grow through several rings while
 // its writer drains the oldest; it still gets every frame once, in order.
 func TestQueueGrowsInOrder(t *testing.T) {
-	const before, after = 20_000, 20_000
+	const after = 20_000
 	r := serve(t, lossless)
 	c := rawConsumer(t, r, 1)
 	initial := r.Stats().QueueBytes
@@ -546,13 +546,25 @@ func TestQueueGrowsInOrder(t *testing.T) {
 			}
 		}
 	}
-	// The consumer reads nothing yet: its socket fills, then its queue.
-	send(before)
-	waitFor(t, "the first frames in", func() bool { return r.Stats().FramesIn == before })
-	grown := r.Stats().QueueBytes
-	if grown <= initial {
-		t.Fatalf("the queue did not grow: %d bytes, %d at the start", grown, initial)
+	// The consumer reads nothing yet: its socket fills, then its queue. A
+	// queue slot is a span, the frames of one read: each frame goes once
+	// the relay has read the one before, so that each takes a slot of its
+	// own however the machine schedules the relay, until the queue holds
+	// three rings' worth (the first ring, then two doublings).
+	before := uint64(0)
+	deadline := time.Now().Add(60 * time.Second)
+	for r.Stats().QueueBytes < 7*initial {
+		send(1)
+		before++
+		for r.Stats().FramesIn != before {
+			if time.Now().After(deadline) {
+				t.Fatalf("the queue did not grow: %d bytes, %d at the start, after %d frames; %v",
+					r.Stats().QueueBytes, initial, before, r.Stats())
+			}
+			runtime.Gosched()
+		}
 	}
+	grown := r.Stats().QueueBytes
 	// Now it reads while the producer goes on: the writer drains the old
 	// rings while producers push to the newest.
 	var wg sync.WaitGroup
@@ -573,7 +585,7 @@ func TestQueueGrowsInOrder(t *testing.T) {
 	}
 	wg.Wait()
 	s := quiet(t, r, before+after)
-	t.Logf("queue grew from %d to %d bytes; %v", initial, grown, s)
+	t.Logf("queue grew from %d to %d bytes over %d frames; %v", initial, grown, before, s)
 	if s.ConsumerDrops != 0 || s.FramesOut != before+after {
 		t.Errorf("stats %v", s)
 	}
