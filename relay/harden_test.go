@@ -27,15 +27,54 @@ import (
 // not Subscriber.
 
 // rawConsumer subscribes over a plain connection and waits until the relay
-// counts want consumers.
+// counts want consumers. A relay at MaxConns (a flood of connections fills
+// it) closes a new connection at once: like a real consumer, rawConsumer
+// then dials and subscribes again, for up to 30 s.
 func rawConsumer(tb testing.TB, r *relay.Relay, want int) net.Conn {
 	tb.Helper()
-	c := dial(tb, r)
-	if _, err := c.Write(subscribeFrame(tb, tlv.RoleConsumer)); err != nil {
-		tb.Fatal(err)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c := dial(tb, r)
+		if _, err := c.Write(subscribeFrame(tb, tlv.RoleConsumer)); err != nil && !refusedWrite(err) {
+			tb.Fatal(err)
+		}
+		for {
+			if r.Stats().Consumers == want {
+				return c
+			}
+			if time.Now().After(deadline) {
+				tb.Fatalf("timed out waiting for the consumer: %v", r.Stats())
+			}
+			if hungUp(c) {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		_ = c.Close()
 	}
-	waitFor(tb, "the consumer", func() bool { return r.Stats().Consumers == want })
-	return c
+}
+
+// refusedWrite reports a write error that says the relay closed the
+// connection.
+func refusedWrite(err error) bool {
+	return errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)
+}
+
+// hungUp reports, without reading anything the relay sent, whether it has
+// closed c: a peek finds the end of the stream or a reset.
+func hungUp(c net.Conn) bool {
+	rc, err := c.(syscall.Conn).SyscallConn()
+	if err != nil {
+		return true
+	}
+	closed := false
+	_ = rc.Read(func(fd uintptr) bool {
+		var b [1]byte
+		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		closed = n == 0 && err == nil || errors.Is(err, syscall.ECONNRESET)
+		return true // a peek, never a wait
+	})
+	return closed
 }
 
 // readFrame reads one whole frame from c, waiting at most 30 s.
