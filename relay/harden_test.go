@@ -27,15 +27,54 @@ import (
 // not Subscriber.
 
 // rawConsumer subscribes over a plain connection and waits until the relay
-// counts want consumers.
+// counts want consumers. A relay at MaxConns (a flood of connections fills
+// it) closes a new connection at once: like a real consumer, rawConsumer
+// then dials and subscribes again, for up to 30 s.
 func rawConsumer(tb testing.TB, r *relay.Relay, want int) net.Conn {
 	tb.Helper()
-	c := dial(tb, r)
-	if _, err := c.Write(subscribeFrame(tb, tlv.RoleConsumer)); err != nil {
-		tb.Fatal(err)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c := dial(tb, r)
+		if _, err := c.Write(subscribeFrame(tb, tlv.RoleConsumer)); err != nil && !refusedWrite(err) {
+			tb.Fatal(err)
+		}
+		for {
+			if r.Stats().Consumers == want {
+				return c
+			}
+			if time.Now().After(deadline) {
+				tb.Fatalf("timed out waiting for the consumer: %v", r.Stats())
+			}
+			if hungUp(c) {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		_ = c.Close()
 	}
-	waitFor(tb, "the consumer", func() bool { return r.Stats().Consumers == want })
-	return c
+}
+
+// refusedWrite reports a write error that says the relay closed the
+// connection.
+func refusedWrite(err error) bool {
+	return errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)
+}
+
+// hungUp reports, without reading anything the relay sent, whether it has
+// closed c: a peek finds the end of the stream or a reset.
+func hungUp(c net.Conn) bool {
+	rc, err := c.(syscall.Conn).SyscallConn()
+	if err != nil {
+		return true
+	}
+	closed := false
+	_ = rc.Read(func(fd uintptr) bool {
+		var b [1]byte
+		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		closed = n == 0 && err == nil || errors.Is(err, syscall.ECONNRESET)
+		return true // a peek, never a wait
+	})
+	return closed
 }
 
 // readFrame reads one whole frame from c, waiting at most 30 s.
@@ -532,7 +571,7 @@ func TestTCPLoopbackByDefault(t *testing.T) {
 // sends frame after frame makes its queue grow through several rings while
 // its writer drains the oldest; it still gets every frame once, in order.
 func TestQueueGrowsInOrder(t *testing.T) {
-	const before, after = 20_000, 20_000
+	const after = 20_000
 	r := serve(t, lossless)
 	c := rawConsumer(t, r, 1)
 	initial := r.Stats().QueueBytes
@@ -546,13 +585,25 @@ func TestQueueGrowsInOrder(t *testing.T) {
 			}
 		}
 	}
-	// The consumer reads nothing yet: its socket fills, then its queue.
-	send(before)
-	waitFor(t, "the first frames in", func() bool { return r.Stats().FramesIn == before })
-	grown := r.Stats().QueueBytes
-	if grown <= initial {
-		t.Fatalf("the queue did not grow: %d bytes, %d at the start", grown, initial)
+	// The consumer reads nothing yet: its socket fills, then its queue. A
+	// queue slot is a span, the frames of one read: each frame goes once
+	// the relay has read the one before, so that each takes a slot of its
+	// own however the machine schedules the relay, until the queue holds
+	// three rings' worth (the first ring, then two doublings).
+	before := uint64(0)
+	deadline := time.Now().Add(60 * time.Second)
+	for r.Stats().QueueBytes < 7*initial {
+		send(1)
+		before++
+		for r.Stats().FramesIn != before {
+			if time.Now().After(deadline) {
+				t.Fatalf("the queue did not grow: %d bytes, %d at the start, after %d frames; %v",
+					r.Stats().QueueBytes, initial, before, r.Stats())
+			}
+			runtime.Gosched()
+		}
 	}
+	grown := r.Stats().QueueBytes
 	// Now it reads while the producer goes on: the writer drains the old
 	// rings while producers push to the newest.
 	var wg sync.WaitGroup
@@ -573,7 +624,7 @@ func TestQueueGrowsInOrder(t *testing.T) {
 	}
 	wg.Wait()
 	s := quiet(t, r, before+after)
-	t.Logf("queue grew from %d to %d bytes; %v", initial, grown, s)
+	t.Logf("queue grew from %d to %d bytes over %d frames; %v", initial, grown, before, s)
 	if s.ConsumerDrops != 0 || s.FramesOut != before+after {
 		t.Errorf("stats %v", s)
 	}

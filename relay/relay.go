@@ -194,8 +194,8 @@ func (r *Relay) Serve(ctx context.Context) error {
 		}
 		pause = 0
 		if shed {
+			r.count.refused.Add(1) // before the close that a client may see
 			_ = nc.Close()
-			r.count.refused.Add(1)
 			spare, shed = openSpare(), false
 			continue
 		}
@@ -244,8 +244,10 @@ func (r *Relay) start(nc net.Conn) {
 		full := r.full
 		r.full = true
 		r.mu.Unlock()
-		_ = nc.Close()
+		// Counted before the close: a client that sees its connection
+		// closed finds it counted in Stats.
 		r.count.refused.Add(1)
+		_ = nc.Close()
 		if !full {
 			r.log.Warn("relay: at max_conns; closing new connections at once until some leave", "max_conns", r.cfg.maxConns)
 		}

@@ -205,6 +205,9 @@ func TestRejectsBadProducer(t *testing.T) {
 			wg.Wait()
 			waitFor(t, "the good producer's frames", func() bool { return col.count(1) == good })
 			st := quiet(t, r, good+before)
+			// The bad producer's frames may be queued after the good one's
+			// last: the consumer reads all that was written before it stops.
+			waitFor(t, "the consumer to read every frame written", func() bool { return col.received.Load() >= st.FramesOut })
 			if err := col.stop(); err != nil {
 				t.Error(err)
 			}
