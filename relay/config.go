@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/msgsink/msgsink/internal/inbound"
 	"github.com/msgsink/msgsink/ring"
 	"github.com/msgsink/msgsink/tlv"
 	"github.com/msgsink/msgsink/transport"
@@ -54,7 +55,7 @@ const (
 	// minQueueBytes is the smallest ConsumerQueueBytes: the largest run of
 	// frames one read can forward at once (the largest chunk), so that a
 	// consumer with an empty queue never loses a frame.
-	minQueueBytes = maxChunkSize
+	minQueueBytes = inbound.MaxChunkSize
 )
 
 // Config configures a Relay. The zero value of every field but Endpoint and

@@ -14,6 +14,7 @@ import (
 	"unsafe"
 
 	"github.com/msgsink/msgsink/internal/handoff"
+	"github.com/msgsink/msgsink/internal/inbound"
 	"github.com/msgsink/msgsink/internal/iovec"
 	"github.com/msgsink/msgsink/ring"
 	"github.com/msgsink/msgsink/tlv"
@@ -295,13 +296,13 @@ func (k *consumer) offer(sp span) {
 	if take.frames > 0 {
 		// Retained and counted before the push: the writer may write
 		// and release the span at once.
-		take.c.retain()
+		take.c.Retain()
 		k.pendFrames.Add(int64(take.frames))
 		k.pendBytes.Add(int64(take.end - take.off))
 		if !k.push(take) {
 			k.pendBytes.Add(-int64(take.end - take.off))
 			k.pendFrames.Add(-int64(take.frames))
-			take.c.release() // the producer holds the chunk too: never the last
+			take.c.Release() // the producer holds the chunk too: never the last
 			take.frames, budget = 0, true
 		}
 	}
@@ -349,7 +350,7 @@ func (s span) prefix(frames, bytes int64) span {
 	p := s
 	p.end, p.frames = s.off, 0
 	for p.frames < s.frames && int64(p.frames) < frames {
-		n := int32(frameLen(s.c.buf[p.end:]))
+		n := int32(inbound.FrameLen(s.c.Buf[p.end:]))
 		if int64(p.end+n-s.off) > bytes {
 			break
 		}
@@ -472,7 +473,7 @@ func (k *consumer) write(a, b []span, try bool) error {
 				v := &k.w.Iov[k.w.N-1]
 				v.SetLen(int(v.Len) + int(s.end-s.off))
 			} else {
-				k.w.Iov[k.w.N].Base = &s.c.buf[int(s.off)+skip]
+				k.w.Iov[k.w.N].Base = &s.c.Buf[int(s.off)+skip]
 				k.w.Iov[k.w.N].SetLen(int(s.end-s.off) - skip)
 				k.w.N++
 			}
@@ -504,7 +505,7 @@ func (k *consumer) write(a, b []span, try bool) error {
 	}
 	for _, ss := range [2][]span{a, b} {
 		for i := range ss {
-			ss[i].c.release()
+			ss[i].c.Release()
 		}
 	}
 	k.head.q.Discard(len(a) + len(b))
@@ -538,7 +539,7 @@ func wholeFrames(a, b []span, sent int) (frames, bytes int) {
 				bytes += len(p)
 				continue
 			}
-			for n := frameLen(p); bytes+n <= sent; n = frameLen(p) {
+			for n := inbound.FrameLen(p); bytes+n <= sent; n = inbound.FrameLen(p) {
 				frames++
 				bytes += n
 				p = p[n:]
@@ -563,7 +564,7 @@ func (k *consumer) drain() {
 			for i := range ss {
 				frames += int(ss[i].frames)
 				bytes += int(ss[i].end - ss[i].off)
-				ss[i].c.release()
+				ss[i].c.Release()
 			}
 		}
 		q.Discard(len(a) + len(b))

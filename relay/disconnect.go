@@ -3,6 +3,7 @@ package relay
 import (
 	"time"
 
+	"github.com/msgsink/msgsink/internal/inbound"
 	"github.com/msgsink/msgsink/tlv"
 )
 
@@ -66,14 +67,14 @@ func tornRest(a, b []span, sent int) ([]byte, int) {
 				base += len(p)
 				continue
 			}
-			for n := frameLen(p); base+n <= sent; n = frameLen(p) {
+			for n := inbound.FrameLen(p); base+n <= sent; n = inbound.FrameLen(p) {
 				base += n
 				p = p[n:]
 			}
 			if base == sent {
 				return nil, 0
 			}
-			n := frameLen(p)
+			n := inbound.FrameLen(p)
 			return append([]byte(nil), p[sent-base:n]...), n
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"testing"
 
+	"github.com/msgsink/msgsink/internal/inbound"
 	"github.com/msgsink/msgsink/tlv"
 )
 
@@ -26,7 +27,7 @@ func TestTornRest(t *testing.T) {
 	}
 	// Two spans: frames 0-1 and 2-3, in two chunks.
 	cut := len(frames[0]) + len(frames[1])
-	c1, c2 := &chunk{buf: all[:cut]}, &chunk{buf: all[cut:]}
+	c1, c2 := &inbound.Chunk{Buf: all[:cut]}, &inbound.Chunk{Buf: all[cut:]}
 	a := []span{{c: c1, off: 0, end: int32(cut), frames: 2}}
 	bb := []span{{c: c2, off: 0, end: int32(len(all) - cut), frames: 2}}
 	var starts []int // where each frame starts in all

@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/msgsink/msgsink/internal/inbound"
 	"github.com/msgsink/msgsink/tlv"
 )
 
@@ -15,7 +16,7 @@ import (
 type stream struct {
 	r  *Relay
 	nc net.Conn
-	c  *chunk
+	c  *inbound.Chunk
 	// c.buf[off:w] has been read and not forwarded: it starts at a frame
 	// boundary and holds less than one whole frame after scan.
 	off, w int
@@ -37,12 +38,13 @@ type stream struct {
 	ack *acker // an acked producer's, else nil
 }
 
-// fill reads once, after making room for the frame in progress and giving
+// fill reads once, after making room for the frame in progress (a chunk
+// given up stays with the consumers that still hold spans of it) and giving
 // a partial frame its deadline.
 func (s *stream) fill() {
-	s.makeRoom()
+	s.c, s.off, s.w = inbound.MakeRoom(s.c, s.off, s.w, s.need)
 	s.hold()
-	n, err := s.nc.Read(s.c.buf[s.w:])
+	n, err := s.nc.Read(s.c.Buf[s.w:])
 	s.w += n
 	s.at = s.r.now()
 	s.err = err
@@ -84,40 +86,9 @@ func (s *stream) done() {
 	s.off = s.w
 	s.hold()
 	if s.c != nil {
-		s.c.release()
+		s.c.Release()
 		s.c = nil
 	}
-}
-
-// makeRoom makes sure the chunk has room to read into: at least minRead
-// bytes, or the rest of a frame of minRead or more that fits, or of any frame
-// that fits the first chunk. Otherwise the frame in progress moves to a fresh
-// chunk that holds twice what has arrived of it, at least chunkSize and at
-// most the whole frame: a buffer grows with the bytes a peer has sent, not
-// with the size a header announces, so a header alone pins no more than
-// chunkSize. The old chunk stays with the consumers that still hold spans of
-// it. A chunk larger than chunkSize that nobody else holds is given back at
-// the next frame boundary.
-func (s *stream) makeRoom() {
-	if s.off == s.w && !s.c.held() {
-		s.off, s.w = 0, 0 // nobody else holds any of it: start over
-		if s.c.class > baseClass {
-			s.c.release()
-			s.c = getChunk(baseClass)
-		}
-	}
-	size := len(s.c.buf)
-	// The first chunk is read into to its end while the frame at off fits:
-	// it is small, and what trickles into it costs a page, not a chunk.
-	fits := size-s.off >= s.need && (s.need >= minRead || s.c.class < baseClass)
-	if size-s.w >= minRead || fits {
-		return
-	}
-	c := getChunk(classFor(max(chunkSize, min(s.need, 2*(s.w-s.off)))))
-	s.w = copy(c.buf, s.c.buf[s.off:s.w])
-	s.off = 0
-	s.c.release()
-	s.c = c
 }
 
 // firstFrame reads until the connection's first frame is whole, its header
@@ -126,12 +97,12 @@ func (s *stream) makeRoom() {
 func (s *stream) firstFrame() []byte {
 	for {
 		if s.w-s.off >= tlv.HeaderSize {
-			n, err := s.r.cfg.validator.FrameSize(s.c.buf[s.off:s.w])
+			n, err := s.r.cfg.validator.FrameSize(s.c.Buf[s.off:s.w])
 			if err != nil {
 				return nil // scan rejects it
 			}
 			if s.w-s.off >= n {
-				return s.c.buf[s.off : s.off+n]
+				return s.c.Buf[s.off : s.off+n]
 			}
 			s.need = n
 		}
@@ -155,11 +126,11 @@ func (s *stream) scan() error {
 		s.r.dups.mu.Lock()
 	}
 	for s.w-s.off >= tlv.HeaderSize {
-		b := s.c.buf[s.off:s.w]
+		b := s.c.Buf[s.off:s.w]
 		// When the frame the header announces is all here, Parse checks
 		// its framing too: FrameSize only runs for the partial frame at the
 		// end, whose header must be sound before the relay waits for the rest.
-		if n := uint64(frameLen(b)); n <= uint64(s.r.cfg.maxFrame) && n <= uint64(len(b)) {
+		if n := uint64(inbound.FrameLen(b)); n <= uint64(s.r.cfg.maxFrame) && n <= uint64(len(b)) {
 			if _, err = v.Parse(b[:n]); err != nil {
 				break
 			}
@@ -212,7 +183,7 @@ func (s *stream) forward(start, frames int) {
 		return
 	}
 	if s.ack != nil && s.r.cfg.journal != nil {
-		s.r.cfg.journal(s.c.buf[start:s.off])
+		s.r.cfg.journal(s.c.Buf[start:s.off])
 	}
 	s.r.publish(s.c, start, s.off, frames, s.at)
 	s.frames += uint64(frames)
@@ -223,7 +194,7 @@ func (s *stream) forward(start, frames int) {
 func (r *Relay) handle(cn *conn) {
 	defer r.wg.Done()
 	defer r.forget(cn)
-	s := &stream{r: r, nc: cn.nc, c: getChunk(0), need: tlv.HeaderSize}
+	s := &stream{r: r, nc: cn.nc, c: inbound.GetChunk(0), need: tlv.HeaderSize}
 	defer func() {
 		s.done()
 		_ = cn.nc.Close()
@@ -232,7 +203,7 @@ func (r *Relay) handle(cn *conn) {
 	if first == nil && s.w == s.off {
 		return // hung up without a byte: a probe, or a client that gave up
 	}
-	if role, ok := subscription(first); ok {
+	if role, ok := inbound.Subscription(first); ok {
 		if role == tlv.RoleProducer {
 			// An acked producer: the Subscribe asks for Acks, and its
 			// frames follow.
@@ -285,31 +256,9 @@ func (r *Relay) produce(cn *conn, s *stream) {
 	r.log.Info("relay: producer disconnected", attrs...)
 }
 
-// subscription reports whether f, the first frame, is a Subscribe (a valid
-// system-domain frame holding a TLV 109) and with which role.
-func subscription(f []byte) (role uint8, ok bool) {
-	if f == nil || tlv.Header(f[:tlv.HeaderSize]).Domain() != tlv.DomainSystem {
-		return 0, false
-	}
-	fr, err := tlv.Validator{Domain: tlv.DomainSystem}.Parse(f)
-	if err != nil {
-		return 0, false // a producer's bad frame: rejected as such
-	}
-	it := fr.Records()
-	for it.Next() {
-		if it.Type() == tlv.TypeSubscribe {
-			if v, err := tlv.AsSubscribe(it.Value()); err == nil {
-				return v.Role(), true
-			}
-			return 0, true // a Subscribe of the wrong size: no role
-		}
-	}
-	return 0, false
-}
-
 // publish forwards the frames of c.buf[off:end] to every consumer subscribed
 // now.
-func (r *Relay) publish(c *chunk, off, end, frames int, at int64) {
+func (r *Relay) publish(c *inbound.Chunk, off, end, frames int, at int64) {
 	subs := *r.subs.Load()
 	// Where frames go is counted before they are: a snapshot that counts
 	// them in FramesIn also counts them forwarded or unsubscribed.
