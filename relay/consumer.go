@@ -161,12 +161,12 @@ func (k *consumer) push(sp span) bool {
 // it until it ends.
 func (r *Relay) consume(cn *conn, s *stream, frameLen int, role uint8) {
 	if role != tlv.RoleConsumer {
-		r.reject(cn, "consumer", reasonProtocol,
+		r.reject(cn, "consumer", inbound.ReasonProtocol,
 			fmt.Errorf("subscribe role %d: want %d (consumer) or %d (producer asking for acks)", role, tlv.RoleConsumer, tlv.RoleProducer))
 		return
 	}
 	if extra := s.w - s.off - frameLen; extra > 0 {
-		r.reject(cn, "consumer", reasonProtocol,
+		r.reject(cn, "consumer", inbound.ReasonProtocol,
 			fmt.Errorf("%d bytes after the Subscribe frame: a consumer sends nothing else", extra))
 		return
 	}
@@ -247,7 +247,7 @@ func (k *consumer) watch(cn *conn) {
 	for {
 		n, err := k.nc.Read(b[:])
 		if n > 0 {
-			k.r.reject(cn, "consumer", reasonProtocol,
+			k.r.reject(cn, "consumer", inbound.ReasonProtocol,
 				errors.New("data after the Subscribe frame: a consumer sends nothing else"))
 			k.shutdown(endProtocol)
 			return

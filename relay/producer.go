@@ -230,7 +230,7 @@ func (r *Relay) produce(cn *conn, s *stream) {
 	r.log.Info("relay: producer connected", "conn", cn.id)
 	for {
 		if err := s.scan(); err != nil {
-			r.reject(cn, "producer", reasonOf(err), err)
+			r.reject(cn, "producer", inbound.ReasonOf(err), err)
 			return
 		}
 		if s.err != nil {

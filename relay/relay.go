@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/msgsink/msgsink/internal/inbound"
 )
 
 // Relay is one domain relay: a listener, a goroutine per connection, and a
@@ -166,7 +168,7 @@ func (r *Relay) Serve(ctx context.Context) error {
 			if errors.As(err, &oe) {
 				err = oe.Err
 			}
-			if !temporary(err) {
+			if !inbound.Temporary(err) {
 				return &ListenError{Endpoint: r.endpoint, Err: err}
 			}
 			r.count.acceptErrors.Add(1)
@@ -215,16 +217,6 @@ func openSpare() *os.File {
 		return nil
 	}
 	return f
-}
-
-// temporary reports accept errors that a pause may cure.
-func temporary(err error) bool {
-	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED, syscall.EINTR} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
 }
 
 // outOfFiles reports accept errors that a free descriptor cures.
@@ -312,7 +304,7 @@ func (r *Relay) Close() error {
 func (r *Relay) now() int64 { return int64(time.Since(r.epoch)) }
 
 // reject counts and logs a connection closed for what it sent.
-func (r *Relay) reject(cn *conn, role string, why reason, err error) {
+func (r *Relay) reject(cn *conn, role string, why inbound.Reason, err error) {
 	r.count.rejected[why].Add(1)
 	r.log.Warn("relay: "+role+" rejected; closing its connection", "conn", cn.id, "reason", why.String(), "err", err)
 }

@@ -1,13 +1,12 @@
 package relay
 
 import (
-	"errors"
 	"fmt"
 	"sync/atomic"
 
 	"golang.org/x/sys/cpu"
 
-	"github.com/msgsink/msgsink/tlv"
+	"github.com/msgsink/msgsink/internal/inbound"
 )
 
 // Stats is a snapshot of a relay's counters. Every counter is monotonic and
@@ -130,40 +129,6 @@ func (s Stats) String() string {
 		s.AckedProducers, s.Acks, s.Duplicates)
 }
 
-// reason is why the relay closed a connection it did not want to close.
-type reason uint8
-
-const (
-	reasonMalformed reason = iota
-	reasonChecksum
-	reasonDomain
-	reasonPrecision
-	reasonOversize
-	reasonProtocol
-	numReasons
-)
-
-var reasonNames = [numReasons]string{"malformed", "checksum", "domain", "precision", "oversize", "protocol"}
-
-func (r reason) String() string { return reasonNames[r] }
-
-// reasonOf classifies a validation error from tlv.
-func reasonOf(err error) reason {
-	var me *tlv.MalformedError
-	switch {
-	case errors.Is(err, tlv.ErrPrecision):
-		return reasonPrecision
-	case errors.Is(err, tlv.ErrDomain):
-		return reasonDomain
-	case errors.Is(err, tlv.ErrChecksum):
-		return reasonChecksum
-	// FrameSize checks payload_size only against the size limit.
-	case errors.As(err, &me) && me.Field == "payload_size":
-		return reasonOversize
-	}
-	return reasonMalformed
-}
-
 // counters are the relay's totals. Producers write the first group, consumer
 // writers the second, once per batch of frames, never per frame; the groups
 // sit on separate cache lines so the two sides do not slow each other down.
@@ -182,7 +147,7 @@ type counters struct {
 	producersTotal, consumersTotal atomic.Uint64
 	lagged, truncated              atomic.Uint64
 	ackedProducers                 atomic.Uint64
-	rejected                       [numReasons]atomic.Uint64
+	rejected                       [inbound.NumReasons]atomic.Uint64
 
 	partialTimeouts, refused, acceptErrors atomic.Uint64
 	queueBytes                             atomic.Int64
@@ -233,12 +198,12 @@ func (r *Relay) Stats() Stats {
 		Acks:             c.acks.Load(),
 		Duplicates:       c.duplicates.Load(),
 		Rejected: Rejected{
-			Malformed: c.rejected[reasonMalformed].Load(),
-			Checksum:  c.rejected[reasonChecksum].Load(),
-			Domain:    c.rejected[reasonDomain].Load(),
-			Precision: c.rejected[reasonPrecision].Load(),
-			Oversize:  c.rejected[reasonOversize].Load(),
-			Protocol:  c.rejected[reasonProtocol].Load(),
+			Malformed: c.rejected[inbound.ReasonMalformed].Load(),
+			Checksum:  c.rejected[inbound.ReasonChecksum].Load(),
+			Domain:    c.rejected[inbound.ReasonDomain].Load(),
+			Precision: c.rejected[inbound.ReasonPrecision].Load(),
+			Oversize:  c.rejected[inbound.ReasonOversize].Load(),
+			Protocol:  c.rejected[inbound.ReasonProtocol].Load(),
 		},
 	}
 	for _, k := range *r.subs.Load() {

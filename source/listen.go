@@ -254,7 +254,7 @@ func (l *Listener) accept() {
 			}
 			// Out of descriptors and the like: pause rather than spin, and
 			// keep listening; anything else ends the listener's accepting.
-			if !temporary(err) {
+			if !inbound.Temporary(err) {
 				l.log.Error("source: accept failed; no more producers are accepted", "err", err)
 				return
 			}
@@ -272,16 +272,6 @@ func (l *Listener) accept() {
 		l.count.accepted.Add(1)
 		l.start(nc)
 	}
-}
-
-// temporary reports accept errors that a pause may cure.
-func temporary(err error) bool {
-	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED, syscall.EINTR} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
 }
 
 // ServeHTTP takes a WebSocket producer's upgrade request from the

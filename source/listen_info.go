@@ -9,7 +9,7 @@ import (
 
 	"github.com/gobwas/ws"
 
-	"github.com/msgsink/msgsink/tlv"
+	"github.com/msgsink/msgsink/internal/inbound"
 )
 
 // ErrProtocol is matched by a *ProtocolError: a producer broke the rules of
@@ -128,24 +128,33 @@ func (r Rejects) Total() uint64 {
 	return r.Malformed + r.Checksum + r.Domain + r.Precision + r.Oversize + r.Protocol + r.Unsupported + r.Handshake
 }
 
-// reason is a Rejects counter.
+// reason is a Rejects counter: internal/inbound's, which the relay counts
+// too, and after them the WebSocket ones only a Listener has.
 type reason uint8
 
 const (
-	reasonMalformed reason = iota
-	reasonChecksum
-	reasonDomain
-	reasonPrecision
-	reasonOversize
-	reasonProtocol
-	reasonUnsupported
+	reasonMalformed = reason(inbound.ReasonMalformed)
+	reasonChecksum  = reason(inbound.ReasonChecksum)
+	reasonDomain    = reason(inbound.ReasonDomain)
+	reasonPrecision = reason(inbound.ReasonPrecision)
+	reasonOversize  = reason(inbound.ReasonOversize)
+	reasonProtocol  = reason(inbound.ReasonProtocol)
+)
+
+const (
+	reasonUnsupported = reason(inbound.NumReasons) + iota
 	reasonHandshake
 	numReasons
 )
 
-var reasonNames = [numReasons]string{"malformed", "checksum", "domain", "precision", "oversize", "protocol", "unsupported", "handshake"}
+var wsReasonNames = [numReasons - reason(inbound.NumReasons)]string{"unsupported", "handshake"}
 
-func (r reason) String() string { return reasonNames[r] }
+func (r reason) String() string {
+	if r < reason(inbound.NumReasons) {
+		return inbound.Reason(r).String()
+	}
+	return wsReasonNames[r-reason(inbound.NumReasons)]
+}
 
 // handshakeError marks the error of a failed WebSocket upgrade.
 type handshakeError struct{ err error }
@@ -153,10 +162,10 @@ type handshakeError struct{ err error }
 func (e *handshakeError) Error() string { return "WebSocket handshake failed: " + e.err.Error() }
 func (e *handshakeError) Unwrap() error { return e.err }
 
-// reasonOf classifies why a connection was rejected.
+// reasonOf classifies why a connection was rejected: a WebSocket's failures
+// here, a bad frame as internal/inbound classifies it.
 func reasonOf(err error) reason {
 	var (
-		me *tlv.MalformedError
 		pe *ProtocolError
 		he *handshakeError
 	)
@@ -171,17 +180,8 @@ func reasonOf(err error) reason {
 			return reasonOversize
 		}
 		return reasonProtocol
-	case errors.Is(err, tlv.ErrPrecision):
-		return reasonPrecision
-	case errors.Is(err, tlv.ErrDomain):
-		return reasonDomain
-	case errors.Is(err, tlv.ErrChecksum):
-		return reasonChecksum
-	// FrameSize checks payload_size only against the size limit.
-	case errors.As(err, &me) && me.Field == "payload_size":
-		return reasonOversize
 	}
-	return reasonMalformed
+	return reason(inbound.ReasonOf(err))
 }
 
 // listenCounters are the Listener's totals, written by its goroutines and
