@@ -182,7 +182,7 @@ func (r *Relay) Serve(ctx context.Context) error {
 				spare, shed = nil, true
 				continue
 			}
-			pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+			pause = inbound.AcceptPause(pause)
 			r.log.Warn("relay: accept failed; retrying", "endpoint", r.endpoint, "err", err, "pause", pause)
 			select {
 			case <-time.After(pause):

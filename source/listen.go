@@ -258,7 +258,7 @@ func (l *Listener) accept() {
 				l.log.Error("source: accept failed; no more producers are accepted", "err", err)
 				return
 			}
-			pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+			pause = inbound.AcceptPause(pause)
 			l.count.acceptErrors.Add(1)
 			l.log.Warn("source: accept failed; retrying", "err", err, "pause", pause)
 			select {

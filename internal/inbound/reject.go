@@ -3,6 +3,7 @@ package inbound
 import (
 	"errors"
 	"syscall"
+	"time"
 
 	"github.com/msgsink/msgsink/tlv"
 )
@@ -46,7 +47,8 @@ func ReasonOf(err error) Reason {
 	return ReasonMalformed
 }
 
-// Temporary reports accept errors that a pause may cure.
+// Temporary reports accept errors that a pause may cure: the caller waits
+// AcceptPause and keeps accepting.
 func Temporary(err error) bool {
 	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED, syscall.EINTR} {
 		if errors.Is(err, e) {
@@ -54,4 +56,12 @@ func Temporary(err error) bool {
 		}
 	}
 	return false
+}
+
+// AcceptPause is the wait after an accept error that Temporary cures, given
+// the last one (0 after a successful accept): it doubles from 5ms up to one
+// second, so that a listener out of descriptors neither spins nor stays
+// deaf long once some are free.
+func AcceptPause(last time.Duration) time.Duration {
+	return min(max(2*last, 5*time.Millisecond), time.Second)
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/msgsink/msgsink/tlv"
 )
@@ -47,6 +48,21 @@ func TestTemporary(t *testing.T) {
 	} {
 		if got := Temporary(tc.err); got != tc.want {
 			t.Errorf("Temporary(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}
+
+// TestAcceptPause: the pause doubles from 5ms and stops at a second.
+func TestAcceptPause(t *testing.T) {
+	var got []time.Duration
+	for p := time.Duration(0); len(got) < 10; {
+		p = AcceptPause(p)
+		got = append(got, p)
+	}
+	want := []time.Duration{5, 10, 20, 40, 80, 160, 320, 640, 1000, 1000}
+	for i := range want {
+		if got[i] != want[i]*time.Millisecond {
+			t.Fatalf("pauses %v, want %v ms", got, want)
 		}
 	}
 }
