@@ -66,8 +66,10 @@ type ListenConfig struct {
 // pointing at it) and returns their frames one at a time. Make one with
 // Listen; it accepts at once.
 //
-// Each connection has a reader goroutine that reads 64 KiB at a time into a
-// pooled chunk, validates every whole frame in it (on a WebSocket, unmasks
+// Each connection has a reader goroutine that reads into a pooled chunk (4
+// KiB at first, so a quiet producer costs a page; 64 KiB once it sends more;
+// larger only while the bytes of a larger frame arrive, and back at the next
+// frame boundary), validates every whole frame in it (on a WebSocket, unmasks
 // each binary message in place, one frame per message) and hands the run of
 // frames to Next in one piece: nothing happens per frame but validation and
 // Next's bookkeeping, and frames of one producer keep their order. When

@@ -11,21 +11,16 @@ import (
 	"time"
 
 	"github.com/msgsink/msgsink/internal/checked"
+	"github.com/msgsink/msgsink/internal/inbound"
 	"github.com/msgsink/msgsink/relay"
 	"github.com/msgsink/msgsink/sink"
 	"github.com/msgsink/msgsink/tlv"
 	"github.com/msgsink/msgsink/transport"
 )
 
-const (
-	// readBufSize is the read buffer a Source starts with: one read takes
-	// what a relay's writev of a busy feed put on the socket.
-	readBufSize = 64 << 10
-	// minRead is the least room a read goes into: with less left after a
-	// partial frame, the frame moves to the front first, so that a busy
-	// stream is never read a few bytes at a time.
-	minRead = 4 << 10
-)
+// readBufSize is the read buffer a Source starts with: one read takes what a
+// relay's writev of a busy feed put on the socket.
+const readBufSize = 64 << 10
 
 // Source is a relay consumer that connects on its first Next, subscribes,
 // and reconnects and subscribes again whenever the connection ends (SPEC
@@ -274,7 +269,8 @@ func (s *Source) Connect(ctx context.Context) error {
 
 // fill reads once into the buffer, first making room for the frame at r:
 // the partial frame moves to the front, or to a larger buffer, only when
-// it does not fit or fewer than minRead bytes are left to read into.
+// it does not fit or fewer than inbound.MinRead bytes are left to read into,
+// so that a busy stream is never read a few bytes at a time.
 func (s *Source) fill() {
 	need := tlv.HeaderSize
 	if s.w-s.r >= tlv.HeaderSize {
@@ -284,7 +280,7 @@ func (s *Source) fill() {
 		s.r, s.w = 0, 0
 	}
 	size := len(s.buf)
-	if size-s.r < need || size-s.w < minRead && need < minRead {
+	if size-s.r < need || size-s.w < inbound.MinRead && need < inbound.MinRead {
 		buf := s.buf
 		if need > size {
 			buf = make([]byte, max(need, 2*size))
