@@ -263,15 +263,17 @@ func (k *consumer) watch(cn *conn) {
 func (k *consumer) shutdown(why end) {
 	k.once.Do(func() {
 		k.why = why
+		if why == endLagged {
+			// Counted before the consumer leaves: a Stats snapshot that
+			// sees it gone, or its frames discarded, sees it lagged.
+			k.r.count.lagged.Add(1)
+		}
 		k.r.unsubscribe(k)
 		k.mu.Lock()
 		k.closed = true
 		k.mu.Unlock()
 		close(k.stop)
 		_ = k.nc.Close()
-		if why == endLagged {
-			k.r.count.lagged.Add(1)
-		}
 	})
 }
 
