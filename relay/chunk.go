@@ -7,7 +7,7 @@ import "github.com/msgsink/msgsink/internal/inbound"
 // holds one reference to the chunk.
 type span struct {
 	c        *inbound.Chunk
-	off, end int32 // c.buf[off:end]
+	off, end int32 // c.Buf[off:end]
 	frames   int32
 	at       int64 // when the bytes were read, on the relay's clock (Relay.now)
 }

@@ -17,7 +17,7 @@ type stream struct {
 	r  *Relay
 	nc net.Conn
 	c  *inbound.Chunk
-	// c.buf[off:w] has been read and not forwarded: it starts at a frame
+	// c.Buf[off:w] has been read and not forwarded: it starts at a frame
 	// boundary and holds less than one whole frame after scan.
 	off, w int
 	// need is the length of the frame at off when its header is in and has
@@ -27,7 +27,7 @@ type stream struct {
 	err    error  // the error of the last read, which ends the stream
 	frames uint64 // frames forwarded, for the log
 
-	// partial says c.buf[off:w] is a frame begun at partialAt (relay clock)
+	// partial says c.Buf[off:w] is a frame begun at partialAt (relay clock)
 	// and not yet whole; deadline is the read deadline set for it, 0 for
 	// none; held is the part of Stats.PartialBytes this stream added.
 	partial   bool
@@ -113,7 +113,7 @@ func (s *stream) firstFrame() []byte {
 	}
 }
 
-// scan validates the whole frames in c.buf[off:w], forwards the valid run
+// scan validates the whole frames in c.Buf[off:w], forwards the valid run
 // from off in one piece, and returns the error of the first invalid frame.
 func (s *stream) scan() error {
 	v := &s.r.cfg.validator
@@ -176,7 +176,7 @@ func (s *stream) scan() error {
 	return err
 }
 
-// forward publishes the frames of c.buf[start:off], if any: an acked
+// forward publishes the frames of c.Buf[start:off], if any: an acked
 // producer's go to the Journal first.
 func (s *stream) forward(start, frames int) {
 	if frames == 0 {
@@ -256,7 +256,7 @@ func (r *Relay) produce(cn *conn, s *stream) {
 	r.log.Info("relay: producer disconnected", attrs...)
 }
 
-// publish forwards the frames of c.buf[off:end] to every consumer subscribed
+// publish forwards the frames of c.Buf[off:end] to every consumer subscribed
 // now.
 func (r *Relay) publish(c *inbound.Chunk, off, end, frames int, at int64) {
 	subs := *r.subs.Load()
