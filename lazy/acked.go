@@ -78,42 +78,18 @@ func (s *Sink) onFrame(f []byte) {
 	}
 }
 
-// writeLoopAcked is writeLoop for acked delivery: it announces the sink
-// with a Subscribe, then writes from the oldest message not acknowledged,
-// keeping what it writes in the ring, and releases messages as their Acks
-// come. There is no write through: a message that leaves the ring must be
-// acknowledged.
-func (s *Sink) writeLoopAcked(conn transport.Conn) error {
+// startAcked readies a new connection for acked delivery: the peer's
+// frames go to onFrame, writing starts again at the ring's head (what was
+// not acknowledged goes first, in order), and the connection's first frame
+// is the sink's Subscribe.
+func (s *Sink) startAcked(conn transport.Conn) error {
 	ic, ok := conn.(transport.InboundConn)
 	if !ok {
 		return errNoInbound
 	}
 	ic.SetInbound(s.ack.onFrame)
-	_, s.ack.sent = s.ring.Counts() // resend from the head
-	if err := s.subscribe(conn); err != nil {
-		return err
-	}
-	idle := 0
-	for {
-		s.releaseAcked()
-		if c := s.ctl.Load(); c != 0 && s.stopWriting(c) {
-			return errStop
-		}
-		_, removed := s.ring.Counts()
-		a, b := s.ring.PeekAfter(int(s.ack.sent-removed), s.cfg.MaxBatch)
-		if len(a) == 0 {
-			if err := s.wait(conn, &idle); err != nil {
-				return err
-			}
-			continue
-		}
-		idle = 0
-		n, err := conn.WriteBatch(a, b)
-		s.wroteAcked(a, b, n)
-		if err != nil {
-			return err
-		}
-	}
+	_, s.ack.sent = s.ring.Counts()
+	return s.subscribe(conn)
 }
 
 // subscribe writes the connection's first frame, Subscribe{role:

@@ -387,11 +387,7 @@ func (s *Sink) run(exited chan struct{}) {
 		s.conn = conn
 		s.mu.Unlock()
 		s.setState(sink.StateConnected)
-		if s.ack.on {
-			err = s.writeLoopAcked(conn)
-		} else {
-			err = s.writeLoop(conn)
-		}
+		err = s.writeLoop(conn)
 		aborted := s.ctl.Load()&ctlAbort != 0
 		if errors.Is(err, errStop) && !aborted {
 			s.shutdown(conn)
@@ -531,19 +527,33 @@ func (s *Sink) sleep(d time.Duration) bool {
 }
 
 // writeLoop drains the ring into conn until a write fails, the peer goes
-// away, or a control request finds the ring empty (errStop).
+// away, or a control request finds the ring empty (errStop). With acked
+// delivery it first announces the sink (startAcked), writes from the oldest
+// message this connection has not written, keeps what it writes in the ring
+// and releases it as the Acks come; there is then no write through, since a
+// message may leave the ring only acknowledged.
 func (s *Sink) writeLoop(conn transport.Conn) error {
-	// No Send writes through before the writer's first park, nor after it
-	// has left its last one: through is the writer's to set and clear here.
-	s.through, _ = conn.(transport.TryWriter)
 	s.midFrame = false
-	defer func() { s.through = nil }()
+	if s.ack.on {
+		if err := s.startAcked(conn); err != nil {
+			return err
+		}
+	} else {
+		// No Send writes through before the writer's first park, nor after
+		// it has left its last one: through is the writer's to set and
+		// clear here.
+		s.through, _ = conn.(transport.TryWriter)
+		defer func() { s.through = nil }()
+	}
 	idle := 0
 	for {
+		if s.ack.on {
+			s.releaseAcked()
+		}
 		if c := s.ctl.Load(); c != 0 && s.stopWriting(c) {
 			return errStop
 		}
-		a, b := s.ring.Peek(s.cfg.MaxBatch)
+		a, b := s.unwritten()
 		if len(a) == 0 {
 			if err := s.wait(conn, &idle); err != nil {
 				return err
@@ -552,14 +562,34 @@ func (s *Sink) writeLoop(conn transport.Conn) error {
 		}
 		idle = 0
 		n, err := conn.WriteBatch(a, b)
-		if n > 0 {
-			s.midFrame = false
-		}
-		s.consume(a, b, n, &s.written, &s.writtenBytes)
+		s.wrote(a, b, n)
 		if err != nil {
 			return err
 		}
 	}
+}
+
+// unwritten returns the next batch for this connection: the ring's first
+// messages, or with acked delivery those after what it has written.
+func (s *Sink) unwritten() (a, b []*tlv.Message) {
+	if s.ack.on {
+		_, removed := s.ring.Counts()
+		return s.ring.PeekAfter(int(s.ack.sent-removed), s.cfg.MaxBatch)
+	}
+	return s.ring.Peek(s.cfg.MaxBatch)
+}
+
+// wrote accounts for the first n messages of a WriteBatch of a then b:
+// released and counted written, or with acked delivery counted and kept.
+func (s *Sink) wrote(a, b []*tlv.Message, n int) {
+	if s.ack.on {
+		s.wroteAcked(a, b, n)
+		return
+	}
+	if n > 0 {
+		s.midFrame = false
+	}
+	s.consume(a, b, n, &s.written, &s.writtenBytes)
 }
 
 // stopWriting reports whether the control requests in c end the connection
