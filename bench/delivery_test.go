@@ -7,10 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/msgsink/msgsink/internal/testnet"
 	"github.com/msgsink/msgsink/lazy"
 	"github.com/msgsink/msgsink/relay"
-	"github.com/msgsink/msgsink/source"
+	"github.com/msgsink/msgsink/relay/relaytest"
 	"github.com/msgsink/msgsink/tlv"
 	"github.com/msgsink/msgsink/transport"
 )
@@ -69,45 +68,7 @@ func BenchmarkDelivery(b *testing.B) {
 // Everything stops when the benchmark ends.
 func relayWithReader(tb testing.TB) transport.Endpoint {
 	tb.Helper()
-	ep := transport.Endpoint{Scheme: "unix", Addr: testnet.SocketPath(tb)}
-	r, err := relay.Listen(relay.Config{Endpoint: ep, Domain: tlv.DomainMarketData})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- r.Serve(context.Background()) }()
-	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-	defer cancel()
-	sub, err := source.New(source.Config{Endpoint: ep})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := sub.Connect(ctx); err != nil {
-		tb.Fatal(err)
-	}
-	read := make(chan struct{})
-	go func() {
-		defer close(read)
-		for {
-			if _, err := sub.Next(); err != nil {
-				return
-			}
-		}
-	}()
-	for deadline := time.Now().Add(waitLimit); r.Stats().Consumers == 0; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			tb.Fatal("the relay did not take the subscription")
-		}
-	}
-	tb.Cleanup(func() {
-		_ = sub.Close()
-		<-read
-		if err := r.Close(); err != nil {
-			tb.Error(err)
-		}
-		if err := <-served; err != nil {
-			tb.Error(err)
-		}
-	})
-	return ep
+	r := relaytest.Serve(tb, relay.Config{})
+	relaytest.Drain(tb, r)
+	return relaytest.Endpoint(r)
 }

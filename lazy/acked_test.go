@@ -13,6 +13,7 @@ import (
 	"github.com/msgsink/msgsink/internal/testnet"
 	"github.com/msgsink/msgsink/lazy"
 	"github.com/msgsink/msgsink/relay"
+	"github.com/msgsink/msgsink/relay/relaytest"
 	"github.com/msgsink/msgsink/sink"
 	"github.com/msgsink/msgsink/source"
 	"github.com/msgsink/msgsink/tlv"
@@ -273,17 +274,8 @@ func ackedThroughRelay(t *testing.T, network string) {
 	if network == "unix" {
 		ep = mustEndpoint(t, "unix://"+testnet.SocketPath(t))
 	}
-	r, err := relay.Listen(relay.Config{Endpoint: ep, Domain: tlv.DomainMarketData})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ep = mustEndpoint(t, network+"://"+r.Addr().String())
-	served := make(chan error, 1)
-	go func() { served <- r.Serve(context.Background()) }()
-	defer func() {
-		_ = r.Close()
-		<-served
-	}()
+	r := relaytest.Serve(t, relay.Config{Endpoint: ep})
+	ep = relaytest.Endpoint(r)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	sub, err := source.New(source.Config{Endpoint: ep})
@@ -339,39 +331,9 @@ func ackedThroughRelay(t *testing.T, network string) {
 // reads and discards, and returns its endpoint; both stop with the test.
 func ackedRelay(t *testing.T) transport.Endpoint {
 	t.Helper()
-	ep := mustEndpoint(t, "unix://"+testnet.SocketPath(t))
-	r, err := relay.Listen(relay.Config{Endpoint: ep, Domain: tlv.DomainMarketData})
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- r.Serve(context.Background()) }()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	sub, err := source.New(source.Config{Endpoint: ep})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sub.Connect(ctx); err != nil {
-		t.Fatal(err)
-	}
-	read := make(chan struct{})
-	go func() {
-		defer close(read)
-		for {
-			if _, err := sub.Next(); err != nil {
-				return
-			}
-		}
-	}()
-	waitFor(t, "the consumer", func() bool { return r.Stats().Consumers == 1 })
-	t.Cleanup(func() {
-		_ = sub.Close()
-		<-read
-		_ = r.Close()
-		<-served
-	})
-	return ep
+	r := relaytest.Serve(t, relay.Config{})
+	relaytest.Drain(t, r)
+	return relaytest.Endpoint(r)
 }
 
 // Acks are per source: a message is released once its own source's Ack

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/msgsink/msgsink/relay"
+	"github.com/msgsink/msgsink/relay/relaytest"
 	"github.com/msgsink/msgsink/tlv"
 )
 
@@ -62,7 +63,7 @@ func readAcks(tb testing.TB, c net.Conn, src uint8, want uint64) []uint64 {
 // gets cumulative Acks for what the relay accepted, and a frame it sends
 // again (after a reconnect) is acknowledged and dropped, counted.
 func TestAckedProducer(t *testing.T) {
-	r := serve(t, relay.Config{})
+	r := relaytest.Serve(t, relay.Config{})
 	sub := subscribe(t, r, 1)
 	col := collect(sub)
 	b := tlv.NewBuilder(tlv.DomainMarketData, 3)
@@ -112,7 +113,7 @@ func TestAckedProducer(t *testing.T) {
 // once (a reconnect while the old connection is still being read) forward
 // each (source, sequence) once, in order.
 func TestAckedProducersShareDedupe(t *testing.T) {
-	r := serve(t, relay.Config{})
+	r := relaytest.Serve(t, relay.Config{})
 	col := collect(subscribe(t, r, 1))
 	b := tlv.NewBuilder(tlv.DomainMarketData, 9)
 	b.SetSequence(1000) // 1 again would be a restart, forwarded again
@@ -147,7 +148,7 @@ func TestAckedProducersShareDedupe(t *testing.T) {
 // TestAckedProducerRestart: sequence 1 after higher ones is a producer
 // that restarted, not a duplicate.
 func TestAckedProducerRestart(t *testing.T) {
-	r := serve(t, relay.Config{})
+	r := relaytest.Serve(t, relay.Config{})
 	send := func() {
 		b := tlv.NewBuilder(tlv.DomainMarketData, 4)
 		c := dial(t, r)
@@ -172,7 +173,7 @@ func TestAckedProducerRestart(t *testing.T) {
 func TestJournal(t *testing.T) {
 	var mu sync.Mutex
 	var seqs []uint64
-	r := serve(t, relay.Config{Journal: func(frames []byte) {
+	r := relaytest.Serve(t, relay.Config{Journal: func(frames []byte) {
 		mu.Lock()
 		defer mu.Unlock()
 		for len(frames) > 0 {
@@ -208,7 +209,7 @@ func TestJournal(t *testing.T) {
 // within about a millisecond each time, by the timer: a sink waiting in
 // Flush is not kept waiting for more frames.
 func TestAckPace(t *testing.T) {
-	r := serve(t, relay.Config{})
+	r := relaytest.Serve(t, relay.Config{})
 	b := tlv.NewBuilder(tlv.DomainMarketData, 6)
 	c := dial(t, r)
 	if _, err := c.Write(subscribeFrame(t, tlv.RoleProducer)); err != nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/msgsink/msgsink/relay"
+	"github.com/msgsink/msgsink/relay/relaytest"
 	"github.com/msgsink/msgsink/tlv"
 )
 
@@ -17,7 +18,7 @@ import (
 // goroutine's allocations count, the relay's included. (source.Source's
 // Next has its own allocation test.)
 func TestForwardZeroAllocs(t *testing.T) {
-	r := serve(t, relay.Config{})
+	r := relaytest.Serve(t, relay.Config{})
 	subs := []net.Conn{subscribeRaw(t, r, 1), subscribeRaw(t, r, 2)}
 	for _, s := range subs {
 		t.Cleanup(func() { _ = s.Close() })

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/cpu"
 
 	"github.com/msgsink/msgsink/relay"
+	"github.com/msgsink/msgsink/relay/relaytest"
 	"github.com/msgsink/msgsink/source"
 	"github.com/msgsink/msgsink/tlv"
 )
@@ -40,7 +41,7 @@ func BenchmarkForward(b *testing.B) {
 }
 
 func benchForward(b *testing.B, producers, consumers, size, rate int) {
-	r := serve(b, relay.Config{})
+	r := relaytest.Serve(b, relay.Config{})
 	// Each reader counts on its own cache line: a shared counter would cost
 	// the readers more than the relay.
 	type counter struct {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/msgsink/msgsink/internal/hist"
 	"github.com/msgsink/msgsink/relay"
+	"github.com/msgsink/msgsink/relay/relaytest"
 	"github.com/msgsink/msgsink/tlv"
 )
 
@@ -77,7 +78,7 @@ func TestDeliversDuringGarbageFlood(t *testing.T) {
 		stop()
 		return
 	}
-	r := serve(t, relay.Config{})
+	r := relaytest.Serve(t, relay.Config{})
 	early := rawConsumer(t, r, 1)
 	p := dial(t, r)
 	stop := flood(t, r, 4)
@@ -115,7 +116,7 @@ func TestDeliversDuringGarbageFlood(t *testing.T) {
 // buffer (32 MiB).
 func TestGarbageConnectionCost(t *testing.T) {
 	const conns = 500
-	r := serve(t, relay.Config{})
+	r := relaytest.Serve(t, relay.Config{})
 	before := heapInUse()
 	for range conns {
 		if _, err := dial(t, r).Write([]byte("GET / HT")); err != nil {
@@ -162,7 +163,7 @@ func floodProcess(b *testing.B, r *relay.Relay) {
 func BenchmarkLatencyUnderFlood(b *testing.B) {
 	for _, flooding := range []bool{false, true} {
 		b.Run("flood="+strconv.FormatBool(flooding), func(b *testing.B) {
-			r := serve(b, relay.Config{})
+			r := relaytest.Serve(b, relay.Config{})
 			c := rawConsumer(b, r, 1)
 			p := dial(b, r)
 			f := frameOf(b, tlv.NewBuilder(tlv.DomainMarketData, 1), 64)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/msgsink/msgsink/relay"
+	"github.com/msgsink/msgsink/relay/relaytest"
 	"github.com/msgsink/msgsink/tlv"
 )
 
@@ -64,7 +65,7 @@ func FuzzIntake(f *testing.F) {
 	f.Add(append(bad, one...))
 	f.Add([]byte{})
 
-	r := serve(f, relay.Config{})
+	r := relaytest.Serve(f, relay.Config{})
 	sub := subscribeRaw(f, r, 1)
 	f.Cleanup(func() { _ = sub.Close() }) // the last one, after any resubscribe
 	v := tlv.Validator{Domain: tlv.DomainMarketData}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/msgsink/msgsink/internal/testnet"
 	"github.com/msgsink/msgsink/relay"
+	"github.com/msgsink/msgsink/relay/relaytest"
 	"github.com/msgsink/msgsink/tlv"
 	"github.com/msgsink/msgsink/transport"
 )
@@ -259,7 +260,7 @@ func TestSocketNeverChmodsThroughLink(t *testing.T) {
 // closed after PartialTimeout and counted; its bytes show in PartialBytes
 // meanwhile; the relay goes on.
 func TestPartialTimeout(t *testing.T) {
-	r := serve(t, relay.Config{PartialTimeout: 200 * time.Millisecond})
+	r := relaytest.Serve(t, relay.Config{PartialTimeout: 200 * time.Millisecond})
 	f := testFrame(t, tlv.NewBuilder(tlv.DomainMarketData, 1), 10_000)
 	half := f[:len(f)/2]
 	c := dial(t, r)
@@ -288,7 +289,7 @@ func TestPartialTimeout(t *testing.T) {
 // TestPartialBytesShown: the bytes of frames not yet whole are in Stats
 // while they are held, and leave it when the frames complete.
 func TestPartialBytesShown(t *testing.T) {
-	r := serve(t, relay.Config{PartialTimeout: time.Hour})
+	r := relaytest.Serve(t, relay.Config{PartialTimeout: time.Hour})
 	b := tlv.NewBuilder(tlv.DomainMarketData, 1)
 	const conns = 5
 	var frames [][]byte
@@ -322,7 +323,7 @@ func TestNoTimeoutBetweenFrames(t *testing.T) {
 	// Long enough that a loaded machine never stalls the test for that long
 	// between the two halves of the Subscribe.
 	const timeout = 500 * time.Millisecond
-	r := serve(t, relay.Config{PartialTimeout: timeout})
+	r := relaytest.Serve(t, relay.Config{PartialTimeout: timeout})
 	c := dial(t, r)
 	sub := subscribeFrame(t, tlv.RoleConsumer)
 	if _, err := c.Write(sub[:10]); err != nil {
@@ -360,7 +361,7 @@ func TestNoTimeoutBetweenFrames(t *testing.T) {
 // buffer shrinks back.
 func TestReadBuffersGrowWithBytes(t *testing.T) {
 	const conns = 100
-	r := serve(t, relay.Config{PartialTimeout: time.Hour})
+	r := relaytest.Serve(t, relay.Config{PartialTimeout: time.Hour})
 	big := testFrame(t, tlv.NewBuilder(tlv.DomainMarketData, 1), 1_000_000)
 	before := heapInUse()
 	cs := make([]net.Conn, conns)
@@ -406,7 +407,7 @@ func TestReadBuffersGrowWithBytes(t *testing.T) {
 // the relay takes connections again when one leaves.
 func TestMaxConns(t *testing.T) {
 	const limit = 4
-	r := serve(t, relay.Config{MaxConns: limit})
+	r := relaytest.Serve(t, relay.Config{MaxConns: limit})
 	f := testFrame(t, tlv.NewBuilder(tlv.DomainMarketData, 1), 64)
 	held := make([]net.Conn, limit)
 	for i := range held {
@@ -438,7 +439,7 @@ func TestMaxConns(t *testing.T) {
 // their first small ring each, not a full queue (4 MiB each, 1.6 GB).
 func TestIdleSubscribersQueueMemory(t *testing.T) {
 	const subs = 400
-	r := serve(t, relay.Config{})
+	r := relaytest.Serve(t, relay.Config{})
 	before := heapInUse()
 	for i := range subs {
 		c := dial(t, r)
@@ -466,7 +467,7 @@ func TestQueueBudget(t *testing.T) {
 	const budget = 64 << 10
 	cfg := lossless
 	cfg.QueueBudget = budget
-	r := serve(t, cfg)
+	r := relaytest.Serve(t, cfg)
 	stuck := rawConsumer(t, r, 1)
 	p := dial(t, r)
 	b := tlv.NewBuilder(tlv.DomainMarketData, 1)
@@ -504,7 +505,7 @@ func TestQueueBudget(t *testing.T) {
 // TestUnsubscribedCounted: frames that arrive while no consumer is connected
 // are counted, and the counters balance with them.
 func TestUnsubscribedCounted(t *testing.T) {
-	r := serve(t, relay.Config{})
+	r := relaytest.Serve(t, relay.Config{})
 	p := dial(t, r)
 	b := tlv.NewBuilder(tlv.DomainMarketData, 1)
 	for range 5 {
@@ -540,14 +541,14 @@ func TestUnsubscribedCounted(t *testing.T) {
 // loopback; one on all interfaces is allowed but logged as a warning; a
 // socket mode means nothing for TCP and is refused.
 func TestTCPLoopbackByDefault(t *testing.T) {
-	r := serve(t, relay.Config{Endpoint: transport.Endpoint{Scheme: "tcp", Addr: ":0"}})
+	r := relaytest.Serve(t, relay.Config{Endpoint: transport.Endpoint{Scheme: "tcp", Addr: ":0"}})
 	if a := r.Addr().(*net.TCPAddr); !a.IP.IsLoopback() {
 		t.Errorf("tcp://:0 listens on %v, want loopback", a)
 	}
 	roundTrip(t, r)
 
 	var log testnet.Buffer
-	all := serve(t, relay.Config{
+	all := relaytest.Serve(t, relay.Config{
 		Endpoint: transport.Endpoint{Scheme: "tcp", Addr: "0.0.0.0:0"},
 		Logger:   slog.New(slog.NewTextHandler(&log, nil)),
 	})
@@ -572,7 +573,7 @@ func TestTCPLoopbackByDefault(t *testing.T) {
 // its writer drains the oldest; it still gets every frame once, in order.
 func TestQueueGrowsInOrder(t *testing.T) {
 	const after = 20_000
-	r := serve(t, lossless)
+	r := relaytest.Serve(t, lossless)
 	c := rawConsumer(t, r, 1)
 	initial := r.Stats().QueueBytes
 	p := dial(t, r)
@@ -633,7 +634,7 @@ func TestQueueGrowsInOrder(t *testing.T) {
 // TestQueueBudgetRefusesConsumer: when the consumer queues hold the whole
 // budget, a new consumer is refused, counted, rather than let memory past it.
 func TestQueueBudgetRefusesConsumer(t *testing.T) {
-	r := serve(t, relay.Config{QueueBudget: 8 << 10}) // one first ring
+	r := relaytest.Serve(t, relay.Config{QueueBudget: 8 << 10}) // one first ring
 	first := rawConsumer(t, r, 1)
 	second := dial(t, r)
 	if _, err := second.Write(subscribeFrame(t, tlv.RoleConsumer)); err != nil {

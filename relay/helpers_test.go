@@ -11,10 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/msgsink/msgsink/internal/testnet"
-
 	"github.com/msgsink/msgsink/lazy"
 	"github.com/msgsink/msgsink/relay"
+	"github.com/msgsink/msgsink/relay/relaytest"
 	"github.com/msgsink/msgsink/sink"
 	"github.com/msgsink/msgsink/source"
 	"github.com/msgsink/msgsink/tlv"
@@ -27,38 +26,6 @@ const opaqueType tlv.Type = 5
 
 func unixEndpoint(path string) transport.Endpoint {
 	return transport.Endpoint{Scheme: "unix", Addr: path}
-}
-
-// serve starts a market-data relay with cfg (its Endpoint defaulting to a
-// fresh socket) and stops it when the test ends.
-func serve(tb testing.TB, cfg relay.Config) *relay.Relay {
-	tb.Helper()
-	if cfg.Endpoint == (transport.Endpoint{}) {
-		cfg.Endpoint = unixEndpoint(testnet.SocketPath(tb))
-	}
-	if cfg.Domain == 0 {
-		cfg.Domain = tlv.DomainMarketData
-	}
-	r, err := relay.Listen(cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- r.Serve(context.Background()) }()
-	tb.Cleanup(func() {
-		if err := r.Close(); err != nil {
-			tb.Error(err)
-		}
-		if err := <-served; err != nil {
-			tb.Errorf("Serve: %v", err)
-		}
-	})
-	return r
-}
-
-func endpointOf(r *relay.Relay) transport.Endpoint {
-	a := r.Addr()
-	return transport.Endpoint{Scheme: a.Network(), Addr: a.String()}
 }
 
 // dial opens a raw producer connection.
@@ -88,7 +55,7 @@ func dial(tb testing.TB, r *relay.Relay) net.Conn {
 // It dials once per connect: a relay that goes away ends its Next.
 func subscribe(tb testing.TB, r *relay.Relay, want int) *source.Source {
 	tb.Helper()
-	s, err := source.New(source.Config{Name: fmt.Sprintf("consumer-%d", want), Endpoint: endpointOf(r),
+	s, err := source.New(source.Config{Name: fmt.Sprintf("consumer-%d", want), Endpoint: relaytest.Endpoint(r),
 		Retry: lazy.Retry{MaxAttempts: 1}})
 	if err != nil {
 		tb.Fatal(err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/msgsink/msgsink/internal/testnet"
 	"github.com/msgsink/msgsink/relay"
+	"github.com/msgsink/msgsink/relay/relaytest"
 	"github.com/msgsink/msgsink/sink"
 	"github.com/msgsink/msgsink/tlv"
 	"github.com/msgsink/msgsink/transport"
@@ -48,7 +49,7 @@ func TestStaleSocketReplaced(t *testing.T) {
 	if fi, err := os.Lstat(path); err != nil || fi.Mode().Type() != fs.ModeSocket {
 		t.Fatalf("no stale socket to test with: %v", err)
 	}
-	roundTrip(t, serve(t, relay.Config{Endpoint: unixEndpoint(path)}))
+	roundTrip(t, relaytest.Serve(t, relay.Config{Endpoint: unixEndpoint(path)}))
 }
 
 func TestLiveSocketRefused(t *testing.T) {
@@ -175,7 +176,7 @@ func TestCloseLeavesAnotherRelaysSocket(t *testing.T) {
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	newer := serve(t, relay.Config{Endpoint: unixEndpoint(path)})
+	newer := relaytest.Serve(t, relay.Config{Endpoint: unixEndpoint(path)})
 	if err := old.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +219,7 @@ func TestServeStopsWithContext(t *testing.T) {
 }
 
 func TestTCP(t *testing.T) {
-	r := serve(t, relay.Config{Endpoint: transport.Endpoint{Scheme: "tcp", Addr: "127.0.0.1:0"}})
+	r := relaytest.Serve(t, relay.Config{Endpoint: transport.Endpoint{Scheme: "tcp", Addr: "127.0.0.1:0"}})
 	if a := r.Addr().(*net.TCPAddr); a.Port == 0 {
 		t.Fatalf("Addr %v has no port", a)
 	}

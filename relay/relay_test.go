@@ -14,6 +14,7 @@ import (
 
 	"github.com/msgsink/msgsink/internal/testnet"
 	"github.com/msgsink/msgsink/relay"
+	"github.com/msgsink/msgsink/relay/relaytest"
 	"github.com/msgsink/msgsink/sink"
 	"github.com/msgsink/msgsink/tlv"
 )
@@ -66,7 +67,7 @@ func writePieces(c net.Conn, p []byte, rng *rand.Rand) error {
 // counters add up exactly.
 func TestForwardWholeInOrder(t *testing.T) {
 	const producers, consumers, perProducer = 4, 3, 10_000
-	r := serve(t, lossless)
+	r := relaytest.Serve(t, lossless)
 	cols := make([]*collector, consumers)
 	for i := range cols {
 		cols[i] = collect(subscribe(t, r, i+1))
@@ -172,7 +173,7 @@ func TestRejectsBadProducer(t *testing.T) {
 			cfg := lossless
 			cfg.MaxFrame = 8192
 			cfg.Validator = tlv.Validator{Precision: tlv.PrecisionExchange}
-			r := serve(t, cfg)
+			r := relaytest.Serve(t, cfg)
 			col := collect(subscribe(t, r, 1))
 
 			const good, before = 3_000, 50
@@ -230,7 +231,7 @@ func TestRejectsBadProducer(t *testing.T) {
 // old, and every frame is accounted for.
 func TestSlowConsumer(t *testing.T) {
 	const burst, bursts = 500, 60
-	r := serve(t, relay.Config{ConsumerQueue: 1000, ConsumerQueueBytes: 1 << 20, MaxLag: 300 * time.Millisecond})
+	r := relaytest.Serve(t, relay.Config{ConsumerQueue: 1000, ConsumerQueueBytes: 1 << 20, MaxLag: 300 * time.Millisecond})
 	fast := collect(subscribe(t, r, 1))
 	slow := dial(t, r)
 	if _, err := slow.Write(subscribeFrame(t, tlv.RoleConsumer)); err != nil {
@@ -324,7 +325,7 @@ func TestConsumerRules(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r := serve(t, relay.Config{})
+			r := relaytest.Serve(t, relay.Config{})
 			c := dial(t, r)
 			if _, err := c.Write(tc.first(t)); err != nil {
 				t.Fatal(err)
@@ -352,7 +353,7 @@ func TestConsumerRules(t *testing.T) {
 // before it are forwarded, the partial one is dropped, and the hang-up is
 // counted as truncated, not rejected.
 func TestTruncatedProducer(t *testing.T) {
-	r := serve(t, relay.Config{})
+	r := relaytest.Serve(t, relay.Config{})
 	col := collect(subscribe(t, r, 1))
 	b := tlv.NewBuilder(tlv.DomainMarketData, 1)
 	var p []byte
@@ -380,7 +381,7 @@ func TestTruncatedProducer(t *testing.T) {
 // gets everything, and what was queued for the first is counted as
 // discarded.
 func TestConsumerHangsUp(t *testing.T) {
-	r := serve(t, lossless)
+	r := relaytest.Serve(t, lossless)
 	stay := collect(subscribe(t, r, 1))
 	leave := collect(subscribe(t, r, 2))
 	const total = 20_000
@@ -416,7 +417,7 @@ func TestConsumerHangsUp(t *testing.T) {
 // at its first bytes, its writes fail, and a good producer's consumer misses
 // nothing.
 func TestGarbageFlood(t *testing.T) {
-	r := serve(t, lossless)
+	r := relaytest.Serve(t, lossless)
 	col := collect(subscribe(t, r, 1))
 	const good = 5_000
 	goodStream := stream(t, 1, good, true, rand.New(rand.NewPCG(5, 5)))

@@ -6,15 +6,16 @@ import (
 	"testing"
 
 	"github.com/msgsink/msgsink/relay"
+	"github.com/msgsink/msgsink/relay/relaytest"
 	"github.com/msgsink/msgsink/source"
 )
 
 // TestNextZeroAllocs holds Next to zero allocations per frame on a real
 // stream: a lazy sink through an in-process relay, over Unix sockets.
 func TestNextZeroAllocs(t *testing.T) {
-	r := serve(t, relay.Config{})
-	s := newSource(t, source.Config{Endpoint: endpointOf(r)})
-	p := produce(t, endpointOf(r), 7, 64, 0)
+	r := relaytest.Serve(t, relay.Config{})
+	s := newSource(t, source.Config{Endpoint: relaytest.Endpoint(r)})
+	p := produce(t, relaytest.Endpoint(r), 7, 64, 0)
 	next := func() {
 		if _, err := s.Next(); err != nil {
 			t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"github.com/msgsink/msgsink/internal/testnet"
 	"github.com/msgsink/msgsink/lazy"
 	"github.com/msgsink/msgsink/relay"
+	"github.com/msgsink/msgsink/relay/relaytest"
 	"github.com/msgsink/msgsink/sink"
 	"github.com/msgsink/msgsink/source"
 	"github.com/msgsink/msgsink/tlv"
@@ -101,13 +102,13 @@ func BenchmarkNext(b *testing.B) {
 	}{{"sink", feed}, {"prebuilt", prebuilt}}
 	for _, fd := range feeds {
 		b.Run("impl=source/feed="+fd.name+"/size=64", func(b *testing.B) {
-			r := serve(b, relay.Config{})
-			s := newSource(b, source.Config{Name: "bench", Endpoint: endpointOf(r)})
+			r := relaytest.Serve(b, relay.Config{})
+			s := newSource(b, source.Config{Name: "bench", Endpoint: relaytest.Endpoint(r)})
 			if err := s.Connect(context.Background()); err != nil {
 				b.Fatal(err)
 			}
 			waitFor(b, "the subscription", func() bool { return r.Stats().Consumers == 1 })
-			fd.run(b, endpointOf(r))
+			fd.run(b, relaytest.Endpoint(r))
 			b.SetBytes(64)
 			b.ReportAllocs()
 			start := time.Now()
@@ -119,8 +120,8 @@ func BenchmarkNext(b *testing.B) {
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
 		})
 		b.Run("impl=raw/feed="+fd.name+"/size=64", func(b *testing.B) {
-			r := serve(b, relay.Config{})
-			c, err := net.Dial("unix", endpointOf(r).Addr)
+			r := relaytest.Serve(b, relay.Config{})
+			c, err := net.Dial("unix", relaytest.Endpoint(r).Addr)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -137,7 +138,7 @@ func BenchmarkNext(b *testing.B) {
 				b.Fatal(err)
 			}
 			waitFor(b, "the subscription", func() bool { return r.Stats().Consumers == 1 })
-			fd.run(b, endpointOf(r))
+			fd.run(b, relaytest.Endpoint(r))
 			var v tlv.Validator
 			buf := make([]byte, 64<<10)
 			rd, wr := 0, 0

@@ -9,14 +9,15 @@ import (
 	"testing"
 
 	"github.com/msgsink/msgsink/relay"
+	"github.com/msgsink/msgsink/relay/relaytest"
 	"github.com/msgsink/msgsink/source"
 )
 
 // In the checked build, a second goroutine calling Next while one is in
 // it panics, naming the Source and the rule.
 func TestCheckedConcurrentNext(t *testing.T) {
-	r := serve(t, relay.Config{}) // no producer: the first Next blocks in a read
-	s := newSource(t, source.Config{Name: "feed", Endpoint: endpointOf(r)})
+	r := relaytest.Serve(t, relay.Config{}) // no producer: the first Next blocks in a read
+	s := newSource(t, source.Config{Name: "feed", Endpoint: relaytest.Endpoint(r)})
 	first := make(chan error, 1)
 	go func() {
 		_, err := s.Next()

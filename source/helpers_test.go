@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/msgsink/msgsink/internal/testnet"
 	"github.com/msgsink/msgsink/lazy"
 	"github.com/msgsink/msgsink/relay"
 	"github.com/msgsink/msgsink/sink"
@@ -31,38 +30,6 @@ var fastRetry = lazy.Retry{Initial: time.Millisecond, Max: 20 * time.Millisecond
 
 func unixEndpoint(path string) transport.Endpoint {
 	return transport.Endpoint{Scheme: "unix", Addr: path}
-}
-
-// serve starts an in-process market-data relay on a fresh socket (cfg's
-// Endpoint and Domain default) and closes it when the test ends.
-func serve(tb testing.TB, cfg relay.Config) *relay.Relay {
-	tb.Helper()
-	if cfg.Endpoint == (transport.Endpoint{}) {
-		cfg.Endpoint = unixEndpoint(testnet.SocketPath(tb))
-	}
-	if cfg.Domain == 0 {
-		cfg.Domain = tlv.DomainMarketData
-	}
-	r, err := relay.Listen(cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- r.Serve(context.Background()) }()
-	tb.Cleanup(func() {
-		if err := r.Close(); err != nil {
-			tb.Error(err)
-		}
-		if err := <-served; err != nil {
-			tb.Errorf("Serve: %v", err)
-		}
-	})
-	return r
-}
-
-func endpointOf(r *relay.Relay) transport.Endpoint {
-	a := r.Addr()
-	return transport.Endpoint{Scheme: a.Network(), Addr: a.String()}
 }
 
 // newSource makes a Source and closes it when the test ends.

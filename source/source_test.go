@@ -12,6 +12,7 @@ import (
 	"github.com/msgsink/msgsink/internal/testnet"
 	"github.com/msgsink/msgsink/lazy"
 	"github.com/msgsink/msgsink/relay"
+	"github.com/msgsink/msgsink/relay/relaytest"
 	"github.com/msgsink/msgsink/sink"
 	"github.com/msgsink/msgsink/source"
 	"github.com/msgsink/msgsink/tlv"
@@ -54,11 +55,11 @@ func TestConfigErrors(t *testing.T) {
 // Frames arrive whole, in order, counted in Info; Info's per-producer
 // counts and totals agree with what Next returned.
 func TestNextAndInfo(t *testing.T) {
-	r := serve(t, relay.Config{})
-	s := newSource(t, source.Config{Name: "md", Endpoint: endpointOf(r), Retry: fastRetry})
+	r := relaytest.Serve(t, relay.Config{})
+	s := newSource(t, source.Config{Name: "md", Endpoint: relaytest.Endpoint(r), Retry: fastRetry})
 	rd := read(s)
 	waitFor(t, "the subscription", func() bool { return r.Stats().Consumers == 1 })
-	p := produce(t, endpointOf(r), 7, 64, 0)
+	p := produce(t, relaytest.Endpoint(r), 7, 64, 0)
 	waitFor(t, "10000 frames", func() bool { return rd.frames.Load() >= 10_000 })
 	p.close()
 	if err := rd.stop(); err != nil {
@@ -77,8 +78,8 @@ func TestNextAndInfo(t *testing.T) {
 // A frame that fails the Source's validator is counted, never returned,
 // and the connection is dropped and made again; frames go on after it.
 func TestValidatorFailure(t *testing.T) {
-	r := serve(t, relay.Config{})
-	s := newSource(t, source.Config{Endpoint: endpointOf(r), Retry: fastRetry,
+	r := relaytest.Serve(t, relay.Config{})
+	s := newSource(t, source.Config{Endpoint: relaytest.Endpoint(r), Retry: fastRetry,
 		Validator: tlv.Validator{Level: tlv.LevelAudit}})
 	rd := read(s)
 	waitFor(t, "the subscription", func() bool { return r.Stats().Consumers == 1 })
@@ -90,7 +91,7 @@ func TestValidatorFailure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := net.Dial("unix", endpointOf(r).Addr)
+	c, err := net.Dial("unix", relaytest.Endpoint(r).Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +102,7 @@ func TestValidatorFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the invalid frame counted", func() bool { return s.Info().Invalid == 1 })
-	p := produce(t, endpointOf(r), 7, 64, 0)
+	p := produce(t, relaytest.Endpoint(r), 7, 64, 0)
 	waitFor(t, "frames after the reconnect", func() bool { return rd.frames.Load() >= 1000 })
 	p.close()
 	if err := rd.stop(); err != nil {
@@ -118,12 +119,12 @@ func TestValidatorFailure(t *testing.T) {
 // and Close is idempotent.
 func TestNextAfterClose(t *testing.T) {
 	before := openFDs(t)
-	r := serve(t, relay.Config{})
-	s, err := source.New(source.Config{Endpoint: endpointOf(r)})
+	r := relaytest.Serve(t, relay.Config{})
+	s, err := source.New(source.Config{Endpoint: relaytest.Endpoint(r)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := produce(t, endpointOf(r), 7, 64, 0)
+	p := produce(t, relaytest.Endpoint(r), 7, 64, 0)
 	if _, err := s.Next(); err != nil {
 		t.Fatal(err)
 	}
@@ -161,8 +162,8 @@ func TestNextAfterClose(t *testing.T) {
 func TestCloseEndsBlockedNext(t *testing.T) {
 	cases := map[string]func(t *testing.T) source.Config{
 		"read": func(t *testing.T) source.Config {
-			r := serve(t, relay.Config{}) // no producer: Next waits for a frame
-			return source.Config{Endpoint: endpointOf(r)}
+			r := relaytest.Serve(t, relay.Config{}) // no producer: Next waits for a frame
+			return source.Config{Endpoint: relaytest.Endpoint(r)}
 		},
 		"dial": func(t *testing.T) source.Config {
 			e, err := transport.ParseEndpoint("tcp://" + testnet.Blackhole(t))
@@ -219,8 +220,8 @@ func TestConnectAttemptsExhausted(t *testing.T) {
 	if i := s.Info(); i.ConnectAttempts != 3 || i.State != sink.StateIdle || i.LastError == nil {
 		t.Fatalf("info %+v", i)
 	}
-	r := serve(t, relay.Config{Endpoint: unixEndpoint(path)})
-	p := produce(t, endpointOf(r), 7, 64, 0)
+	r := relaytest.Serve(t, relay.Config{Endpoint: unixEndpoint(path)})
+	p := produce(t, relaytest.Endpoint(r), 7, 64, 0)
 	if _, err := s.Next(); err != nil {
 		t.Fatalf("Next once the relay is up: %v", err)
 	}
@@ -230,9 +231,9 @@ func TestConnectAttemptsExhausted(t *testing.T) {
 // A relay that drops the Source for lagging says so; Next returns a
 // *LaggedError once, then subscribes again and goes on.
 func TestDroppedForLagging(t *testing.T) {
-	r := serve(t, relay.Config{MaxLag: 20 * time.Millisecond, ConsumerQueue: 1 << 10})
-	s := newSource(t, source.Config{Endpoint: endpointOf(r), Retry: fastRetry})
-	p := produce(t, endpointOf(r), 7, 256, 0)
+	r := relaytest.Serve(t, relay.Config{MaxLag: 20 * time.Millisecond, ConsumerQueue: 1 << 10})
+	s := newSource(t, source.Config{Endpoint: relaytest.Endpoint(r), Retry: fastRetry})
+	p := produce(t, relaytest.Endpoint(r), 7, 256, 0)
 	var lagErr error
 	returned := uint64(0)
 	deadline := time.Now().Add(30 * time.Second)
@@ -272,9 +273,9 @@ func TestDroppedForLagging(t *testing.T) {
 // cut it, as a rule in the middle of a frame: the relay finishes that frame
 // before the Disconnect, and counts it written.
 func TestDroppedForLaggingAfterStall(t *testing.T) {
-	r := serve(t, relay.Config{MaxLag: 100 * time.Millisecond})
-	s := newSource(t, source.Config{Endpoint: endpointOf(r), Retry: fastRetry})
-	p := produce(t, endpointOf(r), 7, 200, 0)
+	r := relaytest.Serve(t, relay.Config{MaxLag: 100 * time.Millisecond})
+	s := newSource(t, source.Config{Endpoint: relaytest.Endpoint(r), Retry: fastRetry})
+	p := produce(t, relaytest.Endpoint(r), 7, 200, 0)
 	var lagErr error
 	returned := uint64(0)
 	// A machine too loaded to read within the second the relay gives its
@@ -364,8 +365,8 @@ func checkLagAccounting(t *testing.T, r *relay.Relay, s *source.Source, le *sour
 // Connect subscribes before the first Next; it gives up when its ctx ends
 // and fails at once after Close.
 func TestConnect(t *testing.T) {
-	r := serve(t, relay.Config{})
-	s := newSource(t, source.Config{Endpoint: endpointOf(r)})
+	r := relaytest.Serve(t, relay.Config{})
+	s := newSource(t, source.Config{Endpoint: relaytest.Endpoint(r)})
 	if err := s.Connect(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -376,7 +377,7 @@ func TestConnect(t *testing.T) {
 	if err := s.Connect(context.Background()); err != nil || s.Info().ConnectAttempts != 1 {
 		t.Fatalf("Connect when connected: %v, %d attempts", err, s.Info().ConnectAttempts)
 	}
-	p := produce(t, endpointOf(r), 7, 64, 0)
+	p := produce(t, relaytest.Endpoint(r), 7, 64, 0)
 	if _, err := s.Next(); err != nil {
 		t.Fatal(err)
 	}
@@ -402,11 +403,11 @@ func TestConnect(t *testing.T) {
 // new connection wait a step of the schedule: the Source does not hammer
 // the relay with connects.
 func TestInvalidFramesBackOff(t *testing.T) {
-	r := serve(t, relay.Config{})
+	r := relaytest.Serve(t, relay.Config{})
 	retry := lazy.Retry{Initial: 50 * time.Millisecond, Max: 50 * time.Millisecond, Jitter: -1}
-	s := newSource(t, source.Config{Endpoint: endpointOf(r), Retry: retry,
+	s := newSource(t, source.Config{Endpoint: relaytest.Endpoint(r), Retry: retry,
 		Validator: tlv.Validator{Domain: tlv.DomainSignal}})
-	p := produce(t, endpointOf(r), 7, 64, 0)
+	p := produce(t, relaytest.Endpoint(r), 7, 64, 0)
 	ended := make(chan error, 1)
 	start := time.Now()
 	go func() {
