@@ -207,6 +207,28 @@ func TestFaultConnectionRefused(t *testing.T) {
 	waitFor(t, "second round", func() bool { return s.Info().ConnectAttempts == 6 && s.Info().Dropped.ConnectFailed == 6 })
 }
 
+// A writer that gives up before Flush is called: the drop still reaches
+// Flush, once. Comparing counters around Flush's wait missed this case when a
+// dial failed in microseconds (ExampleWithStateChange failed in CI).
+func TestFlushReportsDropsBeforeTheCall(t *testing.T) {
+	ep := mustEndpoint(t, "unix://"+filepath.Join(t.TempDir(), "nobody.sock"))
+	s := newSink(t, lazy.Config{Endpoint: ep, Retry: lazy.Retry{MaxAttempts: 1}})
+	b := newBuilder(64)
+	if err := s.Send(b.next()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the drop", func() bool { return s.Info().Dropped.ConnectFailed == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Flush(ctx); !errors.Is(err, sink.ErrConnectFailed) || !errors.Is(err, syscall.ENOENT) {
+		t.Fatalf("first Flush after the drop = %v, want ErrConnectFailed wrapping ENOENT", err)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatalf("second Flush = %v, want nil: the drop was reported", err)
+	}
+	assertBalanced(t, s)
+}
+
 // A peer that stops reading: the ring fills and Send says so at once;
 // nothing is lost, and once the peer reads again everything arrives.
 func TestFaultPeerStopsReading(t *testing.T) {

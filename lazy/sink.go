@@ -74,6 +74,7 @@ type Sink struct {
 	written, writtenBytes, wroteThrough, attempts, reconnects atomic.Uint64
 	refFull, refClosed, refDomain, refPrec, refMalformed      atomic.Uint64
 	dropConnect, dropStale, dropClosed                        atomic.Uint64
+	connectReported                                           atomic.Uint64 // dropConnect as the last Flush saw it
 
 	notify *notifier // nil without a Logger or OnStateChange
 
@@ -777,7 +778,9 @@ func (s *Sink) connectErr() error {
 // Flush waits until every message enqueued before the call is written or
 // dropped. It wakes an idle sink that still holds messages. It returns an
 // error wrapping ErrConnectFailed if messages were dropped because the
-// endpoint could not be reached meanwhile.
+// endpoint could not be reached since the previous Flush (or since New):
+// like bufio.Writer's, the error reaches the first Flush after it happened,
+// even when the writer gave up before Flush was called.
 //
 // With acked delivery, written means acknowledged: Flush returns once the
 // peer has acknowledged every message enqueued before the call (or they
@@ -788,9 +791,8 @@ func (s *Sink) connectErr() error {
 func (s *Sink) Flush(ctx context.Context) error {
 	target, removed := s.ring.Counts()
 	if removed >= target {
-		return nil
+		return s.unreportedConnectDrops()
 	}
-	failedBefore := s.dropConnect.Load()
 	s.flushing.Add(1)
 	defer s.flushing.Add(-1)
 	s.ensureWriter()
@@ -810,10 +812,19 @@ func (s *Sink) Flush(ctx context.Context) error {
 			return &sink.Error{Sink: s.cfg.Name, Op: "flush", Err: ctx.Err()}
 		}
 	}
-	if s.dropConnect.Load() != failedBefore {
-		return s.connectErr()
+	return s.unreportedConnectDrops()
+}
+
+// unreportedConnectDrops returns the connect error once for the drops since
+// the previous Flush reported them. Comparing counters around the wait would
+// race the writer: a dial that fails in microseconds drops the message
+// before Flush has read the counter, and Flush would call it a success.
+func (s *Sink) unreportedConnectDrops() error {
+	n := s.dropConnect.Load()
+	if s.connectReported.Swap(n) == n {
+		return nil
 	}
-	return nil
+	return s.connectErr()
 }
 
 // Disconnect writes everything enqueued before the call, then drops the
