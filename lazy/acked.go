@@ -33,9 +33,16 @@ type acked struct {
 
 	acked, resent atomic.Uint64
 
-	onFrame func([]byte)    // the Sink's onFrame, bound once
-	sub     *tlv.Builder    // builds each connection's Subscribe
-	batch   [1]*tlv.Message // holds the Subscribe for WriteBatch without allocating
+	// conf is the connection's when it confirms by count (a
+	// transport.ConfirmingConn) instead of by Ack frames; the ring count of
+	// the first message it was given is base.
+	conf transport.ConfirmingConn
+	base uint64
+
+	onFrame   func([]byte)    // the Sink's onFrame, bound once
+	onConfirm func()          // the Sink's onConfirm, bound once
+	sub       *tlv.Builder    // builds each connection's Subscribe
+	batch     [1]*tlv.Message // holds the Subscribe for WriteBatch without allocating
 }
 
 // errNoInbound is why an acked sink cannot use a connection.
@@ -45,6 +52,7 @@ var errNoInbound = errors.New("lazy: delivery = \"acked\" needs a connection tha
 func (s *Sink) initAcked() {
 	s.ack.on = true
 	s.ack.onFrame = s.onFrame
+	s.ack.onConfirm = s.onConfirm
 	s.ack.sub = tlv.NewBuilder(tlv.DomainSystem, tlv.SubscribeSource)
 }
 
@@ -78,11 +86,27 @@ func (s *Sink) onFrame(f []byte) {
 	}
 }
 
-// startAcked readies a new connection for acked delivery: the peer's
-// frames go to onFrame, writing starts again at the ring's head (what was
-// not acknowledged goes first, in order), and the connection's first frame
-// is the sink's Subscribe.
+// onConfirm is told, on the connection's reader goroutine, that a
+// ConfirmingConn's count grew: the writer is kicked to release what it
+// covers.
+func (s *Sink) onConfirm() {
+	s.ack.gen.Add(1)
+	s.gate.Kick()
+}
+
+// startAcked readies a new connection for acked delivery: writing starts
+// again at the ring's head (what was not acknowledged goes first, in
+// order). A connection that confirms by count (a NATS one) needs nothing
+// more; otherwise the peer's frames go to onFrame and the connection's
+// first frame is the sink's Subscribe.
 func (s *Sink) startAcked(conn transport.Conn) error {
+	s.ack.conf = nil
+	if cc, ok := conn.(transport.ConfirmingConn); ok {
+		cc.SetOnConfirm(s.ack.onConfirm)
+		_, s.ack.sent = s.ring.Counts()
+		s.ack.conf, s.ack.base = cc, s.ack.sent
+		return nil
+	}
 	ic, ok := conn.(transport.InboundConn)
 	if !ok {
 		return errNoInbound
@@ -144,6 +168,14 @@ func (s *Sink) releaseAcked() {
 	}
 	s.ack.seen = g
 	_, removed := s.ring.Counts()
+	if s.ack.conf != nil {
+		if upto := min(s.ack.base+s.ack.conf.Confirmed(), s.ack.sent); upto > removed {
+			n := int(upto - removed)
+			a, b := s.ring.Peek(n)
+			s.consume(a, b, n, &s.ack.acked, nil)
+		}
+		return
+	}
 	a, b := s.ring.Peek(int(s.ack.sent - removed))
 	n := s.covered(a)
 	if n == len(a) {

@@ -556,6 +556,11 @@ func (s *Sink) writeLoop(conn transport.Conn) error {
 		}
 		a, b := s.unwritten()
 		if len(a) == 0 {
+			if idle == 0 && s.ack.conf != nil { // the last messages are out: have them confirmed
+				if err := s.ack.conf.Confirm(); err != nil {
+					return err
+				}
+			}
 			if err := s.wait(conn, &idle); err != nil {
 				return err
 			}

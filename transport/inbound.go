@@ -30,6 +30,28 @@ type InboundConn interface {
 	SetInbound(fn func(frame []byte))
 }
 
+// A ConfirmingConn is a Conn whose peer confirms the messages written on
+// it by count, in write order, instead of by Ack frames: a NATS server
+// answers each PING with a PONG once it has processed everything before
+// it. An acked sink (SPEC section 3, Delivery) keeps each message it wrote
+// in its ring until the connection confirms it, as it does until a relay's
+// Ack on an InboundConn.
+type ConfirmingConn interface {
+	Conn
+	// SetOnConfirm makes the connection call fn, on its reader goroutine,
+	// each time Confirmed grows. fn must not block. Call it once, before
+	// the first WriteBatch.
+	SetOnConfirm(fn func())
+	// Confirmed returns how many of the messages written on the
+	// connection, from its first, the peer has confirmed. Safe to call
+	// from any goroutine.
+	Confirmed() uint64
+	// Confirm asks the peer to confirm every message written so far,
+	// unless it was asked already. The writer calls it before it waits
+	// for work, so that its last messages do not wait for more to come.
+	Confirm() error
+}
+
 // framer splits the inbound byte stream into frames for a handler. It
 // belongs to the reader goroutine; inbound publishes it once.
 type framer struct {

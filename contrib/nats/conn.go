@@ -35,6 +35,9 @@ type dialer struct {
 // DialContext connects to one of the servers; ctx bounds the connect. The
 // endpoint is the sink's, for its Info; the servers are the dialer's.
 func (d *dialer) DialContext(ctx context.Context, _ transport.Endpoint) (transport.Conn, error) {
+	if d.js == nil {
+		return d.dialWire(ctx)
+	}
 	c := &conn{d: d, done: make(chan struct{})}
 	timeout := time.Duration(0)
 	if dl, ok := ctx.Deadline(); ok {
@@ -60,13 +63,9 @@ func (d *dialer) DialContext(ctx context.Context, _ transport.Endpoint) (transpo
 	d.mu.Lock()
 	d.discovered = nc.DiscoveredServers()
 	d.mu.Unlock()
-	if d.js != nil {
-		if err := d.js.attach(c); err != nil {
-			nc.Close()
-			return nil, &transport.OpError{Op: "dial", Endpoint: nc.ConnectedUrl(), Err: err}
-		}
-	} else {
-		c.startConfirmer()
+	if err := d.js.attach(c); err != nil {
+		nc.Close()
+		return nil, &transport.OpError{Op: "dial", Endpoint: nc.ConnectedUrl(), Err: err}
 	}
 	return c, nil
 }
@@ -95,30 +94,20 @@ func (c ctxDialer) Dial(network, address string) (net.Conn, error) {
 	return d.DialContext(c.ctx, network, address)
 }
 
-// conn is one NATS connection, a transport.Conn: WriteBatch publishes one
-// NATS message per frame, whole (a frame is never split or joined with
-// another), and counts a frame written once the server has confirmed it.
+// conn is a JetStream connection, a nats.Conn as a transport.Conn:
+// WriteBatch publishes one NATS message per frame, whole (a frame is never
+// split or joined with another), through the in-flight ring, which holds a
+// copy of each until its ack. Core NATS uses wireConn instead.
 type conn struct {
 	d        *dialer
 	nc       *nats.Conn
 	done     chan struct{}
 	doneOnce sync.Once
-	stop     chan struct{} // ends the confirmer, or JetStream's resender
+	stop     chan struct{} // ends JetStream's resender
 	wg       sync.WaitGroup
 
-	// Core: the frames at the head of the sink's ring that are published
-	// and not yet returned as written (the writer's), and the totals the
-	// confirmer works with: published on this connection, confirmed by a
-	// PONG, and returned to the writer.
-	pub                int
-	pubTotal, retTotal uint64 // the writer's; pubTotal is also in published
-	published          atomic.Uint64
-	confirmed          atomic.Uint64
-	kick, conf         chan struct{} // capacity 1: writer -> confirmer, confirmer -> writer
-	confErr            atomic.Pointer[error]
-
-	// JetStream: the inbox its acks come to, and the message reused for
-	// every publish (its header map holds the one Nats-Msg-Id value).
+	// The inbox its acks come to, and the message reused for every
+	// publish (its header map holds the one Nats-Msg-Id value).
 	inbox string
 	sub   *nats.Subscription
 	msg   nats.Msg
@@ -133,111 +122,13 @@ func (c *conn) markDone() { c.doneOnce.Do(func() { close(c.done) }) }
 // Done is closed when the connection is gone: the server closed it, or Close.
 func (c *conn) Done() <-chan struct{} { return c.done }
 
-// startConfirmer starts the goroutine that confirms core publishes.
-func (c *conn) startConfirmer() {
-	c.kick, c.conf = make(chan struct{}, 1), make(chan struct{}, 1)
-	c.stop = make(chan struct{})
-	c.wg.Add(1)
-	go c.confirm()
-}
-
-// confirm waits for the server's PONG after what the writer has published,
-// one flush at a time, and tells the writer how far the server has
-// processed: the writer goes on publishing meanwhile, so a round trip to
-// the server never stalls it.
-func (c *conn) confirm() {
-	defer c.wg.Done()
-	for {
-		select {
-		case <-c.kick:
-		case <-c.stop:
-			return
-		case <-c.done:
-			return
-		}
-		target := c.published.Load()
-		if err := c.nc.FlushTimeout(c.d.ackTimeout); err != nil {
-			c.confErr.Store(&err)
-			c.markDone() // the writer's wait ends with the error
-			return
-		}
-		c.confirmed.Store(target)
-		select {
-		case c.conf <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// WriteBatch publishes the frames of a then b in order.
-//
-// Core NATS: it publishes those it has not published yet (the first
-// c.pub of a then b were, by an earlier call) and returns how many from
-// the start the server has confirmed (its PONG came after them). That may
-// be fewer than were passed, with a nil error: the sink's writer calls
-// again with the rest and what came since, and this call waits for a
-// confirmation only when it had nothing new to publish, so it neither
-// spins nor holds up new frames for a round trip. When the connection
-// breaks, the frames not confirmed stay in the sink's ring, and the sink
-// publishes them again, whole, on its next connection: a frame the server
-// had routed may then reach a subscriber twice, which a receiver drops by
-// (source, sequence), as Reader does. Nothing the sink took is lost
-// without being counted as dropped.
-//
-// JetStream: each frame published (and copied, until its ack) counts as
-// written.
+// WriteBatch publishes the frames of a then b; each one published (and
+// copied, until its ack) counts as written.
 func (c *conn) WriteBatch(a, b []*tlv.Message) (int, error) {
 	c.writing.Store(true)
 	defer c.writing.Store(false)
-	if c.d.js != nil {
-		return c.d.js.publish(c, a, b)
-	}
-	total := len(a) + len(b)
-	fresh := c.pub < total
-	for i := c.pub; i < total; i++ {
-		m := at(a, b, i)
-		if err := c.nc.Publish(c.d.subj.of(m.Header()), m.Bytes()); err != nil {
-			return 0, err
-		}
-	}
-	if fresh {
-		c.pubTotal += uint64(total - c.pub)
-		c.pub = total
-		c.published.Store(c.pubTotal)
-	}
-	for {
-		if n := int(min(c.confirmed.Load()-c.retTotal, uint64(total))); n > 0 {
-			c.retTotal += uint64(n)
-			c.pub -= n
-			return n, nil
-		}
-		if total == 0 || (fresh && c.pub < confirmEvery) {
-			return 0, nil
-		}
-		select { // a round trip for many frames under load, or for what waits when the writer has nothing new
-		case c.kick <- struct{}{}:
-		default:
-		}
-		if fresh {
-			return 0, nil
-		}
-		select {
-		case <-c.conf:
-		case <-c.done:
-			if p := c.confErr.Load(); p != nil {
-				return 0, *p
-			}
-			return 0, errNotConnected
-		}
-	}
+	return c.d.js.publish(c, a, b)
 }
-
-// confirmEvery is how many unconfirmed frames make the writer ask for a
-// confirmation while it still has new frames to publish: one round trip
-// (and one allocation in nats.go's flush) per that many frames under load.
-// A writer with nothing new asks at once, so a quiet sink confirms its last
-// frames without delay.
-const confirmEvery = 256
 
 // at returns the i-th message of a then b.
 func at(a, b []*tlv.Message, i int) *tlv.Message {
@@ -276,8 +167,7 @@ func (c *conn) Shutdown(ctx context.Context) error {
 }
 
 // Close ends the connection cleanly: what nats.go holds is flushed to the
-// server first, and for JetStream the acks of what is in flight are waited
-// for (up to the ack timeout), so that a Close after a Flush loses nothing
+// server first, and the acks of what is in flight are waited for (up to the ack timeout), so that a Close after a Flush loses nothing
 // still on its way. Unacked messages stay with the sink, to be published
 // again on its next connection. A Close while a WriteBatch is in progress
 // (the sink's Close giving up at its deadline) closes at once instead, and
@@ -293,9 +183,7 @@ func (c *conn) Close() error {
 			c.wg.Wait()
 		}
 		if !c.nc.IsClosed() {
-			if c.d.js != nil {
-				c.d.js.settle(c)
-			}
+			c.d.js.settle(c)
 			_ = c.nc.FlushTimeout(c.d.ackTimeout)
 		}
 		c.nc.Close()
@@ -304,6 +192,6 @@ func (c *conn) Close() error {
 	return nil
 }
 
-// errNotConnected ends a WriteBatch that waited for the server's word on a
-// connection that went away meanwhile.
+// errNotConnected ends a WriteBatch that waited for room in the in-flight
+// ring on a connection that went away meanwhile.
 var errNotConnected = errors.New("natssink: connection lost while waiting for the server to confirm")

@@ -31,6 +31,13 @@ func New(cfg Config) (*Sink, error) {
 		d.js = newInflight(cfg.MaxInflight, cfg.AckTimeout)
 	}
 	lc := cfg.Sink
+	// Core frames stay in the ring until the server's PONG confirms them
+	// (wireConn is a transport.ConfirmingConn); JetStream's wait for their
+	// PubAck in the in-flight ring instead.
+	lc.Delivery = lazy.DeliveryAcked
+	if cfg.JetStream {
+		lc.Delivery = lazy.DeliveryAtMostOnce
+	}
 	lc.Kind = Kind
 	lc.Endpoint = transport.Endpoint{Scheme: "nats", Addr: joinAddrs(urls)}
 	lc.Dialer = d

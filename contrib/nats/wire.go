@@ -1,0 +1,439 @@
+package natssink
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/msgsink/msgsink/tlv"
+	"github.com/msgsink/msgsink/transport"
+)
+
+// wireConn is a core NATS connection that speaks the client protocol
+// itself: a batch of frames becomes one buffer of PUB commands and one
+// write, and a PING after them asks the server to confirm it. nats.go's
+// Publish, by contrast, takes a lock and copies into its buffer per
+// message and leaves the write to a flusher goroutine: one more hop, and
+// on a machine whose cores run the producer, the writer and the server,
+// the cost that decides throughput. Publishing is all core NATS needs
+// (INFO, CONNECT, PUB, PING/PONG), so the sink owns those few commands;
+// JetStream (acks on a subscription, headers) and the Reader keep nats.go.
+//
+// A frame counts as written once the PONG to a PING sent after it has
+// come: the server has then processed it. Until then it stays in the
+// sink's ring, and a connection that breaks first leaves it to be
+// published again on the next one.
+type wireConn struct {
+	d   *dialer
+	nc  net.Conn
+	url string // the server connected, "nats://host:port"
+	br  *bufio.Reader
+
+	done     chan struct{}
+	doneOnce sync.Once
+	why      atomic.Pointer[error] // what ended it, before done closes
+	read     sync.WaitGroup        // the reader goroutine
+
+	// wmu serializes writes to nc: the writer's batches and PINGs, the
+	// reader's PONG answers. It also guards pings, which the writer
+	// appends to as it writes a PING and the reader pops on each PONG.
+	wmu   sync.Mutex
+	pings []uint64 // per PING not yet answered, the publish total it covers
+
+	// The writer's: its batch buffer, the frames published on this
+	// connection, and how many of them the last PING covers.
+	buf              []byte
+	pubTotal, pinged uint64
+
+	confirmed atomic.Uint64 // the frames the last PONG covered
+	onConfirm func()        // the sink's, told when confirmed grows; under wmu
+
+	maxPayload atomic.Int64 // the server's, from its INFOs; 0 unknown
+	closeOnce  sync.Once
+	writing    atomic.Bool // a WriteBatch is in progress: a Close then is an abort
+}
+
+// serverInfo is what the sink reads of the server's INFO.
+type serverInfo struct {
+	MaxPayload   int64    `json:"max_payload"`
+	TLSRequired  bool     `json:"tls_required"`
+	TLSAvailable bool     `json:"tls_available"`
+	AuthRequired bool     `json:"auth_required"`
+	ConnectURLs  []string `json:"connect_urls"`
+}
+
+// connectCmd is the CONNECT the sink sends: no +OK per command (verbose
+// off), no message headers (core frames carry none), its name for the
+// server's monitoring.
+type connectCmd struct {
+	Verbose  bool   `json:"verbose"`
+	Pedantic bool   `json:"pedantic"`
+	Name     string `json:"name"`
+	Lang     string `json:"lang"`
+	Version  string `json:"version"`
+	Protocol int    `json:"protocol"`
+	Echo     bool   `json:"echo"`
+}
+
+// Limits of the client protocol as the sink uses it.
+const (
+	// maxControlLine bounds a line from the server (an INFO of a large
+	// cluster is the longest) before the sink gives the connection up.
+	maxControlLine = 1 << 20
+	// writeChunk is the size at which a batch's buffer is written and
+	// reused within one WriteBatch, so that a batch of large frames is not
+	// copied whole into one buffer.
+	writeChunk = 256 << 10
+	// confirmEvery is how many unconfirmed frames make the writer send a
+	// PING while it still has new frames to publish; PINGs are pipelined,
+	// so a round trip never stalls publishing. A writer with nothing new
+	// sends one at once, so a quiet sink confirms its last frames without
+	// delay.
+	confirmEvery = 256
+)
+
+// The protocol's two commands without arguments that the sink sends.
+var pingCmd, pongCmd = []byte("PING\r\n"), []byte("PONG\r\n")
+
+// ErrServer wraps what a NATS server answered with -ERR (an authorization
+// violation, a payload over its max_payload, ...): the server closes the
+// connection after it, and the sink dials again.
+var ErrServer = errors.New("natssink: the NATS server refused")
+
+// dialWire connects to the first of the dialer's servers that answers, in
+// order, and completes the handshake: INFO, CONNECT, then a PING whose
+// PONG says the server took the CONNECT. ctx bounds it all.
+func (d *dialer) dialWire(ctx context.Context) (transport.Conn, error) {
+	var errs []error
+	for _, u := range d.servers() {
+		c, err := d.dialOne(ctx, u)
+		if err == nil {
+			return c, nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, errors.Join(errs...)
+}
+
+func (d *dialer) dialOne(ctx context.Context, u string) (*wireConn, error) {
+	addr := strings.TrimPrefix(u, "nats://")
+	fail := func(op string, err error) (*wireConn, error) {
+		return nil, &transport.OpError{Op: op, Endpoint: u, Err: err}
+	}
+	var nd net.Dialer
+	nc, err := nd.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return fail("dial", err)
+	}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		_ = tc.SetNoDelay(true) // a batch is one write already
+	}
+	c := &wireConn{d: d, nc: nc, url: u, br: bufio.NewReaderSize(nc, 32<<10),
+		done: make(chan struct{}), pings: make([]uint64, 0, 16)}
+	if err := c.handshake(ctx); err != nil {
+		nc.Close()
+		return fail("dial", err)
+	}
+	c.read.Add(1)
+	go c.readLoop()
+	return c, nil
+}
+
+// handshake reads the server's INFO, sends CONNECT and a PING, and waits
+// for the PONG (or the -ERR that refuses the CONNECT).
+func (c *wireConn) handshake(ctx context.Context) error {
+	if dl, ok := ctx.Deadline(); ok {
+		_ = c.nc.SetDeadline(dl)
+		defer c.nc.SetDeadline(time.Time{})
+	}
+	stop := context.AfterFunc(ctx, func() { _ = c.nc.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	line, err := c.line()
+	if err != nil {
+		return err
+	}
+	info, ok := bytes.CutPrefix(line, []byte("INFO "))
+	if !ok {
+		return fmt.Errorf("natssink: %s is not a NATS server: its first line is %.40q", c.url, line)
+	}
+	si, err := c.takeInfo(info)
+	if err != nil {
+		return err
+	}
+	switch {
+	case si.TLSRequired:
+		return fmt.Errorf("natssink: %s requires TLS, and natssink connects without it: "+
+			"allow plain connections on the server (tls { } off for clients), or put a TLS proxy in between", c.url)
+	case si.AuthRequired:
+		return fmt.Errorf("natssink: %s requires authentication, and natssink has no credentials setting: "+
+			"give the server a no_auth_user with publish permission on the sink's subjects", c.url)
+	}
+	cmd, err := json.Marshal(connectCmd{Name: c.d.name, Lang: "go", Version: "msgsink", Protocol: 1, Echo: true})
+	if err != nil {
+		return err
+	}
+	if _, err := c.nc.Write(append(append(append([]byte("CONNECT "), cmd...), "\r\n"...), "PING\r\n"...)); err != nil {
+		return err
+	}
+	for {
+		line, err := c.line()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return err
+		}
+		switch {
+		case bytes.Equal(line, []byte("PONG")):
+			return nil
+		case bytes.HasPrefix(line, []byte("-ERR")):
+			return serverErr(line)
+		case bytes.HasPrefix(line, []byte("INFO ")):
+			if _, err := c.takeInfo(line[len("INFO "):]); err != nil {
+				return err
+			}
+		case bytes.Equal(line, []byte("PING")):
+			if _, err := c.nc.Write(pongCmd); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// takeInfo reads an INFO's JSON: the largest payload the server takes, and
+// the servers its cluster announces, for the next dial.
+func (c *wireConn) takeInfo(js []byte) (serverInfo, error) {
+	var si serverInfo
+	if err := json.Unmarshal(js, &si); err != nil {
+		return si, fmt.Errorf("natssink: %s sent an INFO that is not JSON: %w", c.url, err)
+	}
+	if si.MaxPayload > 0 {
+		c.maxPayload.Store(si.MaxPayload)
+	}
+	if len(si.ConnectURLs) > 0 {
+		urls := make([]string, len(si.ConnectURLs))
+		for i, u := range si.ConnectURLs {
+			urls[i] = "nats://" + strings.TrimPrefix(u, "nats://")
+		}
+		c.d.mu.Lock()
+		c.d.discovered = urls
+		c.d.mu.Unlock()
+	}
+	return si, nil
+}
+
+// line returns the server's next line without its CR LF. The slice is
+// the reader's buffer's, valid until the next call; a line longer than
+// the buffer is joined in a new slice (an INFO of a large cluster).
+func (c *wireConn) line() ([]byte, error) {
+	l, err := c.br.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) {
+		long := append([]byte(nil), l...)
+		for errors.Is(err, bufio.ErrBufferFull) && len(long) <= maxControlLine {
+			l, err = c.br.ReadSlice('\n')
+			long = append(long, l...)
+		}
+		if len(long) > maxControlLine {
+			return nil, fmt.Errorf("natssink: %s sent a line over %d bytes", c.url, maxControlLine)
+		}
+		l = long
+	}
+	if err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(l, "\r\n"), nil
+}
+
+// serverErr is the error for a -ERR line.
+func serverErr(line []byte) error {
+	msg := strings.Trim(strings.TrimSpace(string(line[len("-ERR"):])), "'")
+	return fmt.Errorf("%w: %s", ErrServer, msg)
+}
+
+// readLoop reads what the server sends on a connection in use: PONGs
+// confirm, PINGs are answered, INFOs update the cluster's servers, and a
+// -ERR or a read error ends the connection.
+func (c *wireConn) readLoop() {
+	defer c.read.Done()
+	for {
+		line, err := c.line()
+		if err != nil {
+			c.end(&transport.OpError{Op: "read", Endpoint: c.url, Err: err})
+			return
+		}
+		switch {
+		case bytes.Equal(line, []byte("PONG")):
+			c.wmu.Lock()
+			var tell func()
+			if len(c.pings) > 0 {
+				c.confirmed.Store(c.pings[0])
+				c.pings = append(c.pings[:0], c.pings[1:]...)
+				tell = c.onConfirm
+			}
+			c.wmu.Unlock()
+			if tell != nil {
+				tell()
+			}
+		case bytes.Equal(line, []byte("PING")):
+			c.wmu.Lock()
+			_, err := c.nc.Write(pongCmd)
+			c.wmu.Unlock()
+			if err != nil {
+				c.end(&transport.OpError{Op: "write", Endpoint: c.url, Err: err})
+				return
+			}
+		case bytes.HasPrefix(line, []byte("-ERR")):
+			c.end(&transport.OpError{Op: "read", Endpoint: c.url, Err: serverErr(line)})
+			return
+		case bytes.HasPrefix(line, []byte("INFO ")):
+			_, _ = c.takeInfo(line[len("INFO "):]) // an INFO the sink cannot read changes nothing it needs
+		}
+	}
+}
+
+// end records why the connection ended, once, and closes Done.
+func (c *wireConn) end(err error) {
+	c.doneOnce.Do(func() {
+		c.why.Store(&err)
+		close(c.done)
+	})
+}
+
+// Done is closed when the connection is gone: the server closed it,
+// refused something (-ERR), or Close.
+func (c *wireConn) Done() <-chan struct{} { return c.done }
+
+// Err returns nil while Done is open, then why the connection ended.
+func (c *wireConn) Err() error {
+	select {
+	case <-c.done:
+	default:
+		return nil
+	}
+	return *c.why.Load()
+}
+
+// WriteBatch publishes every frame of a then b, in order, each a PUB of
+// its own, in as few writes as their size allows, with a PING after them
+// once confirmEvery frames are unconfirmed. It counts them written on
+// this connection; the server confirms them later (Confirmed), and the
+// sink keeps them until then (acked delivery).
+func (c *wireConn) WriteBatch(a, b []*tlv.Message) (int, error) {
+	c.writing.Store(true)
+	defer c.writing.Store(false)
+	total := len(a) + len(b)
+	n, err := c.publish(a, b, total)
+	return n, err
+}
+
+// SetOnConfirm implements transport.ConfirmingConn.
+func (c *wireConn) SetOnConfirm(fn func()) {
+	c.wmu.Lock()
+	c.onConfirm = fn
+	c.wmu.Unlock()
+}
+
+// Confirmed implements transport.ConfirmingConn: the frames, from the
+// first written on this connection, that the server's PONGs cover.
+func (c *wireConn) Confirmed() uint64 { return c.confirmed.Load() }
+
+// Confirm implements transport.ConfirmingConn: a PING after the last frame
+// published, unless one was sent already.
+func (c *wireConn) Confirm() error {
+	if c.pinged == c.pubTotal {
+		return nil
+	}
+	c.buf = append(c.buf[:0], pingCmd...)
+	return c.write(c.buf, true)
+}
+
+// publish writes PUB commands for the frames of a then b, a chunk at a
+// time, with a PING after them once confirmEvery frames are unconfirmed,
+// and returns how many it wrote whole.
+func (c *wireConn) publish(a, b []*tlv.Message, total int) (int, error) {
+	buf := c.buf[:0]
+	done := 0 // frames whose write returned
+	limit := c.maxPayload.Load()
+	for i := 0; i < total; i++ {
+		m := at(a, b, i)
+		p := m.Bytes()
+		if limit > 0 && int64(len(p)) > limit {
+			return done, &transport.OpError{Op: "write", Endpoint: c.url,
+				Err: fmt.Errorf("%w: a %d-byte frame is over the server's max_payload of %d bytes", ErrServer, len(p), limit)}
+		}
+		buf = append(buf, "PUB "...)
+		buf = append(buf, c.d.subj.of(m.Header())...)
+		buf = append(buf, ' ')
+		buf = strconv.AppendInt(buf, int64(len(p)), 10)
+		buf = append(buf, "\r\n"...)
+		buf = append(buf, p...)
+		buf = append(buf, "\r\n"...)
+		if len(buf) >= writeChunk && i+1 < total {
+			if err := c.write(buf, false); err != nil {
+				return done, err
+			}
+			c.pubTotal += uint64(i + 1 - done)
+			done = i + 1
+			buf = buf[:0]
+		}
+	}
+	c.pubTotal += uint64(total - done)
+	ping := c.pubTotal-c.pinged >= confirmEvery
+	if ping {
+		buf = append(buf, pingCmd...)
+	}
+	c.buf = buf
+	if err := c.write(buf, ping); err != nil {
+		c.pubTotal -= uint64(total - done)
+		return done, err
+	}
+	return total, nil
+}
+
+// write writes buf; pinged says it ends with a PING, which covers
+// everything published. The PING is recorded before it is written, so
+// that its PONG finds it.
+func (c *wireConn) write(buf []byte, pinged bool) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if pinged {
+		c.pings = append(c.pings, c.pubTotal)
+		c.pinged = c.pubTotal
+	}
+	if _, err := c.nc.Write(buf); err != nil {
+		err = &transport.OpError{Op: "write", Endpoint: c.url, Err: err}
+		c.end(err)
+		return err
+	}
+	return nil
+}
+
+// Shutdown closes the connection. Nothing is left to send: every frame
+// WriteBatch returned was confirmed by the server, and the rest stay in
+// the sink's ring.
+func (c *wireConn) Shutdown(context.Context) error { return c.Close() }
+
+// Close closes the connection and waits for its reader goroutine.
+// Idempotent.
+func (c *wireConn) Close() error {
+	c.closeOnce.Do(func() {
+		c.end(&transport.OpError{Op: "read", Endpoint: c.url, Err: net.ErrClosed})
+		_ = c.nc.Close()
+		c.read.Wait()
+	})
+	return nil
+}
+
+var _ transport.ConfirmingConn = (*wireConn)(nil)
