@@ -99,6 +99,8 @@ const (
 	// Flush, Disconnect and Close wait for Acks, not for the kernel. Each
 	// source's sequence must grow for the sink's life, as a tlv.Builder's
 	// does: an Ack of a sequence covers every earlier one of its source.
+	// Over a transport.ConfirmingConn the peer confirms by count instead,
+	// and no Subscribe is sent.
 	DeliveryAcked
 )
 

@@ -87,4 +87,10 @@
 // Messages never leave the ring by a write through. Flush, Disconnect and
 // Close wait for Acks, not for the kernel. At a quiet point
 // Enqueued = Acked + Dropped + Unacked + Pending.
+//
+// A connection whose peer confirms by count instead, in write order (a
+// transport.ConfirmingConn: natssink's core NATS connection, confirmed by
+// the server's PONGs), gets no Subscribe: the writer asks it to confirm
+// (Confirm) before it waits for work, and releases from the head of the
+// ring what the count covers. Everything else above holds.
 package lazy

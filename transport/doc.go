@@ -58,7 +58,8 @@
 // reset), so a message counted as written may not have been received; only an
 // acknowledgement from the application can close that gap. An InboundConn
 // hands the frames the peer sends back (an acked sink's Acks) to a handler
-// on its reader goroutine, framed by their headers, for that.
+// on its reader goroutine, framed by their headers, for that; a
+// ConfirmingConn's peer confirms by count instead (a NATS server's PONGs).
 //
 // # Closing
 //

@@ -23,7 +23,8 @@ import (
 // subscriber, and end with the server having processed every message (the
 // sink's Flush, nats.go's Flush). Both build each frame with a tlv.Builder,
 // as an adapter does. allocs/op counts every goroutine of the process: the
-// producer, the sink's writer, nats.go's and the embedded server's.
+// producer, the sink's writer (or nats.go's, for the loop and JetStream)
+// and the embedded server's.
 
 // frameOverhead is a frame's size beyond its one record's value: the
 // header and a standard record's type and length.

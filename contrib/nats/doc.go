@@ -28,24 +28,35 @@
 // A Sink is a lazy.Sink: its ring, writer goroutine, retry schedule,
 // backlog policy and counters, and so its whole contract (Send never blocks
 // nor dials, ErrBufferFull, single_producer, exact accounting, a clean
-// Close). Only its connection differs: each dial is a new nats.Conn with
-// nats.go's own reconnect and reconnect buffer off, so that the sink's
-// retry and backlog are the only ones and nothing is queued twice. In a
-// cluster, a dial tries the configured servers and those the cluster
-// announced, so a sink whose server dies fails over on its next dial.
+// Close). Only its connection differs. In a cluster, a dial tries the
+// configured servers, then those the cluster announced, so a sink whose
+// server dies fails over on its next dial.
 //
 // Each frame is one NATS message, never split nor joined with another,
 // published on the subject its template gives: {domain} and {source} from
 // the frame's header, {name} the sink's. A subject is rendered once per
 // (domain, source) and kept, so publishing renders and allocates nothing.
 //
-// Core NATS: the writer publishes a batch, then waits for the server's
-// PONG, after which the server has processed every frame of the batch; only
-// then are they counted written and released. When the connection breaks
-// first, the whole batch is published again on the next connection, so a
-// frame the server had routed may reach a subscriber twice: a receiver
-// drops those by (source, sequence), as Reader does, and a server restart
-// then loses nothing the sink took but what it counts as dropped.
+// Core NATS: the sink speaks the client protocol itself (INFO, CONNECT,
+// PUB, PING/PONG) on its own TCP connection: a batch from the ring is one
+// write of PUB commands, with a PING after every 256 frames and after the
+// last one before the writer waits. The server answers each PING once it
+// has processed everything before it, so its PONGs confirm frames by
+// count (a transport.ConfirmingConn), and the sink keeps each frame in its
+// ring until confirmed: the sink is acked (Info's AckedDelivery, Acked,
+// Unacked, Resent), and Flush returns once the server has processed every
+// frame. When the connection breaks first, the frames not confirmed are
+// published again, first and in order, on the next connection, so a frame
+// the server had routed may reach a subscriber twice: a receiver drops
+// those by (source, sequence), as Reader does, and a server restart then
+// loses nothing the sink took but what it counts as dropped. The ring, not
+// a batch, bounds the frames awaiting confirmation, so a round trip never
+// stalls publishing. nats.go is not used for this: its Publish takes a
+// lock and copies per message and leaves the write to a flusher goroutine,
+// the cost that decides throughput on a host whose cores also run the
+// producer and the server. The protocol the sink speaks is plain TCP
+// without TLS or credentials: a server that requires either refuses the
+// connect with an error that says what to change.
 //
 // JetStream (jetstream = true): each frame is published with a reply inbox
 // and Nats-Msg-Id "<source>:<sequence>", and copied into an in-flight ring
@@ -58,8 +69,11 @@
 // frames the server refused for a while (no stream yet, a stream
 // recovering after a restart) are stored in the order sent. JetStream counts
 // the acks, resends and what Close abandoned unacked; at a quiet point
-// Written = Acked + Unacked + Abandoned. The library's sink.Info has no ack
-// counters yet, so they are natssink's own (Sink.JetStream).
+// Written = Acked + Unacked + Abandoned (Sink.JetStream, and in Info). It
+// uses nats.go, for the headers and the ack subscription.
+//
+// A nats service's delivery follows jetstream; services.toml refuses a
+// delivery key in one, and New sets Config.Sink.Delivery.
 //
 // # The receive side
 //
@@ -69,12 +83,9 @@
 //
 // # Costs
 //
-// Send is lazy's and allocates nothing. The core writer publishes without
-// allocating and asks the server for a confirmation (a PING, whose flush
-// allocates in nats.go) once per 256 frames under load, or when it has
-// nothing new to publish: it then waits up to one round trip before it
-// publishes what arrived meanwhile. JetStream allocates per frame (the
-// message id, and nats.go's handling of each ack). PERFORMANCE.md has the
-// figures; in the benchmarks, which embed the server, the server's own
-// allocation per message for a subject without subscribers dominates.
+// Send is lazy's and allocates nothing. The core writer allocates nothing
+// either: its batch buffer and the subjects are reused. JetStream allocates
+// per frame (the message id, and nats.go's handling of each ack).
+// PERFORMANCE.md has the figures; in the benchmarks, which embed the
+// server, the server's own allocations per message dominate what is left.
 package natssink

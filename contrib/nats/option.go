@@ -46,6 +46,10 @@ func check(c *config.Checker, m map[string]any) any {
 		cfg.Subject = s
 	}
 	cfg.JetStream, _ = c.Bool(m, "jetstream")
+	if _, present := m["delivery"]; present {
+		c.Errorf("delivery", "remove it: core NATS keeps each frame until the server's PONG confirms it, JetStream until its PubAck",
+			"a nats service's delivery follows jetstream")
+	}
 	cfg.MaxInflight, _ = c.Int(m, "max_inflight", 1, MaxInflightLimit, strconv.Itoa(DefaultMaxInflight))
 	return cfg
 }

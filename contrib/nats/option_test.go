@@ -105,6 +105,7 @@ max_inflight = 0
 jetstream = "yes"
 subject = "x.{sorce}"
 tls_ca_file = "ca.pem"
+delivery = "at_most_once"
 `)
 	_, err := factory.FromFile(path, natssink.Option())
 	if !errors.Is(err, sink.ErrInvalidConfig) {
@@ -117,6 +118,7 @@ tls_ca_file = "ca.pem"
 		`:6: [services.cloud] jetstream must be a boolean`,
 		`:7: [services.cloud] bad subject: subject "x.{sorce}": unknown placeholder {sorce}`,
 		`:8: [services.cloud] key "tls_ca_file" does not belong to a nats service`,
+		`:9: [services.cloud] a nats service's delivery follows jetstream`,
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in:\n%v", want, err)

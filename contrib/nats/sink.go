@@ -83,10 +83,12 @@ func (s *Sink) JetStream() JetStreamInfo {
 		Abandoned: f.abandoned.Load(), LastError: f.err()}
 }
 
-// Info is lazy.Sink's, with JetStream's Acked, Unacked and Resent filled
-// in (0 in core mode), so that the factory's Infos and the Prometheus
-// collector show them. Balanced keeps checking Enqueued = Written +
-// Dropped + Pending: Written counts what was published, acked or not.
+// Info is lazy.Sink's: in core mode an acked sink's, whose Acked counts
+// the frames the server's PONGs confirmed; with JetStream, its Acked,
+// Unacked and Resent are JetStream's, so that the factory's Infos and the
+// Prometheus collector show them. Balanced keeps checking Enqueued =
+// Written + Dropped + Pending: with JetStream, Written counts what was
+// published, acked or not.
 func (s *Sink) Info() sink.Info {
 	i := s.Sink.Info()
 	if s.d.js != nil {

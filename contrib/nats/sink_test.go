@@ -129,4 +129,8 @@ func TestEveryFrameWholeInOrder(t *testing.T) {
 	if in.Enqueued != n || in.Written != n || in.Pending != 0 || in.State != sink.StateConnected || in.ConnectAttempts != 1 {
 		t.Fatalf("info %+v", in)
 	}
+	// Core frames are acked by the server's PONGs: after Flush, all of them.
+	if !in.AckedDelivery || in.Acked != n || in.Unacked != 0 || in.Resent != 0 {
+		t.Fatalf("core confirmations: %+v, want every frame acked", in)
+	}
 }

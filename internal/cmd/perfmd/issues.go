@@ -165,7 +165,7 @@ func (r *report) nats() error {
 	ts := []target{r.pkgRatio("nats sink, 64 B, 1 producer, core ≥ 1.0× a nats.go `Publish` loop on the same server",
 		natsPkg, natsCore, natsLoop, "msgs/s", 1)}
 	allocs, _ := r.pkgMedian(natsPkg, natsCore, "allocs/op")
-	ts = append(ts, target{name: "`Send` 0 allocs (TestAllocsSend); allocations per message of the whole process, core (writer, nats.go, embedded server)",
+	ts = append(ts, target{name: "`Send` 0 allocs (TestAllocsSend); allocations per message of the whole process, core (producer, writer, embedded server)",
 		measured: fmt.Sprintf("%g allocs/op", allocs), status: "reported"})
 	if js, ok := r.pkgMedian(natsPkg, natsJetStream, "msgs/s"); ok {
 		jsAllocs, _ := r.pkgMedian(natsPkg, natsJetStream, "allocs/op")
