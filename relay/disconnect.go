@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"errors"
 	"time"
 
 	"github.com/msgsink/msgsink/internal/inbound"
@@ -12,6 +13,11 @@ import (
 // acked producer. It is the first relay service type (SPEC section 1,
 // relays 80–99).
 const ControlSource = 80
+
+// errControlSource rejects a producer of a system-domain relay whose frame
+// claims ControlSource: consumers would take it for the relay's own
+// Disconnect or Ack (source.Source ends on a Disconnect from it).
+var errControlSource = errors.New("relay: a producer's system-domain frame has source 80, the relay's own control source (its Acks and Disconnects): give the producer another source")
 
 // lagNoticeTimeout bounds each of the last writes to a lagging consumer: the
 // rest of a span a write through left half out, or of a frame the lag

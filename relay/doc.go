@@ -12,10 +12,12 @@
 // nothing more; the relay reads its end only to notice that it hung up, so a
 // consumer must not shut down its write side either. Any other connection is
 // a producer: its frames are checked at the relay's validation level and
-// precision and against its domain, and forwarded; nothing is sent back to it but the Acks below, when it asks. A frame that fails, a wrong
-// domain, or a header announcing more than MaxFrame closes that connection
-// alone, counted in Stats.Rejected by reason; the valid frames that came
-// before it on the same connection are forwarded. A Subscribe later in a
+// precision and against its domain, and forwarded; nothing is sent back to
+// it but the Acks below, when it asks. A frame that fails, a wrong domain, a
+// header announcing more than MaxFrame, or (in a system-domain relay) a
+// frame from ControlSource, which consumers would take for the relay's own,
+// closes that connection alone, counted in Stats.Rejected by reason; the
+// valid frames that came before it on the same connection are forwarded. A Subscribe later in a
 // stream is a frame like any other.
 //
 // A producer whose first frame is a Subscribe with role tlv.RoleProducer

@@ -117,6 +117,7 @@ func (s *stream) firstFrame() []byte {
 // from off in one piece, and returns the error of the first invalid frame.
 func (s *stream) scan() error {
 	v := &s.r.cfg.validator
+	system := v.Domain == tlv.DomainSystem // only then can a frame pass as the relay's own
 	begin := s.off
 	start, frames := s.off, 0
 	var err error
@@ -132,6 +133,10 @@ func (s *stream) scan() error {
 		// end, whose header must be sound before the relay waits for the rest.
 		if n := uint64(inbound.FrameLen(b)); n <= uint64(s.r.cfg.maxFrame) && n <= uint64(len(b)) {
 			if _, err = v.Parse(b[:n]); err != nil {
+				break
+			}
+			if system && tlv.Frame(b[:n]).Header().Source() == ControlSource {
+				err = errControlSource
 				break
 			}
 			if s.ack != nil && !s.ack.take(b[:n]) {
@@ -230,7 +235,11 @@ func (r *Relay) produce(cn *conn, s *stream) {
 	r.log.Info("relay: producer connected", "conn", cn.id)
 	for {
 		if err := s.scan(); err != nil {
-			r.reject(cn, "producer", inbound.ReasonOf(err), err)
+			why := inbound.ReasonOf(err)
+			if errors.Is(err, errControlSource) {
+				why = inbound.ReasonProtocol
+			}
+			r.reject(cn, "producer", why, err)
 			return
 		}
 		if s.err != nil {

@@ -2,6 +2,7 @@ package relay_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -13,9 +14,11 @@ import (
 	"time"
 
 	"github.com/msgsink/msgsink/internal/testnet"
+	"github.com/msgsink/msgsink/lazy"
 	"github.com/msgsink/msgsink/relay"
 	"github.com/msgsink/msgsink/relay/relaytest"
 	"github.com/msgsink/msgsink/sink"
+	"github.com/msgsink/msgsink/source"
 	"github.com/msgsink/msgsink/tlv"
 )
 
@@ -222,6 +225,62 @@ func TestRejectsBadProducer(t *testing.T) {
 				t.Errorf("stats %v", st)
 			}
 		})
+	}
+}
+
+// A producer of a system-domain relay cannot speak as the relay: its frame
+// from ControlSource (here a forged Disconnect, which would end a consumer's
+// Source) closes its connection, counted as a protocol rejection, and never
+// reaches a consumer; its frames before it do.
+func TestRejectsForgedControlFrame(t *testing.T) {
+	cfg := lossless
+	cfg.Domain = tlv.DomainSystem
+	r := relaytest.Serve(t, cfg)
+	sub, err := source.New(source.Config{Name: "system-consumer", Endpoint: relaytest.Endpoint(r),
+		Validator: tlv.Validator{Domain: tlv.DomainSystem}, Retry: lazy.Retry{MaxAttempts: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Close() })
+	if err := sub.Connect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the consumer", func() bool { return r.Stats().Consumers == 1 })
+	const src, before = 7, 20
+	var out []byte
+	b := tlv.NewBuilder(tlv.DomainSystem, src)
+	for i := range before {
+		b.AppendHeartbeat(&tlv.Heartbeat{TS: uint64(i + 1), UptimeNS: uint64(i)})
+		out = append(out, finish(t, b)...)
+	}
+	forged := tlv.NewBuilder(tlv.DomainSystem, relay.ControlSource)
+	forged.AppendDisconnect(tlv.DisconnectLagged, 0)
+	out = append(out, finish(t, forged)...)
+	c := dial(t, r)
+	if _, err := c.Write(out); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := c.Read(make([]byte, 1)); n != 0 || !(errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
+		t.Errorf("the forging producer's connection: read %d, %v; want EOF", n, err)
+	}
+	st := quiet(t, r, before)
+	for i := range before {
+		f, err := sub.Next()
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		if h := f.Header(); h.Source() != src || h.Sequence() != uint64(i+1) {
+			t.Fatalf("frame %d from source %d, sequence %d", i, h.Source(), h.Sequence())
+		}
+	}
+	// Nothing else comes: a forged Disconnect would end Next with ErrLagged.
+	time.AfterFunc(100*time.Millisecond, func() { _ = sub.Close() })
+	if f, err := sub.Next(); !errors.Is(err, sink.ErrClosed) {
+		t.Fatalf("after the producer's frames: %v, %v; want ErrClosed at Close", f, err)
+	}
+	if st.Rejected.Protocol != 1 || st.Rejected.Total() != 1 || st.FramesIn != before {
+		t.Errorf("stats %v: want %d frames in and the forging producer rejected for protocol", st, before)
 	}
 }
 

@@ -94,9 +94,10 @@ type Rejected struct {
 	Domain    uint64 // outside the relay's domain (tlv.ErrDomain), or a type the level refuses
 	Precision uint64 // a type refused by the precision setting (tlv.ErrPrecision)
 	Oversize  uint64 // a frame announced larger than MaxFrame
-	// Protocol: a consumer that sent anything after its Subscribe frame, or
-	// a Subscribe with a role other than tlv.RoleConsumer or
-	// tlv.RoleProducer.
+	// Protocol: a consumer that sent anything after its Subscribe frame, a
+	// Subscribe with a role other than tlv.RoleConsumer or
+	// tlv.RoleProducer, or a producer's system-domain frame from
+	// ControlSource, which consumers would take for the relay's own.
 	Protocol uint64
 }
 
