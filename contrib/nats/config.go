@@ -1,6 +1,7 @@
 package natssink
 
 import (
+	"crypto/tls"
 	"fmt"
 	"strconv"
 	"strings"
@@ -56,6 +57,12 @@ type Config struct {
 	MaxInflight int
 	// AckTimeout: see DefaultAckTimeout; 0 means it.
 	AckTimeout time.Duration
+	// TLS configures TLS with the servers. nil: a server that requires TLS
+	// (its INFO says so) gets it with the system's roots, verified against
+	// the endpoint's host, as nats.go does; a server that does not, gets
+	// plain TCP. Set: every server must offer TLS, and this configuration
+	// (e.g. RootCAs for a private CA, Certificates for mutual TLS) is used.
+	TLS *tls.Config
 }
 
 // resolved returns c with its defaults, or a *sink.Error matching

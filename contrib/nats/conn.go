@@ -2,6 +2,7 @@ package natssink
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"slices"
@@ -26,7 +27,8 @@ type dialer struct {
 	urls       []string
 	subj       *subjects
 	ackTimeout time.Duration
-	js         *inflight // nil for core NATS
+	js         *inflight   // nil for core NATS
+	tls        *tls.Config // Config.TLS
 
 	mu         sync.Mutex
 	discovered []string // servers the last connection's cluster announced
@@ -54,6 +56,9 @@ func (d *dialer) DialContext(ctx context.Context, _ transport.Endpoint) (transpo
 	}
 	if timeout > 0 {
 		opts = append(opts, nats.Timeout(timeout))
+	}
+	if d.tls != nil {
+		opts = append(opts, nats.Secure(d.tls))
 	}
 	nc, err := nats.Connect(strings.Join(d.servers(), ","), opts...)
 	if err != nil {

@@ -54,9 +54,12 @@
 // stalls publishing. nats.go is not used for this: its Publish takes a
 // lock and copies per message and leaves the write to a flusher goroutine,
 // the cost that decides throughput on a host whose cores also run the
-// producer and the server. The protocol the sink speaks is plain TCP
-// without TLS or credentials: a server that requires either refuses the
-// connect with an error that says what to change.
+// producer and the server. TLS is as nats.go does it: taken up after the
+// server's INFO when the server requires it (the system's roots, the
+// endpoint's host) or when Config.TLS is set (then every server must offer
+// it). There is no credentials setting: a server that requires
+// authentication refuses the connect with an error that says what to
+// change.
 //
 // JetStream (jetstream = true): each frame is published with a reply inbox
 // and Nats-Msg-Id "<source>:<sequence>", and copied into an in-flight ring

@@ -26,7 +26,7 @@ func New(cfg Config) (*Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &dialer{name: cfg.Sink.Name, urls: urls, subj: newSubjects(tmpl), ackTimeout: cfg.AckTimeout}
+	d := &dialer{name: cfg.Sink.Name, urls: urls, subj: newSubjects(tmpl), ackTimeout: cfg.AckTimeout, tls: cfg.TLS}
 	if cfg.JetStream {
 		d.js = newInflight(cfg.MaxInflight, cfg.AckTimeout)
 	}

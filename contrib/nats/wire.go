@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,15 +29,17 @@ import (
 // (INFO, CONNECT, PUB, PING/PONG), so the sink owns those few commands;
 // JetStream (acks on a subscription, headers) and the Reader keep nats.go.
 //
-// A frame counts as written once the PONG to a PING sent after it has
-// come: the server has then processed it. Until then it stays in the
-// sink's ring, and a connection that breaks first leaves it to be
-// published again on the next one.
+// A frame counts as written once published and as acked once the PONG to
+// a PING sent after it has come: the server has then processed it. Until
+// then it stays in the sink's ring (acked delivery over a
+// transport.ConfirmingConn), and a connection that breaks first leaves it
+// to be published again on the next one.
 type wireConn struct {
 	d   *dialer
 	nc  net.Conn
 	url string // the server connected, "nats://host:port"
 	br  *bufio.Reader
+	tls bool // nc is a *tls.Conn over the socket
 
 	done     chan struct{}
 	doneOnce sync.Once
@@ -82,6 +85,8 @@ type connectCmd struct {
 	Version  string `json:"version"`
 	Protocol int    `json:"protocol"`
 	Echo     bool   `json:"echo"`
+	// TLSRequired says the connection is TLS.
+	TLSRequired bool `json:"tls_required"`
 }
 
 // Limits of the client protocol as the sink uses it.
@@ -154,11 +159,12 @@ func (d *dialer) dialOne(ctx context.Context, u string) (*wireConn, error) {
 // handshake reads the server's INFO, sends CONNECT and a PING, and waits
 // for the PONG (or the -ERR that refuses the CONNECT).
 func (c *wireConn) handshake(ctx context.Context) error {
+	raw := c.nc // a TLS upgrade replaces c.nc; deadlines are the socket's
 	if dl, ok := ctx.Deadline(); ok {
-		_ = c.nc.SetDeadline(dl)
-		defer c.nc.SetDeadline(time.Time{})
+		_ = raw.SetDeadline(dl)
+		defer raw.SetDeadline(time.Time{})
 	}
-	stop := context.AfterFunc(ctx, func() { _ = c.nc.SetDeadline(time.Unix(1, 0)) })
+	stop := context.AfterFunc(ctx, func() { _ = raw.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	line, err := c.line()
 	if err != nil {
@@ -173,14 +179,19 @@ func (c *wireConn) handshake(ctx context.Context) error {
 		return err
 	}
 	switch {
-	case si.TLSRequired:
-		return fmt.Errorf("natssink: %s requires TLS, and natssink connects without it: "+
-			"allow plain connections on the server (tls { } off for clients), or put a TLS proxy in between", c.url)
-	case si.AuthRequired:
+	case c.d.tls != nil && !si.TLSRequired && !si.TLSAvailable:
+		return fmt.Errorf("natssink: %s does not offer TLS, and the sink's Config.TLS asks for it: "+
+			"configure TLS on the server, or leave Config.TLS nil", c.url)
+	case c.d.tls != nil || si.TLSRequired:
+		if err := c.upgradeTLS(ctx); err != nil {
+			return err
+		}
+	}
+	if si.AuthRequired {
 		return fmt.Errorf("natssink: %s requires authentication, and natssink has no credentials setting: "+
 			"give the server a no_auth_user with publish permission on the sink's subjects", c.url)
 	}
-	cmd, err := json.Marshal(connectCmd{Name: c.d.name, Lang: "go", Version: "msgsink", Protocol: 1, Echo: true})
+	cmd, err := json.Marshal(connectCmd{Name: c.d.name, Lang: "go", Version: "msgsink", Protocol: 1, Echo: true, TLSRequired: c.tls})
 	if err != nil {
 		return err
 	}
@@ -210,6 +221,26 @@ func (c *wireConn) handshake(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// upgradeTLS runs the TLS handshake on the connection, after the server's
+// INFO as the protocol has it, with Config.TLS or, without one, the
+// system's roots, verifying the endpoint's host.
+func (c *wireConn) upgradeTLS(ctx context.Context) error {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.d.tls != nil {
+		cfg = c.d.tls.Clone()
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName, _, _ = net.SplitHostPort(strings.TrimPrefix(c.url, "nats://"))
+	}
+	tc := tls.Client(c.nc, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return fmt.Errorf("natssink: TLS with %s: %w", c.url, err)
+	}
+	c.nc, c.tls = tc, true
+	c.br.Reset(tc)
+	return nil
 }
 
 // takeInfo reads an INFO's JSON: the largest payload the server takes, and
@@ -333,9 +364,7 @@ func (c *wireConn) Err() error {
 func (c *wireConn) WriteBatch(a, b []*tlv.Message) (int, error) {
 	c.writing.Store(true)
 	defer c.writing.Store(false)
-	total := len(a) + len(b)
-	n, err := c.publish(a, b, total)
-	return n, err
+	return c.publish(a, b, len(a)+len(b))
 }
 
 // SetOnConfirm implements transport.ConfirmingConn.
@@ -420,9 +449,10 @@ func (c *wireConn) write(buf []byte, pinged bool) error {
 	return nil
 }
 
-// Shutdown closes the connection. Nothing is left to send: every frame
-// WriteBatch returned was confirmed by the server, and the rest stay in
-// the sink's ring.
+// Shutdown closes the connection. Nothing is left to send: WriteBatch
+// writes before it returns, the sink has waited for the server's
+// confirmations before it shuts down (acked delivery), and what is still
+// unconfirmed stays in its ring.
 func (c *wireConn) Shutdown(context.Context) error { return c.Close() }
 
 // Close closes the connection and waits for its reader goroutine.

@@ -1,14 +1,20 @@
 package natssink_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 
 	natssink "github.com/msgsink/msgsink/contrib/nats"
 	"github.com/msgsink/msgsink/lazy"
@@ -80,5 +86,90 @@ func TestCoreAnswersServerPings(t *testing.T) {
 	}
 	if in := s.Info(); in.ConnectAttempts != 1 || in.Reconnects != 0 || in.Acked != 1 || in.State != sink.StateConnected {
 		t.Fatalf("the idle sink lost its connection to the server's PINGs: %+v", in)
+	}
+}
+
+// startTLSServer starts a server that requires TLS, with httptest's
+// certificate (for 127.0.0.1), and returns the pool that trusts it.
+func startTLSServer(t *testing.T) (*natsServer, *x509.CertPool) {
+	t.Helper()
+	hs := httptest.NewUnstartedServer(http.NotFoundHandler())
+	hs.StartTLS()
+	hs.Close() // only its certificate is wanted
+	pool := x509.NewCertPool()
+	pool.AddCert(hs.Certificate())
+	n := &natsServer{tb: t, port: freePort(t), opts: func(o *server.Options) {
+		o.TLSConfig = &tls.Config{Certificates: hs.TLS.Certificates, MinVersion: tls.VersionTLS12}
+		o.TLSTimeout = 5
+	}}
+	n.Start()
+	t.Cleanup(n.Stop)
+	return n, pool
+}
+
+// A server that requires TLS: the sink upgrades after the INFO, as nats.go
+// does, verifying the server with Config.TLS; every frame arrives and is
+// confirmed. Without Config.TLS it verifies with the system's roots, which
+// do not know this certificate: the connect fails and says why.
+func TestCoreTLS(t *testing.T) {
+	n, pool := startTLSServer(t)
+	nc, err := nats.Connect(n.URL(), nats.Secure(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	got := make(chan *nats.Msg, 100)
+	if _, err := nc.ChanSubscribe("msgsink.>", got); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	s := newSink(t, natssink.Config{Endpoint: n.URL(), TLS: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}})
+	p := newProducer(1, 64)
+	const frames = 50
+	var sent [][]byte
+	for range frames {
+		m := p.next()
+		sent = append(sent, bytes.Clone(m.Bytes()))
+		if err := s.Send(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := range frames {
+		select {
+		case m := <-got:
+			if !bytes.Equal(m.Data, sent[i]) {
+				t.Fatalf("message %d is not frame %d", i, i)
+			}
+		case <-ctx.Done():
+			t.Fatalf("%d of %d frames arrived", i, frames)
+		}
+	}
+	if in := s.Info(); in.Acked != frames || in.ConnectAttempts != 1 {
+		t.Fatalf("info %+v", in)
+	}
+
+	plain := newSink(t, natssink.Config{Endpoint: n.URL(), Sink: lazy.Config{Name: "plain", Retry: lazy.Retry{MaxAttempts: 1}}})
+	var verr *tls.CertificateVerificationError
+	if err := plain.Connect(ctx); !errors.Is(err, sink.ErrConnectFailed) || !errors.As(err, &verr) {
+		t.Fatalf("Connect without Config.TLS = %v, want the system roots' verification error", err)
+	}
+}
+
+// Config.TLS asks every server for TLS: one without it is refused.
+func TestCoreTLSRequiredOfServer(t *testing.T) {
+	srv := startServer(t, false)
+	s := newSink(t, natssink.Config{Endpoint: srv.URL(), TLS: &tls.Config{MinVersion: tls.VersionTLS12},
+		Sink: lazy.Config{Retry: lazy.Retry{MaxAttempts: 1}}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Connect(ctx); !errors.Is(err, sink.ErrConnectFailed) || !strings.Contains(err.Error(), "does not offer TLS") {
+		t.Fatalf("Connect = %v, want a refusal of the plain server", err)
 	}
 }
