@@ -331,6 +331,15 @@ func TestValidatorCheckAndCopy(t *testing.T) {
 	if err := (tlv.Validator{Precision: tlv.PrecisionDEX}).Check(m); !errors.Is(err, tlv.ErrPrecision) {
 		t.Fatalf("dex precision with a Trade: %v", err)
 	}
+	// A built message over MaxSize is refused: what a sink whose endpoint
+	// takes smaller frames (a NATS server's max_payload) sets.
+	if err := (tlv.Validator{MaxSize: m.Len()}).Check(m); err != nil {
+		t.Fatalf("a message of exactly MaxSize: %v", err)
+	}
+	var me *tlv.MalformedError
+	if err := (tlv.Validator{MaxSize: m.Len() - 1}).Check(m); !errors.Is(err, tlv.ErrMalformed) || !errors.As(err, &me) || me.Field != "payload_size" {
+		t.Fatalf("a message over MaxSize: %v", err)
+	}
 
 	c, err := (tlv.Validator{}).Copy(m.Bytes())
 	if err != nil {

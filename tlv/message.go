@@ -249,12 +249,13 @@ func (m *Message) CheckLive() error {
 
 // Check validates m at v's level, and refuses a nil or released message
 // (CheckLive). A message from a Builder is known to pass LevelStandard, so
-// below LevelAudit with mixed precision only the header's domain is
-// compared: validation on Send costs next to nothing. The last Release
-// clears that knowledge, so a released message takes the full path, where
-// CheckLive refuses it.
+// below LevelAudit with mixed precision only the header's domain (and,
+// under a MaxSize, the length) is compared: validation on Send costs next
+// to nothing. The last Release clears that knowledge, so a released
+// message takes the full path, where CheckLive refuses it.
 func (v Validator) Check(m *Message) error {
-	if m != nil && m.built && v.Level != LevelAudit && v.Precision == PrecisionMixed {
+	if m != nil && m.built && v.Level != LevelAudit && v.Precision == PrecisionMixed &&
+		(v.MaxSize <= 0 || len(m.b) <= v.MaxSize) {
 		if v.Domain == 0 || m.Header().Domain() == v.Domain {
 			return nil
 		}

@@ -29,6 +29,8 @@ const (
 	DefaultPort = 4222
 	// MaxInflightLimit bounds max_inflight: every unacked message is a copy.
 	MaxInflightLimit = 1 << 20
+	// MinMaxFrame is the smallest max_frame: a header and one empty record.
+	MinMaxFrame = tlv.HeaderSize + 2
 )
 
 // Config configures a NATS sink. Its zero value, with an Endpoint, works.
@@ -57,6 +59,13 @@ type Config struct {
 	MaxInflight int
 	// AckTimeout: see DefaultAckTimeout; 0 means it.
 	AckTimeout time.Duration
+	// MaxFrame is the largest frame, header included, the sink takes: Send
+	// refuses a larger one with tlv.ErrMalformed, counted in
+	// Refused.Malformed. A server whose max_payload is below it refuses
+	// the connect, so that no frame the sink took can be one the server
+	// would refuse. 0 means tlv.MaxMessageSize, which a server's default
+	// max_payload (1 MiB) takes.
+	MaxFrame int
 	// TLS configures TLS with the servers. nil: a server that requires TLS
 	// (its INFO says so) gets it with the system's roots, verified against
 	// the endpoint's host, as nats.go does; a server that does not, gets
@@ -81,7 +90,12 @@ func (c Config) resolved() (Config, []string, template, error) {
 	if c.AckTimeout == 0 {
 		c.AckTimeout = DefaultAckTimeout
 	}
+	if c.MaxFrame == 0 {
+		c.MaxFrame = tlv.MaxMessageSize
+	}
 	switch {
+	case c.MaxFrame < MinMaxFrame || c.MaxFrame > tlv.MaxMessageSize:
+		return bad("max_frame %d out of range %d..%d", c.MaxFrame, MinMaxFrame, tlv.MaxMessageSize)
 	case c.MaxInflight < 1 || c.MaxInflight > MaxInflightLimit:
 		return bad("max_inflight %d out of range 1..%d", c.MaxInflight, MaxInflightLimit)
 	case c.AckTimeout < 0:

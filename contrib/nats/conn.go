@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"slices"
 	"strings"
@@ -29,6 +30,7 @@ type dialer struct {
 	ackTimeout time.Duration
 	js         *inflight   // nil for core NATS
 	tls        *tls.Config // Config.TLS
+	maxFrame   int         // Config.MaxFrame: a server's max_payload must take it
 
 	mu         sync.Mutex
 	discovered []string // servers the last connection's cluster announced
@@ -64,6 +66,10 @@ func (d *dialer) DialContext(ctx context.Context, _ transport.Endpoint) (transpo
 	if err != nil {
 		return nil, &transport.OpError{Op: "dial", Endpoint: "nats://" + strings.Join(d.urls, ","), Err: err}
 	}
+	if mp := nc.MaxPayload(); mp > 0 && mp < int64(d.maxFrame) {
+		nc.Close()
+		return nil, &transport.OpError{Op: "dial", Endpoint: nc.ConnectedUrlRedacted(), Err: d.payloadTooSmall(mp)}
+	}
 	c.nc = nc
 	d.mu.Lock()
 	d.discovered = nc.DiscoveredServers()
@@ -73,6 +79,14 @@ func (d *dialer) DialContext(ctx context.Context, _ transport.Endpoint) (transpo
 		return nil, &transport.OpError{Op: "dial", Endpoint: nc.ConnectedUrl(), Err: err}
 	}
 	return c, nil
+}
+
+// payloadTooSmall is why a server whose max_payload is below the sink's
+// max_frame is refused.
+func (d *dialer) payloadTooSmall(maxPayload int64) error {
+	return fmt.Errorf("natssink: the server's max_payload is %d bytes, below the sink's max_frame of %d: "+
+		"set max_frame = %d (Config.MaxFrame) so that Send refuses the frames the server would, or raise max_payload on the server",
+		maxPayload, d.maxFrame, maxPayload)
 }
 
 // servers returns the configured servers, then those the cluster announced

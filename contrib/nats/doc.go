@@ -15,10 +15,12 @@
 //	subject = "msgsink.{domain}.{source}"   # the default
 //	jetstream = false
 //	max_inflight = 4096                      # JetStream: unacked at most
+//	max_frame = 1048576                      # the default; at most the servers' max_payload
 //
-// A nats service takes every key a relay service takes but endpoint (domain,
-// buffer_size, retry, backlog, single_producer, metadata, ...) and [defaults]
-// applies to it; its keys are checked at load with lines and suggestions.
+// A nats service takes every key a relay service takes but endpoint and
+// delivery (domain, buffer_size, retry, backlog, single_producer,
+// metadata, ...) and [defaults] applies to it; its keys are checked at load
+// with lines and suggestions.
 // Composites may target it (a fanout to the local relay and to NATS).
 // Without the option, loading such a file says which module and option to
 // add. New makes a sink from a Config without a file.

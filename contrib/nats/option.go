@@ -7,15 +7,17 @@ import (
 	"github.com/msgsink/msgsink/config"
 	"github.com/msgsink/msgsink/factory"
 	"github.com/msgsink/msgsink/sink"
+	"github.com/msgsink/msgsink/tlv"
 )
 
 // Option enables type = "nats" in a factory:
 //
 //	f, err := factory.FromFile("services.toml", natssink.Option())
 //
-// Its keys are endpoint (required), subject, jetstream and max_inflight,
-// beside every key a relay service takes but endpoint (domain, metadata,
-// buffer_size, retry, ...), with [defaults] applying as to any sink.
+// Its keys are endpoint (required), subject, jetstream, max_inflight and
+// max_frame, beside every key a relay service takes but endpoint and
+// delivery (domain, metadata, buffer_size, retry, ...), with [defaults]
+// applying as to any sink.
 func Option() factory.Option {
 	return factory.WithKind(factory.Kind{Config: Extension(), New: newFromService})
 }
@@ -23,7 +25,7 @@ func Option() factory.Option {
 // Extension is the configuration side of Option, for a program that loads
 // a services.toml itself (config.Load), as msgsink check does.
 func Extension() config.Extension {
-	return config.Extension{Type: Kind, Keys: []string{"endpoint", "subject", "jetstream", "max_inflight"}, Check: check}
+	return config.Extension{Type: Kind, Keys: []string{"endpoint", "subject", "jetstream", "max_inflight", "max_frame"}, Check: check}
 }
 
 // check reads a nats service's own keys into a Config (without its Sink,
@@ -51,6 +53,7 @@ func check(c *config.Checker, m map[string]any) any {
 			"a nats service's delivery follows jetstream")
 	}
 	cfg.MaxInflight, _ = c.Int(m, "max_inflight", 1, MaxInflightLimit, strconv.Itoa(DefaultMaxInflight))
+	cfg.MaxFrame, _ = c.Int(m, "max_frame", MinMaxFrame, tlv.MaxMessageSize, "65536")
 	return cfg
 }
 

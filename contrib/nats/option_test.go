@@ -106,6 +106,7 @@ jetstream = "yes"
 subject = "x.{sorce}"
 tls_ca_file = "ca.pem"
 delivery = "at_most_once"
+max_frame = 10
 `)
 	_, err := factory.FromFile(path, natssink.Option())
 	if !errors.Is(err, sink.ErrInvalidConfig) {
@@ -119,6 +120,7 @@ delivery = "at_most_once"
 		`:7: [services.cloud] bad subject: subject "x.{sorce}": unknown placeholder {sorce}`,
 		`:8: [services.cloud] key "tls_ca_file" does not belong to a nats service`,
 		`:9: [services.cloud] a nats service's delivery follows jetstream`,
+		`:10: [services.cloud] max_frame 10 is out of range`,
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in:\n%v", want, err)
@@ -158,5 +160,9 @@ func TestParseEndpoint(t *testing.T) {
 	}
 	if _, err := natssink.New(natssink.Config{Endpoint: "nats://a:1", Subject: "x.*"}); !errors.Is(err, sink.ErrInvalidConfig) {
 		t.Errorf("a wildcard subject: %v", err)
+	}
+	if _, err := natssink.New(natssink.Config{Endpoint: "nats://a:1", MaxFrame: 2 << 20}); !errors.Is(err, sink.ErrInvalidConfig) ||
+		!strings.Contains(err.Error(), "max_frame 2097152 out of range") {
+		t.Errorf("a max_frame over tlv.MaxMessageSize: %v", err)
 	}
 }

@@ -26,7 +26,8 @@ func New(cfg Config) (*Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &dialer{name: cfg.Sink.Name, urls: urls, subj: newSubjects(tmpl), ackTimeout: cfg.AckTimeout, tls: cfg.TLS}
+	d := &dialer{name: cfg.Sink.Name, urls: urls, subj: newSubjects(tmpl), ackTimeout: cfg.AckTimeout, tls: cfg.TLS,
+		maxFrame: cfg.MaxFrame}
 	if cfg.JetStream {
 		d.js = newInflight(cfg.MaxInflight, cfg.AckTimeout)
 	}
@@ -37,6 +38,9 @@ func New(cfg Config) (*Sink, error) {
 	lc.Delivery = lazy.DeliveryAcked
 	if cfg.JetStream {
 		lc.Delivery = lazy.DeliveryAtMostOnce
+	}
+	if v := &lc.Validator; v.MaxSize <= 0 || v.MaxSize > cfg.MaxFrame {
+		v.MaxSize = cfg.MaxFrame // Send refuses what no server it may reach takes
 	}
 	lc.Kind = Kind
 	lc.Endpoint = transport.Endpoint{Scheme: "nats", Addr: joinAddrs(urls)}

@@ -187,6 +187,9 @@ func (c *wireConn) handshake(ctx context.Context) error {
 			return err
 		}
 	}
+	if si.MaxPayload > 0 && si.MaxPayload < int64(c.d.maxFrame) {
+		return c.d.payloadTooSmall(si.MaxPayload)
+	}
 	if si.AuthRequired {
 		return fmt.Errorf("natssink: %s requires authentication, and natssink has no credentials setting: "+
 			"give the server a no_auth_user with publish permission on the sink's subjects", c.url)

@@ -19,6 +19,7 @@ import (
 	natssink "github.com/msgsink/msgsink/contrib/nats"
 	"github.com/msgsink/msgsink/lazy"
 	"github.com/msgsink/msgsink/sink"
+	"github.com/msgsink/msgsink/tlv"
 )
 
 // A server that wants credentials: the connect fails with an error that
@@ -171,5 +172,45 @@ func TestCoreTLSRequiredOfServer(t *testing.T) {
 	defer cancel()
 	if err := s.Connect(ctx); !errors.Is(err, sink.ErrConnectFailed) || !strings.Contains(err.Error(), "does not offer TLS") {
 		t.Fatalf("Connect = %v, want a refusal of the plain server", err)
+	}
+}
+
+// A server whose max_payload is below the sink's max_frame is refused at
+// connect, saying what to set; with max_frame at the server's limit, Send
+// refuses a larger frame (counted) and the rest flows. No frame the sink
+// took is one the server would refuse.
+func TestCoreMaxFrame(t *testing.T) {
+	const limit = 4096
+	n := &natsServer{tb: t, port: freePort(t), opts: func(o *server.Options) { o.MaxPayload = limit }}
+	n.Start()
+	t.Cleanup(n.Stop)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, js := range []bool{false, true} {
+		s := newSink(t, natssink.Config{Endpoint: n.URL(), JetStream: js, Sink: lazy.Config{Retry: lazy.Retry{MaxAttempts: 1}}})
+		if err := s.Connect(ctx); !errors.Is(err, sink.ErrConnectFailed) || !strings.Contains(err.Error(), "set max_frame = 4096") {
+			t.Fatalf("jetstream=%v: Connect = %v, want a refusal that says to set max_frame", js, err)
+		}
+	}
+	got := subscribe(t, n.URL(), "msgsink.>")
+	s := newSink(t, natssink.Config{Endpoint: n.URL(), MaxFrame: limit})
+	p := newProducer(1, 64)
+	if err := s.Send(p.next()); err != nil {
+		t.Fatal(err)
+	}
+	big := newProducer(1, limit).next() // a header and a record past the limit
+	if err := s.Send(big); !errors.Is(err, tlv.ErrMalformed) {
+		t.Fatalf("Send of a %d-byte frame under max_frame %d = %v, want ErrMalformed", big.Len(), limit, err)
+	}
+	big.Release()
+	if err := s.Send(p.next()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "both frames at the subscriber", func() bool { return got.len() == 2 })
+	if in := s.Info(); in.Acked != 2 || in.Refused.Malformed != 1 || in.Reconnects != 0 {
+		t.Fatalf("info %+v", in)
 	}
 }
