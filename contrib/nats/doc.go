@@ -31,8 +31,9 @@
 // backlog policy and counters, and so its whole contract (Send never blocks
 // nor dials, ErrBufferFull, single_producer, exact accounting, a clean
 // Close). Only its connection differs. In a cluster, a dial tries the
-// configured servers, then those the cluster announced, so a sink whose
-// server dies fails over on its next dial.
+// configured servers in the order given, then those the cluster announced,
+// each with an equal share of the connect timeout, so a sink whose server
+// dies fails over on its next dial.
 //
 // Each frame is one NATS message, never split nor joined with another,
 // published on the subject its template gives: {domain} and {source} from

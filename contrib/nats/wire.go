@@ -116,11 +116,20 @@ var ErrServer = errors.New("natssink: the NATS server refused")
 
 // dialWire connects to the first of the dialer's servers that answers, in
 // order, and completes the handshake: INFO, CONNECT, then a PING whose
-// PONG says the server took the CONNECT. ctx bounds it all.
+// PONG says the server took the CONNECT. ctx bounds it all; each server
+// gets an equal share of what is left of it, so that one that never
+// answers (a host gone without a reset) does not keep the sink from the
+// others.
 func (d *dialer) dialWire(ctx context.Context) (transport.Conn, error) {
 	var errs []error
-	for _, u := range d.servers() {
-		c, err := d.dialOne(ctx, u)
+	servers := d.servers()
+	for i, u := range servers {
+		sctx, cancel := ctx, context.CancelFunc(func() {})
+		if dl, ok := ctx.Deadline(); ok {
+			sctx, cancel = context.WithTimeout(ctx, time.Until(dl)/time.Duration(len(servers)-i))
+		}
+		c, err := d.dialOne(sctx, u)
+		cancel()
 		if err == nil {
 			return c, nil
 		}

@@ -214,3 +214,43 @@ func TestCoreMaxFrame(t *testing.T) {
 		t.Fatalf("info %+v", in)
 	}
 }
+
+// A first server that accepts and never speaks (a host gone without a
+// reset, a wrong port) does not keep the sink from the next one: each gets
+// a share of the connect timeout.
+func TestCoreSilentServerFailsOver(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	defer func() { ln.Close(); <-done }()
+	go func() {
+		defer close(done)
+		var held []net.Conn // silent: no INFO
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	srv := startServer(t, false)
+	s := newSink(t, natssink.Config{Endpoint: "nats://" + ln.Addr().String() + "," + strings.TrimPrefix(srv.URL(), "nats://"),
+		Sink: lazy.Config{ConnectTimeout: 2 * time.Second, Retry: lazy.Retry{MaxAttempts: 1}}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := s.Connect(ctx); err != nil {
+		t.Fatalf("Connect = %v after %v, want the second server", err, time.Since(start))
+	}
+	if in := s.Info(); in.ConnectAttempts != 1 {
+		t.Fatalf("info %+v", in)
+	}
+}
