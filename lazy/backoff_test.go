@@ -53,6 +53,9 @@ func TestBackoffSchedule(t *testing.T) {
 				t.Errorf("wait before attempt %d: %v, want %v..%v", k+1, got, lo, hi)
 			}
 		}
+		// Flush returns once the message is counted dropped; the writer
+		// then rests (idle) and exits: wait for it to be done.
+		synctest.Wait()
 		if i := s.Info(); i.Dropped.ConnectFailed != 1 || i.State != sink.StateIdle {
 			t.Fatalf("info %+v", i)
 		}
