@@ -63,21 +63,7 @@ func TestAllocsSendWaitSteadyState(t *testing.T) {
 		t.Run("single_producer="+strconv.FormatBool(single), func(t *testing.T) {
 			ep, _ := drainPeer(t, "unix")
 			s := newSink(t, lazy.Config{Endpoint: ep, SingleProducer: single})
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if err := s.Connect(ctx); err != nil {
-				t.Fatal(err)
-			}
-			_ = ctx.Done()
-			b := newBuilder(64)
-			send := func() {
-				if err := s.SendWait(ctx, b.next()); err != nil {
-					t.Fatal(err)
-				}
-			}
-			testing.AllocsPerRun(3*lazy.DefaultBufferSize, send)
-			flush(t, s)
-			if n := testing.AllocsPerRun(20000, send); n != 0 {
+			if n := steadySendWaitAllocs(t, s); n != 0 {
 				t.Fatalf("%v allocs per SendWait in steady state", n)
 			}
 			if i := s.Info(); i.Refused.BufferFull != 0 {
@@ -85,6 +71,28 @@ func TestAllocsSendWaitSteadyState(t *testing.T) {
 			}
 		})
 	}
+}
+
+// steadySendWaitAllocs connects s, sends until every buffer in flight has
+// been allocated once (the builder's free list grows to the ring's size),
+// and returns the allocations per SendWait after that.
+func steadySendWaitAllocs(t *testing.T, s *lazy.Sink) float64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_ = ctx.Done()
+	b := newBuilder(64)
+	send := func() {
+		if err := s.SendWait(ctx, b.next()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testing.AllocsPerRun(3*lazy.DefaultBufferSize, send)
+	flush(t, s)
+	return testing.AllocsPerRun(20000, send)
 }
 
 // Builder, Send on a SingleProducer sink, the writer's batches and their
@@ -128,23 +136,8 @@ func TestAllocsSendSingleProducerSteadyState(t *testing.T) {
 // reading of Acks, and the relay that acknowledges them (a real one, in
 // process, with a consumer attached).
 func TestAllocsSendAckedSteadyState(t *testing.T) {
-	ep := ackedRelay(t)
-	s := newSink(t, lazy.Config{Endpoint: ep, Delivery: lazy.DeliveryAcked})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := s.Connect(ctx); err != nil {
-		t.Fatal(err)
-	}
-	_ = ctx.Done()
-	b := newBuilder(64)
-	send := func() {
-		if err := s.SendWait(ctx, b.next()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	testing.AllocsPerRun(3*lazy.DefaultBufferSize, send)
-	flush(t, s)
-	if n := testing.AllocsPerRun(20000, send); n != 0 {
+	s := newSink(t, lazy.Config{Endpoint: ackedRelay(t), Delivery: lazy.DeliveryAcked})
+	if n := steadySendWaitAllocs(t, s); n != 0 {
 		t.Fatalf("%v allocs per acked Send in steady state", n)
 	}
 	flush(t, s)
