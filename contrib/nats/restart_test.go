@@ -127,18 +127,26 @@ func TestServerRestartCore(t *testing.T) {
 	}
 }
 
-// createStream makes the file-backed stream "MD" over msgsink.> on srv.
-func createStream(t testing.TB, url string) {
+// jetStreamOf returns the JetStream API of a nats.go client of url that
+// lives until the test ends.
+func jetStreamOf(t testing.TB, url string) jetstream.JetStream {
 	t.Helper()
 	nc, err := nats.Connect(url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
+	t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return js
+}
+
+// createStream makes the file-backed stream "MD" over msgsink.> on srv.
+func createStream(t testing.TB, url string) {
+	t.Helper()
+	js := jetStreamOf(t, url)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "MD", Subjects: []string{"msgsink.>"},
@@ -151,15 +159,7 @@ func createStream(t testing.TB, url string) {
 // MD, in stream order.
 func streamFrames(t *testing.T, url string) [][2]uint64 {
 	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := jetStreamOf(t, url)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	str, err := js.Stream(ctx, "MD")
