@@ -22,8 +22,8 @@ const (
 	DefaultMaxInflight = 4096
 	// DefaultAckTimeout bounds the wait for the server's word on what was
 	// published: a JetStream ack before the message is published again,
-	// and the PONG that confirms a core batch before the connection is
-	// given up as dead.
+	// and the PONG to a core PING before the connection is given up as
+	// stalled (its unconfirmed frames then go again on a new one).
 	DefaultAckTimeout = 2 * time.Second
 	// DefaultPort is the NATS client port, for an endpoint host without one.
 	DefaultPort = 4222

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,7 +51,7 @@ type wireConn struct {
 	// reader's PONG answers. It also guards pings, which the writer
 	// appends to as it writes a PING and the reader pops on each PONG.
 	wmu   sync.Mutex
-	pings []uint64 // per PING not yet answered, the publish total it covers
+	pings []ping // the PINGs not yet answered, oldest first
 
 	// The writer's: its batch buffer, the frames published on this
 	// connection, and how many of them the last PING covers.
@@ -155,7 +156,7 @@ func (d *dialer) dialOne(ctx context.Context, u string) (*wireConn, error) {
 		_ = tc.SetNoDelay(true) // a batch is one write already
 	}
 	c := &wireConn{d: d, nc: nc, url: u, br: bufio.NewReaderSize(nc, 32<<10),
-		done: make(chan struct{}), pings: make([]uint64, 0, 16)}
+		done: make(chan struct{}), pings: make([]ping, 0, 16)}
 	if err := c.handshake(ctx); err != nil {
 		nc.Close()
 		return fail("dial", err)
@@ -313,6 +314,9 @@ func (c *wireConn) readLoop() {
 	for {
 		line, err := c.line()
 		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				err = fmt.Errorf("natssink: no PONG within the ack timeout (%v): the server or the path to it stalled: %w", c.d.ackTimeout, err)
+			}
 			c.end(&transport.OpError{Op: "read", Endpoint: c.url, Err: err})
 			return
 		}
@@ -321,9 +325,10 @@ func (c *wireConn) readLoop() {
 			c.wmu.Lock()
 			var tell func()
 			if len(c.pings) > 0 {
-				c.confirmed.Store(c.pings[0])
+				c.confirmed.Store(c.pings[0].covers)
 				c.pings = append(c.pings[:0], c.pings[1:]...)
 				tell = c.onConfirm
+				c.awaitPong()
 			}
 			c.wmu.Unlock()
 			if tell != nil {
@@ -450,8 +455,11 @@ func (c *wireConn) write(buf []byte, pinged bool) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if pinged {
-		c.pings = append(c.pings, c.pubTotal)
+		c.pings = append(c.pings, ping{covers: c.pubTotal, sent: time.Now()})
 		c.pinged = c.pubTotal
+		if len(c.pings) == 1 {
+			c.awaitPong()
+		}
 	}
 	if _, err := c.nc.Write(buf); err != nil {
 		err = &transport.OpError{Op: "write", Endpoint: c.url, Err: err}
@@ -459,6 +467,26 @@ func (c *wireConn) write(buf []byte, pinged bool) error {
 		return err
 	}
 	return nil
+}
+
+// ping is a PING sent and not yet answered: the publish total it covers,
+// and when it went.
+type ping struct {
+	covers uint64
+	sent   time.Time
+}
+
+// awaitPong sets the read deadline by the oldest PING not yet answered:
+// its PONG must come within the ack timeout, or the connection ends and
+// the sink publishes what it did not confirm on a new one. Without PINGs
+// outstanding there is none (an idle sink hears only the server's PINGs).
+// c.wmu is held.
+func (c *wireConn) awaitPong() {
+	var dl time.Time
+	if len(c.pings) > 0 {
+		dl = c.pings[0].sent.Add(c.d.ackTimeout)
+	}
+	_ = c.nc.SetReadDeadline(dl)
 }
 
 // Shutdown closes the connection. Nothing is left to send: WriteBatch

@@ -1,11 +1,14 @@
 package natssink_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -252,5 +255,70 @@ func TestCoreSilentServerFailsOver(t *testing.T) {
 	}
 	if in := s.Info(); in.ConnectAttempts != 1 {
 		t.Fatalf("info %+v", in)
+	}
+}
+
+// A server that takes the connection and then stops answering (stalled,
+// or the path to it): with frames unconfirmed, no PONG within the ack
+// timeout ends the connection, and the sink publishes them again on the
+// next one. The peer is a few lines of the protocol, because a real server
+// cannot be made to stall in process.
+func TestCoreStalledServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	defer func() { ln.Close(); <-done }()
+	accepted := make(chan int, 8)
+	go func() {
+		defer close(done)
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for n := 1; ; n++ {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+			accepted <- n
+			// The handshake, answered; then nothing more, while reading all.
+			_, _ = c.Write([]byte(`INFO {"max_payload":1048576}` + "\r\n"))
+			go func() {
+				r := bufio.NewReader(c)
+				for {
+					l, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					if l == "PING\r\n" {
+						_, _ = c.Write([]byte("PONG\r\n"))
+						_, _ = io.Copy(io.Discard, r) // stalled from here on
+						return
+					}
+				}
+			}()
+		}
+	}()
+	const ackTimeout = 100 * time.Millisecond
+	s := newSink(t, natssink.Config{Endpoint: "nats://" + ln.Addr().String(), AckTimeout: ackTimeout,
+		Sink: lazy.Config{CloseTimeout: 50 * time.Millisecond, Retry: lazy.Retry{Initial: 10 * time.Millisecond, Max: 10 * time.Millisecond}}})
+	p := newProducer(1, 64)
+	for range 3 {
+		if err := s.Send(p.next()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "a second connection", func() bool { return len(accepted) >= 2 })
+	in := s.Info()
+	if in.Acked != 0 || in.Resent < 3 || in.Reconnects < 1 || !strings.Contains(fmt.Sprint(in.LastError), "no PONG within the ack timeout") {
+		t.Fatalf("info %+v: want the stalled connection ended and the 3 frames resent", in)
+	}
+	if !in.Balanced() {
+		t.Fatalf("unbalanced %+v", in)
 	}
 }
