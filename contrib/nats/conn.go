@@ -18,14 +18,16 @@ import (
 	"github.com/msgsink/msgsink/transport"
 )
 
-// dialer is the lazy sink's Dialer: each dial is a new nats.Conn, with
-// nats.go's own reconnect and reconnect buffer off, so that the sink's
-// retry schedule and backlog policy are the only ones and no message is
-// queued twice. It keeps what outlives a connection: the servers learnt
-// from the cluster, the subject cache, and JetStream's unacked messages.
+// dialer is the lazy sink's Dialer: each dial is a new connection, a
+// wireConn for core NATS, a nats.Conn for JetStream (with nats.go's own
+// reconnect and reconnect buffer off), so that the sink's retry schedule
+// and backlog policy are the only ones and no message is queued twice. It
+// keeps what outlives a connection: the servers learnt from the cluster,
+// the subject cache, and JetStream's unacked messages.
 type dialer struct {
 	name       string
 	urls       []string
+	endpoint   string // "nats://host:port,host:port", for errors and Info
 	subj       *subjects
 	ackTimeout time.Duration
 	js         *inflight   // nil for core NATS
@@ -34,6 +36,8 @@ type dialer struct {
 
 	mu         sync.Mutex
 	discovered []string // servers the last connection's cluster announced
+
+	refused atomic.Pointer[error] // the last publish the server's permissions refused (core)
 }
 
 // DialContext connects to one of the servers; ctx bounds the connect. The
@@ -64,7 +68,7 @@ func (d *dialer) DialContext(ctx context.Context, _ transport.Endpoint) (transpo
 	}
 	nc, err := nats.Connect(strings.Join(d.servers(), ","), opts...)
 	if err != nil {
-		return nil, &transport.OpError{Op: "dial", Endpoint: "nats://" + strings.Join(d.urls, ","), Err: err}
+		return nil, &transport.OpError{Op: "dial", Endpoint: d.endpoint, Err: err}
 	}
 	if mp := nc.MaxPayload(); mp > 0 && mp < int64(d.maxFrame) {
 		nc.Close()

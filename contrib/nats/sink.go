@@ -26,8 +26,9 @@ func New(cfg Config) (*Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &dialer{name: cfg.Sink.Name, urls: urls, subj: newSubjects(tmpl), ackTimeout: cfg.AckTimeout, tls: cfg.TLS,
-		maxFrame: cfg.MaxFrame}
+	ep := transport.Endpoint{Scheme: "nats", Addr: joinAddrs(urls)}
+	d := &dialer{name: cfg.Sink.Name, urls: urls, endpoint: ep.String(), subj: newSubjects(tmpl), ackTimeout: cfg.AckTimeout,
+		tls: cfg.TLS, maxFrame: cfg.MaxFrame}
 	if cfg.JetStream {
 		d.js = newInflight(cfg.MaxInflight, cfg.AckTimeout)
 	}
@@ -43,7 +44,7 @@ func New(cfg Config) (*Sink, error) {
 		v.MaxSize = cfg.MaxFrame // Send refuses what no server it may reach takes
 	}
 	lc.Kind = Kind
-	lc.Endpoint = transport.Endpoint{Scheme: "nats", Addr: joinAddrs(urls)}
+	lc.Endpoint = ep
 	lc.Dialer = d
 	ls, err := lazy.New(lc)
 	if err != nil {
@@ -88,13 +89,18 @@ func (s *Sink) JetStream() JetStreamInfo {
 }
 
 // Info is lazy.Sink's: in core mode an acked sink's, whose Acked counts
-// the frames the server's PONGs confirmed; with JetStream, its Acked,
+// the frames the server's PONGs confirmed, and whose LastError is the
+// server's refusal of a publish its permissions forbid, once there was one
+// (see ErrServer); with JetStream, its Acked,
 // Unacked and Resent are JetStream's, so that the factory's Infos and the
 // Prometheus collector show them. Balanced keeps checking Enqueued =
 // Written + Dropped + Pending: with JetStream, Written counts what was
 // published, acked or not.
 func (s *Sink) Info() sink.Info {
 	i := s.Sink.Info()
+	if p := s.d.refused.Load(); p != nil {
+		i.LastError = &sink.Error{Sink: i.Name, Op: "publish", Err: *p}
+	}
 	if s.d.js != nil {
 		j := s.JetStream()
 		i.Acked, i.Unacked, i.Resent = j.Acked, j.Unacked, j.Resent

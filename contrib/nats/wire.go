@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,10 +49,19 @@ type wireConn struct {
 	read     sync.WaitGroup        // the reader goroutine
 
 	// wmu serializes writes to nc: the writer's batches and PINGs, the
-	// reader's PONG answers. It also guards pings, which the writer
-	// appends to as it writes a PING and the reader pops on each PONG.
-	wmu   sync.Mutex
-	pings []ping // the PINGs not yet answered, oldest first
+	// reader's PONG answers. The reader never waits for it: a writer
+	// blocked on a server that stopped reading would hold the reader, and
+	// with it the PONG deadline that ends such a connection. A PONG it
+	// cannot write at once is owed, and whoever next holds wmu writes it.
+	wmu      sync.Mutex
+	pongOwed atomic.Bool
+
+	// pmu guards pings, which the writer appends to as it writes a PING
+	// and the reader pops on each PONG, onConfirm, and the read deadline
+	// they set.
+	pmu       sync.Mutex
+	pings     []ping // the PINGs not yet answered, oldest first
+	onConfirm func() // the sink's, told when confirmed grows
 
 	// The writer's: its batch buffer, the frames published on this
 	// connection, and how many of them the last PING covers.
@@ -59,11 +69,9 @@ type wireConn struct {
 	pubTotal, pinged uint64
 
 	confirmed atomic.Uint64 // the frames the last PONG covered
-	onConfirm func()        // the sink's, told when confirmed grows; under wmu
 
 	maxPayload atomic.Int64 // the server's, from its INFOs; 0 unknown
 	closeOnce  sync.Once
-	writing    atomic.Bool // a WriteBatch is in progress: a Close then is an abort
 }
 
 // serverInfo is what the sink reads of the server's INFO.
@@ -112,7 +120,11 @@ var pingCmd, pongCmd = []byte("PING\r\n"), []byte("PONG\r\n")
 
 // ErrServer wraps what a NATS server answered with -ERR (an authorization
 // violation, a payload over its max_payload, ...): the server closes the
-// connection after it, and the sink dials again.
+// connection after it, and the sink dials again. A publish its permissions
+// refuse is the exception: the connection stays, the frame is lost at the
+// server (the PONG after it still confirms it), and Info.LastError shows
+// the refusal, since only a change to the server's permissions or the
+// subject template can cure it.
 var ErrServer = errors.New("natssink: the NATS server refused")
 
 // dialWire connects to the first of the dialer's servers that answers, in
@@ -245,7 +257,7 @@ func (c *wireConn) upgradeTLS(ctx context.Context) error {
 		cfg = c.d.tls.Clone()
 	}
 	if cfg.ServerName == "" {
-		cfg.ServerName, _, _ = net.SplitHostPort(strings.TrimPrefix(c.url, "nats://"))
+		cfg.ServerName = c.d.tlsName(c.url)
 	}
 	tc := tls.Client(c.nc, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
@@ -254,6 +266,24 @@ func (c *wireConn) upgradeTLS(ctx context.Context) error {
 	c.nc, c.tls = tc, true
 	c.br.Reset(tc)
 	return nil
+}
+
+// tlsName is the name to verify server u's certificate against: its host,
+// unless u is a server the cluster announced by IP address, whose
+// certificate names the cluster as the configured endpoint does (nats.go
+// does the same).
+func (d *dialer) tlsName(u string) string {
+	host := hostOf(u)
+	if net.ParseIP(host) != nil && !slices.Contains(d.urls, u) {
+		return hostOf(d.urls[0])
+	}
+	return host
+}
+
+// hostOf returns the host of "nats://host:port".
+func hostOf(u string) string {
+	host, _, _ := net.SplitHostPort(strings.TrimPrefix(u, "nats://"))
+	return host
 }
 
 // takeInfo reads an INFO's JSON: the largest payload the server takes, and
@@ -300,6 +330,12 @@ func (c *wireConn) line() ([]byte, error) {
 	return bytes.TrimRight(l, "\r\n"), nil
 }
 
+// isPermissionViolation reports whether a -ERR line is a publish the
+// server's permissions refused; the server keeps the connection after it.
+func isPermissionViolation(line []byte) bool {
+	return bytes.Contains(bytes.ToLower(line), []byte("permissions violation"))
+}
+
 // serverErr is the error for a -ERR line.
 func serverErr(line []byte) error {
 	msg := strings.Trim(strings.TrimSpace(string(line[len("-ERR"):])), "'")
@@ -311,6 +347,9 @@ func serverErr(line []byte) error {
 // -ERR or a read error ends the connection.
 func (c *wireConn) readLoop() {
 	defer c.read.Done()
+	// A connection the reader ends is closed here too, so that a writer
+	// blocked on a server that stopped reading gets its error.
+	defer c.nc.Close()
 	for {
 		line, err := c.line()
 		if err != nil {
@@ -322,7 +361,7 @@ func (c *wireConn) readLoop() {
 		}
 		switch {
 		case bytes.Equal(line, []byte("PONG")):
-			c.wmu.Lock()
+			c.pmu.Lock()
 			var tell func()
 			if len(c.pings) > 0 {
 				c.confirmed.Store(c.pings[0].covers)
@@ -330,20 +369,26 @@ func (c *wireConn) readLoop() {
 				tell = c.onConfirm
 				c.awaitPong()
 			}
-			c.wmu.Unlock()
+			c.pmu.Unlock()
 			if tell != nil {
 				tell()
 			}
 		case bytes.Equal(line, []byte("PING")):
-			c.wmu.Lock()
-			_, err := c.nc.Write(pongCmd)
-			c.wmu.Unlock()
-			if err != nil {
+			if err := c.answerPing(); err != nil {
 				c.end(&transport.OpError{Op: "write", Endpoint: c.url, Err: err})
 				return
 			}
 		case bytes.HasPrefix(line, []byte("-ERR")):
-			c.end(&transport.OpError{Op: "read", Endpoint: c.url, Err: serverErr(line)})
+			err := serverErr(line)
+			if isPermissionViolation(line) {
+				// The server refused one publish and keeps the
+				// connection, as it does for every subject the user
+				// may not publish on: ending it would publish the same
+				// frames into the same refusal forever.
+				c.d.refused.Store(&err)
+				continue
+			}
+			c.end(&transport.OpError{Op: "read", Endpoint: c.url, Err: err})
 			return
 		case bytes.HasPrefix(line, []byte("INFO ")):
 			_, _ = c.takeInfo(line[len("INFO "):]) // an INFO the sink cannot read changes nothing it needs
@@ -379,16 +424,14 @@ func (c *wireConn) Err() error {
 // this connection; the server confirms them later (Confirmed), and the
 // sink keeps them until then (acked delivery).
 func (c *wireConn) WriteBatch(a, b []*tlv.Message) (int, error) {
-	c.writing.Store(true)
-	defer c.writing.Store(false)
-	return c.publish(a, b, len(a)+len(b))
+	return c.publish(a, b)
 }
 
 // SetOnConfirm implements transport.ConfirmingConn.
 func (c *wireConn) SetOnConfirm(fn func()) {
-	c.wmu.Lock()
+	c.pmu.Lock()
 	c.onConfirm = fn
-	c.wmu.Unlock()
+	c.pmu.Unlock()
 }
 
 // Confirmed implements transport.ConfirmingConn: the frames, from the
@@ -408,7 +451,8 @@ func (c *wireConn) Confirm() error {
 // publish writes PUB commands for the frames of a then b, a chunk at a
 // time, with a PING after them once confirmEvery frames are unconfirmed,
 // and returns how many it wrote whole.
-func (c *wireConn) publish(a, b []*tlv.Message, total int) (int, error) {
+func (c *wireConn) publish(a, b []*tlv.Message) (int, error) {
+	total := len(a) + len(b)
 	buf := c.buf[:0]
 	done := 0 // frames whose write returned
 	limit := c.maxPayload.Load()
@@ -452,21 +496,54 @@ func (c *wireConn) publish(a, b []*tlv.Message, total int) (int, error) {
 // everything published. The PING is recorded before it is written, so
 // that its PONG finds it.
 func (c *wireConn) write(buf []byte, pinged bool) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
 	if pinged {
+		c.pmu.Lock()
 		c.pings = append(c.pings, ping{covers: c.pubTotal, sent: time.Now()})
-		c.pinged = c.pubTotal
 		if len(c.pings) == 1 {
 			c.awaitPong()
 		}
+		c.pmu.Unlock()
+		c.pinged = c.pubTotal
 	}
-	if _, err := c.nc.Write(buf); err != nil {
+	c.wmu.Lock()
+	_, err := c.nc.Write(buf)
+	c.wmu.Unlock()
+	if err == nil && c.pongOwed.Load() {
+		err = c.payPong()
+	}
+	if err != nil {
+		select {
+		case <-c.done: // the reader ended it first (and closed the socket): its reason is the one
+			return c.Err()
+		default:
+		}
 		err = &transport.OpError{Op: "write", Endpoint: c.url, Err: err}
 		c.end(err)
 		return err
 	}
 	return nil
+}
+
+// answerPing answers a server's PING, on the reader goroutine: at once if
+// no write is in progress, otherwise by leaving it owed to the writer, which
+// pays it when its write returns. Either way the reader does not wait.
+func (c *wireConn) answerPing() error {
+	c.pongOwed.Store(true)
+	return c.payPong()
+}
+
+// payPong writes an owed PONG if wmu is free; a holder of wmu looks at
+// pongOwed after it lets go, so an owed PONG is never left behind.
+func (c *wireConn) payPong() error {
+	if !c.wmu.TryLock() {
+		return nil
+	}
+	defer c.wmu.Unlock()
+	if !c.pongOwed.Swap(false) {
+		return nil
+	}
+	_, err := c.nc.Write(pongCmd)
+	return err
 }
 
 // ping is a PING sent and not yet answered: the publish total it covers,
@@ -480,7 +557,7 @@ type ping struct {
 // its PONG must come within the ack timeout, or the connection ends and
 // the sink publishes what it did not confirm on a new one. Without PINGs
 // outstanding there is none (an idle sink hears only the server's PINGs).
-// c.wmu is held.
+// c.pmu is held.
 func (c *wireConn) awaitPong() {
 	var dl time.Time
 	if len(c.pings) > 0 {

@@ -261,9 +261,17 @@ func TestCoreSilentServerFailsOver(t *testing.T) {
 // A server that takes the connection and then stops answering (stalled,
 // or the path to it): with frames unconfirmed, no PONG within the ack
 // timeout ends the connection, and the sink publishes them again on the
-// next one. The peer is a few lines of the protocol, because a real server
-// cannot be made to stall in process.
+// next one. Whether the server still reads (the writer goes on) or stops
+// reading too (the writer blocks in its write, and must be freed). The
+// peer is a few lines of the protocol, because a real server cannot be
+// made to stall in process.
 func TestCoreStalledServer(t *testing.T) {
+	for _, reads := range []bool{true, false} {
+		t.Run(fmt.Sprintf("reads=%v", reads), func(t *testing.T) { testStalledServer(t, reads) })
+	}
+}
+
+func testStalledServer(t *testing.T, reads bool) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -286,7 +294,7 @@ func TestCoreStalledServer(t *testing.T) {
 			}
 			held = append(held, c)
 			accepted <- n
-			// The handshake, answered; then nothing more, while reading all.
+			// The handshake, answered; then nothing more.
 			_, _ = c.Write([]byte(`INFO {"max_payload":1048576}` + "\r\n"))
 			go func() {
 				r := bufio.NewReader(c)
@@ -297,7 +305,9 @@ func TestCoreStalledServer(t *testing.T) {
 					}
 					if l == "PING\r\n" {
 						_, _ = c.Write([]byte("PONG\r\n"))
-						_, _ = io.Copy(io.Discard, r) // stalled from here on
+						if reads {
+							_, _ = io.Copy(io.Discard, r)
+						}
 						return
 					}
 				}
@@ -307,18 +317,64 @@ func TestCoreStalledServer(t *testing.T) {
 	const ackTimeout = 100 * time.Millisecond
 	s := newSink(t, natssink.Config{Endpoint: "nats://" + ln.Addr().String(), AckTimeout: ackTimeout,
 		Sink: lazy.Config{CloseTimeout: 50 * time.Millisecond, Retry: lazy.Retry{Initial: 10 * time.Millisecond, Max: 10 * time.Millisecond}}})
-	p := newProducer(1, 64)
+	// A few frames the writer publishes and asks the server to confirm as
+	// it goes idle; then enough bytes to fill the socket's buffers when the
+	// server does not read, so that the writer blocks with a PING unanswered.
+	small, big := newProducer(1, 64), newProducer(2, 60_000)
 	for range 3 {
+		if err := s.Send(small.next()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the first frames written", func() bool { return s.Info().Written >= 3 })
+	for range 500 {
+		if err := s.Send(big.next()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "a second connection", func() bool { return len(accepted) >= 2 && s.Info().Reconnects >= 1 })
+	in := s.Info()
+	if in.Acked != 0 || in.LastError == nil {
+		t.Fatalf("info %+v: want the stalled connection ended and its frames resent", in)
+	}
+	if !strings.Contains(in.LastError.Error(), "no PONG within the ack timeout") {
+		t.Fatalf("last error %v", in.LastError)
+	}
+	if !in.Balanced() {
+		t.Fatalf("unbalanced %+v", in)
+	}
+}
+
+// A subject the server's permissions refuse: the server answers -ERR and
+// keeps the connection, so the sink keeps it too (no reconnect loop that
+// publishes the same frames into the same refusal), Info.LastError says
+// what the server refused, and frames on allowed subjects still flow.
+func TestCorePermissionViolation(t *testing.T) {
+	n := &natsServer{tb: t, port: freePort(t), opts: func(o *server.Options) {
+		o.Users = []*server.User{{Username: "feed", Password: "x",
+			Permissions: &server.Permissions{Publish: &server.SubjectPermission{Allow: []string{"msgsink.market_data.1"}}}}}
+		o.NoAuthUser = "feed"
+	}}
+	n.Start()
+	t.Cleanup(n.Stop)
+	got := subscribe(t, n.URL(), "msgsink.>") // the no-auth user may subscribe: only publish is limited
+	s := newSink(t, natssink.Config{Endpoint: n.URL()})
+	allowed, denied := newProducer(1, 64), newProducer(2, 64)
+	for _, p := range []*producer{allowed, denied, allowed} {
 		if err := s.Send(p.next()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "a second connection", func() bool { return len(accepted) >= 2 })
-	in := s.Info()
-	if in.Acked != 0 || in.Resent < 3 || in.Reconnects < 1 || !strings.Contains(fmt.Sprint(in.LastError), "no PONG within the ack timeout") {
-		t.Fatalf("info %+v: want the stalled connection ended and the 3 frames resent", in)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
 	}
-	if !in.Balanced() {
-		t.Fatalf("unbalanced %+v", in)
+	waitFor(t, "the refusal", func() bool { return s.Info().LastError != nil })
+	waitFor(t, "the allowed frames", func() bool { return got.len() == 2 })
+	in := s.Info()
+	if !errors.Is(in.LastError, natssink.ErrServer) || !strings.Contains(in.LastError.Error(), "Permissions Violation") ||
+		in.Reconnects != 0 || in.ConnectAttempts != 1 || in.Acked != 3 {
+		t.Fatalf("info %+v", in)
 	}
 }
