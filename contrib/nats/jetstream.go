@@ -107,13 +107,17 @@ func (f *inflight) publish(c *conn, a, b []*tlv.Message) (int, error) {
 	n := 0
 	for _, part := range [2][]*tlv.Message{a, b} {
 		for _, m := range part {
-			if n > 0 && f.full() {
-				return n, nil
-			}
-			if err := f.waitRoom(c); err != nil {
-				return n, err
-			}
 			f.mu.Lock()
+			for f.next-f.head >= uint64(len(f.q)) { // full
+				f.mu.Unlock()
+				if n > 0 {
+					return n, nil
+				}
+				if err := f.waitRoom(c); err != nil {
+					return n, err
+				}
+				f.mu.Lock()
+			}
 			e := &f.q[f.next%uint64(len(f.q))]
 			h := m.Header()
 			e.subj = c.d.subj.of(h)
@@ -241,16 +245,14 @@ func (f *inflight) settle(c *conn) {
 	}
 }
 
+// unacked counts the messages published and neither acked nor abandoned:
+// every publish number below next is one of the three (each is acked or
+// abandoned once, under f.mu), so no walk of the ring is needed, and an
+// Info or a metrics scrape never holds the writer up.
 func (f *inflight) unacked() uint64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	n := uint64(0)
-	for pn := f.head; pn < f.next; pn++ {
-		if !f.q[pn%uint64(len(f.q))].acked {
-			n++
-		}
-	}
-	return n
+	return f.next - 1 - f.acked.Load() - f.abandoned.Load()
 }
 
 // abandon gives up what is unacked when the sink closes for good.
