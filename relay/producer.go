@@ -27,10 +27,9 @@ type stream struct {
 	err    error  // the error of the last read, which ends the stream
 	frames uint64 // frames forwarded, for the log
 
-	// partial says c.Buf[off:w] is a frame begun at partialAt (relay clock)
-	// and not yet whole; deadline is the read deadline set for it, 0 for
-	// none; held is the part of Stats.PartialBytes this stream added.
-	partial   bool
+	// c.Buf[off:w], when not empty, is a frame begun at partialAt (relay
+	// clock) and not yet whole; deadline is the read deadline set for it, 0
+	// for none; held is the part of Stats.PartialBytes this stream added.
 	partialAt int64
 	deadline  int64
 	held      int
@@ -44,12 +43,13 @@ type stream struct {
 func (s *stream) fill() {
 	s.c, s.off, s.w = inbound.MakeRoom(s.c, s.off, s.w, s.need)
 	s.hold()
+	fresh := s.w == s.off
 	n, err := s.nc.Read(s.c.Buf[s.w:])
 	s.w += n
 	s.at = s.r.now()
 	s.err = err
-	if !s.partial && s.w > s.off {
-		s.partial, s.partialAt = true, s.at
+	if fresh && s.w > s.off {
+		s.partialAt = s.at
 	}
 }
 
@@ -59,12 +59,13 @@ func (s *stream) fill() {
 // starts, so a busy producer sets it at most once per read, and one that
 // ends its reads at frame boundaries never.
 func (s *stream) hold() {
-	if d := s.w - s.off; d != s.held {
+	d := s.w - s.off
+	if d != s.held {
 		s.r.count.partialBytes.Add(int64(d - s.held))
 		s.held = d
 	}
 	var dl int64
-	if s.partial {
+	if d > 0 {
 		dl = s.partialAt + int64(s.r.cfg.partial)
 	}
 	if dl == s.deadline {
@@ -82,7 +83,6 @@ func (s *stream) hold() {
 // Stats.PartialBytes, and the deadline of its partial frame, which must not
 // cut a consumer's connection after its Subscribe.
 func (s *stream) done() {
-	s.partial = false
 	s.off = s.w
 	s.hold()
 	if s.c != nil {
@@ -170,7 +170,7 @@ func (s *stream) scan() error {
 	}
 	if s.off > begin {
 		// What is left, if anything, began in the last read.
-		s.partial, s.partialAt = s.w > s.off, s.at
+		s.partialAt = s.at
 	}
 	s.forward(start, frames)
 	if s.ack != nil {
@@ -213,6 +213,7 @@ func (r *Relay) handle(cn *conn) {
 			// An acked producer: the Subscribe asks for Acks, and its
 			// frames follow.
 			s.off += len(first)
+			s.partialAt = s.at // what follows the Subscribe, if anything, began in the last read
 			s.ack = newAcker(r, cn.nc)
 			defer s.ack.close()
 			r.count.ackedProducers.Add(1)
