@@ -121,22 +121,32 @@ func (s *Source) Next() (tlv.Frame, error) {
 		return nil, s.closedErr()
 	}
 	for {
+		need := tlv.HeaderSize
 		if avail := s.w - s.r; avail >= tlv.HeaderSize {
-			n, err := s.cfg.Validator.FrameSize(s.buf[s.r:s.w])
-			if err != nil {
-				s.refuse(err) // out of step with the stream: reconnect
-				continue
+			b := s.buf[s.r:s.w]
+			// When the frame the header announces is all here, accept's
+			// Parse checks its framing too: FrameSize only runs for a frame
+			// not yet whole, whose header must be sound before Next waits
+			// for the rest.
+			n := inbound.FrameLen(b)
+			if n > avail || n > s.cfg.Validator.MaxSize {
+				var err error
+				if n, err = s.cfg.Validator.FrameSize(b); err != nil {
+					s.refuse(err) // out of step with the stream: reconnect
+					continue
+				}
 			}
 			if n <= avail {
-				f := tlv.Frame(s.buf[s.r : s.r+n : s.r+n])
+				f := tlv.Frame(b[:n:n])
 				s.r += n
 				if f, ok, err := s.accept(f); ok || err != nil {
 					return f, err
 				}
 				continue
 			}
+			need = n
 		}
-		if err := s.more(); err != nil {
+		if err := s.more(need); err != nil {
 			return nil, err
 		}
 	}
@@ -212,14 +222,15 @@ func (s *Source) refuse(err error) {
 	s.publish()
 }
 
-// more gets more bytes: from the live connection, or from a new one when
-// there is none or it ended.
-func (s *Source) more() error {
+// more gets more bytes for the frame at r, of need bytes (tlv.HeaderSize
+// while its header is not in): from the live connection, or from a new one
+// when there is none or it ended.
+func (s *Source) more(need int) error {
 	if s.isClosed() {
 		return s.closedErr()
 	}
 	if s.nc != nil && s.readErr == nil {
-		s.fill()
+		s.fill(need)
 		return nil
 	}
 	s.lose()
@@ -267,15 +278,11 @@ func (s *Source) Connect(ctx context.Context) error {
 	return err
 }
 
-// fill reads once into the buffer, first making room for the frame at r:
-// the partial frame moves to the front, or to a larger buffer, only when
-// it does not fit or fewer than inbound.MinRead bytes are left to read into,
-// so that a busy stream is never read a few bytes at a time.
-func (s *Source) fill() {
-	need := tlv.HeaderSize
-	if s.w-s.r >= tlv.HeaderSize {
-		need, _ = s.cfg.Validator.FrameSize(s.buf[s.r:s.w]) // Next checked it
-	}
+// fill reads once into the buffer, first making room for the frame at r, of
+// need bytes: the partial frame moves to the front, or to a larger buffer,
+// only when it does not fit or fewer than inbound.MinRead bytes are left to
+// read into, so that a busy stream is never read a few bytes at a time.
+func (s *Source) fill(need int) {
 	if s.r == s.w {
 		s.r, s.w = 0, 0
 	}
