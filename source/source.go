@@ -31,20 +31,20 @@ type Source struct {
 	subscribe []byte // the Subscribe frame, built once
 
 	// Reader side: owned by the goroutine in Next.
-	nc       net.Conn // the live connection, nil when there is none
-	buf      []byte
-	r, w     int   // buf[r:w] is read and not yet returned
-	readErr  error // why the connection ended, once buf[r:w] holds no whole frame
-	lost     bool  // a connection was lost: wait before the next dial
-	seq      Tracker
-	dirty    [256]bool // producers whose counts changed since publish
+	nc      net.Conn // the live connection, nil when there is none
+	buf     []byte
+	r, w    int   // buf[r:w] is read and not yet returned
+	readErr error // why the connection ended, once buf[r:w] holds no whole frame
+	lost    bool  // a connection was lost: wait before the next dial
+	seq     Tracker
+	// dirty marks the producers whose counts changed since publish, which
+	// runs when Next has returned all it read and before each read; nDirty
+	// > 0 says some did.
+	dirty    [256]bool
 	dirtyIDs [256]uint8
 	nDirty   int
 	bytes    uint64 // bytes of the frames returned
 	invalid  uint64
-	// unpublished is set when counts changed since publish, which runs
-	// when Next has returned all it read and before each read.
-	unpublished bool
 
 	// Published counters, read by Info: stored by the reader once per read.
 	state                                    atomic.Uint32 // a sink.State
@@ -175,7 +175,6 @@ func (s *Source) accept(f tlv.Frame) (tlv.Frame, bool, error) {
 	if !dup {
 		s.bytes += uint64(len(f))
 	}
-	s.unpublished = true
 	if s.r == s.w {
 		s.publish() // the caller has everything read so far
 	}
@@ -295,7 +294,7 @@ func (s *Source) fill(need int) {
 		s.w = copy(buf, s.buf[s.r:s.w])
 		s.r, s.buf = 0, buf
 	}
-	if s.unpublished {
+	if s.nDirty > 0 {
 		s.publish() // what Next returned before it waits: Info is exact while Next blocks
 	}
 	n, err := s.nc.Read(s.buf[s.w:])
@@ -447,7 +446,6 @@ func (s *Source) publish() {
 		s.dirty[src] = false
 	}
 	s.nDirty = 0
-	s.unpublished = false
 }
 
 // setState moves to st, unless the Source is closed, and logs the change.
