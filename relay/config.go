@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"os"
@@ -167,14 +168,14 @@ func (c *Config) settings() (settings, error) {
 		endpoint:   c.Endpoint,
 		domain:     c.Domain,
 		validator:  c.Validator,
-		mode:       or(c.SocketMode, DefaultSocketMode),
-		maxFrame:   or(c.MaxFrame, tlv.MaxMessageSize),
-		queue:      or(c.ConsumerQueue, DefaultConsumerQueue),
-		queueBytes: or(c.ConsumerQueueBytes, DefaultConsumerQueueBytes),
-		maxLag:     or(c.MaxLag, DefaultMaxLag),
-		maxConns:   or(c.MaxConns, DefaultMaxConns),
-		partial:    or(c.PartialTimeout, DefaultPartialTimeout),
-		budget:     int64(or(c.QueueBudget, DefaultQueueBudget)),
+		mode:       cmp.Or(c.SocketMode, DefaultSocketMode),
+		maxFrame:   cmp.Or(c.MaxFrame, tlv.MaxMessageSize),
+		queue:      cmp.Or(c.ConsumerQueue, DefaultConsumerQueue),
+		queueBytes: cmp.Or(c.ConsumerQueueBytes, DefaultConsumerQueueBytes),
+		maxLag:     cmp.Or(c.MaxLag, DefaultMaxLag),
+		maxConns:   cmp.Or(c.MaxConns, DefaultMaxConns),
+		partial:    cmp.Or(c.PartialTimeout, DefaultPartialTimeout),
+		budget:     int64(cmp.Or(c.QueueBudget, DefaultQueueBudget)),
 		journal:    c.Journal,
 		log:        c.Logger,
 	}
@@ -247,13 +248,4 @@ func (c *Config) settings() (settings, error) {
 	s.validator.Domain = c.Domain
 	s.validator.MaxSize = s.maxFrame
 	return s, nil
-}
-
-// or returns v, or def when v is zero.
-func or[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
