@@ -150,9 +150,8 @@ func DefaultEndpoint(d tlv.Domain) transport.Endpoint {
 type settings struct {
 	endpoint   transport.Endpoint
 	domain     tlv.Domain
-	validator  tlv.Validator
+	validator  tlv.Validator // its MaxSize is MaxFrame, with the default filled in
 	mode       os.FileMode
-	maxFrame   int
 	queue      int
 	queueBytes int
 	maxLag     time.Duration
@@ -169,7 +168,6 @@ func (c *Config) settings() (settings, error) {
 		domain:     c.Domain,
 		validator:  c.Validator,
 		mode:       cmp.Or(c.SocketMode, DefaultSocketMode),
-		maxFrame:   cmp.Or(c.MaxFrame, tlv.MaxMessageSize),
 		queue:      cmp.Or(c.ConsumerQueue, DefaultConsumerQueue),
 		queueBytes: cmp.Or(c.ConsumerQueueBytes, DefaultConsumerQueueBytes),
 		maxLag:     cmp.Or(c.MaxLag, DefaultMaxLag),
@@ -216,11 +214,12 @@ func (c *Config) settings() (settings, error) {
 	if d := c.Validator.Domain; d != 0 && d != c.Domain {
 		return bad("Validator.Domain", d, "leave it zero: the relay accepts only Config.Domain ("+c.Domain.String()+")")
 	}
-	if s.maxFrame < minFrame || s.maxFrame > tlv.MaxMessageSize {
+	maxFrame := cmp.Or(c.MaxFrame, tlv.MaxMessageSize)
+	if maxFrame < minFrame || maxFrame > tlv.MaxMessageSize {
 		return bad("MaxFrame", c.MaxFrame, "use 0 for the protocol's limit, or a size from "+
 			strconv.Itoa(minFrame)+" to "+strconv.Itoa(tlv.MaxMessageSize)+" bytes")
 	}
-	if m := c.Validator.MaxSize; m != 0 && m != s.maxFrame {
+	if m := c.Validator.MaxSize; m != 0 && m != maxFrame {
 		return bad("Validator.MaxSize", m, "leave it zero and set MaxFrame")
 	}
 	if c.SocketMode&^os.ModePerm != 0 {
@@ -246,6 +245,6 @@ func (c *Config) settings() (settings, error) {
 			" bytes), or at least "+strconv.Itoa(minQueueBudget)+" bytes, what one consumer's queue starts with")
 	}
 	s.validator.Domain = c.Domain
-	s.validator.MaxSize = s.maxFrame
+	s.validator.MaxSize = maxFrame
 	return s, nil
 }

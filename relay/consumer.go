@@ -199,7 +199,7 @@ func (r *Relay) subscribe(cn *conn) *consumer {
 	k.tail = k.newSegment(min(r.cfg.queue, initialQueueSlots))
 	if k.tail == nil {
 		r.count.refused.Add(1)
-		r.log.Warn("relay: consumer refused: the consumer queues take all of queue_budget; closing its connection",
+		r.cfg.log.Warn("relay: consumer refused: the consumer queues take all of queue_budget; closing its connection",
 			"conn", cn.id, "queue_budget", r.cfg.budget)
 		return nil
 	}
@@ -221,7 +221,7 @@ func (r *Relay) subscribe(cn *conn) *consumer {
 	r.wg.Add(1)
 	r.mu.Unlock()
 	go k.run()
-	r.log.Info("relay: consumer subscribed", "conn", k.id, "consumers", len(subs))
+	r.cfg.log.Info("relay: consumer subscribed", "conn", k.id, "consumers", len(subs))
 	return k
 }
 
@@ -378,7 +378,7 @@ func (k *consumer) run() {
 	k.mu.Lock()
 	drops := k.drops
 	k.mu.Unlock()
-	k.r.log.Info("relay: consumer disconnected", "conn", k.id, "reason", k.why.String(),
+	k.r.cfg.log.Info("relay: consumer disconnected", "conn", k.id, "reason", k.why.String(),
 		"frames_out", k.written, "drops", drops)
 }
 

@@ -131,7 +131,7 @@ func (s *stream) scan() error {
 		// When the frame the header announces is all here, Parse checks
 		// its framing too: FrameSize only runs for the partial frame at the
 		// end, whose header must be sound before the relay waits for the rest.
-		if n := uint64(inbound.FrameLen(b)); n <= uint64(s.r.cfg.maxFrame) && n <= uint64(len(b)) {
+		if n := uint64(inbound.FrameLen(b)); n <= uint64(s.r.cfg.validator.MaxSize) && n <= uint64(len(b)) {
 			if _, err = v.Parse(b[:n]); err != nil {
 				break
 			}
@@ -233,7 +233,7 @@ func (r *Relay) produce(cn *conn, s *stream) {
 	r.count.producers.Add(1)
 	r.count.producersTotal.Add(1)
 	defer r.count.producers.Add(-1)
-	r.log.Info("relay: producer connected", "conn", cn.id)
+	r.cfg.log.Info("relay: producer connected", "conn", cn.id)
 	for {
 		if err := s.scan(); err != nil {
 			why := inbound.ReasonOf(err)
@@ -250,20 +250,20 @@ func (r *Relay) produce(cn *conn, s *stream) {
 	}
 	if errors.Is(s.err, os.ErrDeadlineExceeded) {
 		r.count.partialTimeouts.Add(1)
-		r.log.Warn("relay: producer held a partial frame past partial_timeout; closing its connection",
+		r.cfg.log.Warn("relay: producer held a partial frame past partial_timeout; closing its connection",
 			"conn", cn.id, "bytes", s.w-s.off, "frame", s.need, "partial_timeout", r.cfg.partial)
 		return
 	}
 	if s.w > s.off {
 		r.count.truncated.Add(1)
-		r.log.Warn("relay: producer hung up in the middle of a frame; dropped the partial frame",
+		r.cfg.log.Warn("relay: producer hung up in the middle of a frame; dropped the partial frame",
 			"conn", cn.id, "bytes", s.w-s.off, "frame", s.need)
 	}
 	attrs := []any{"conn", cn.id, "frames", s.frames}
 	if !errors.Is(s.err, io.EOF) && !errors.Is(s.err, net.ErrClosed) {
 		attrs = append(attrs, "err", s.err)
 	}
-	r.log.Info("relay: producer disconnected", attrs...)
+	r.cfg.log.Info("relay: producer disconnected", attrs...)
 }
 
 // publish forwards the frames of c.Buf[off:end] to every consumer subscribed
