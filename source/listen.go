@@ -89,8 +89,7 @@ type Listener struct {
 	endpoint  string // canonical, with the port chosen for port 0
 	ws        bool
 	wsPath    string
-	validator tlv.Validator
-	maxFrame  int
+	validator tlv.Validator // its MaxSize is the largest frame accepted, the default filled in
 	handshake time.Duration
 	log       *slog.Logger
 	ln        net.Listener
@@ -119,7 +118,6 @@ func Listen(cfg ListenConfig) (*Listener, error) {
 	l := &Listener{
 		name:      cfg.Name,
 		validator: cfg.Validator,
-		maxFrame:  cfg.Validator.MaxSize,
 		handshake: cfg.HandshakeTimeout,
 		log:       cfg.Logger,
 		done:      make(chan struct{}),
@@ -129,14 +127,13 @@ func Listen(cfg ListenConfig) (*Listener, error) {
 		return nil, &sink.Error{Sink: cfg.Name, Op: "listen",
 			Err: fmt.Errorf("%w: %s: %s", sink.ErrInvalidConfig, field, reason)}
 	}
-	if l.maxFrame == 0 || l.maxFrame > tlv.MaxMessageSize {
-		l.maxFrame = tlv.MaxMessageSize
+	if m := cfg.Validator.MaxSize; m == 0 || m > tlv.MaxMessageSize {
+		l.validator.MaxSize = tlv.MaxMessageSize
 	}
-	if l.maxFrame < tlv.HeaderSize {
+	if l.validator.MaxSize < tlv.HeaderSize {
 		return bad("Validator.MaxSize", strconv.Itoa(cfg.Validator.MaxSize)+
 			": use 0 for the protocol's limit, or at least "+strconv.Itoa(tlv.HeaderSize))
 	}
-	l.validator.MaxSize = l.maxFrame
 	if d := cfg.Validator.Domain; d != 0 && !d.Valid() {
 		return bad("Validator.Domain", strconv.Itoa(int(d))+": use 0 for any, or one of the tlv.Domain constants")
 	}
@@ -174,8 +171,7 @@ func Listen(cfg ListenConfig) (*Listener, error) {
 			l.wsPath = "/" // as transport.ParseEndpoint writes a ws:// endpoint without one
 		}
 		// The largest frame travels with a WebSocket header in one chunk.
-		l.maxFrame = min(l.maxFrame, inbound.MaxChunkSize-maxWSHeader)
-		l.validator.MaxSize = l.maxFrame
+		l.validator.MaxSize = min(l.validator.MaxSize, inbound.MaxChunkSize-maxWSHeader)
 		if !cfg.HTTPOnly {
 			l.ln, err = net.Listen("tcp", e.Addr)
 		}
@@ -191,7 +187,7 @@ func Listen(cfg ListenConfig) (*Listener, error) {
 	if l.ln == nil {
 		l.nx.init(cfg.Name)
 		l.log.Info("source: taking WebSocket producers from an HTTP server", "name", l.name, "path", pathOf(l.wsPath),
-			"validation", l.validator.Level.String(), "max_frame", l.maxFrame)
+			"validation", l.validator.Level.String(), "max_frame", l.validator.MaxSize)
 		return l, nil
 	}
 	if cfg.Endpoint.Scheme != "unix" {
@@ -203,7 +199,7 @@ func Listen(cfg ListenConfig) (*Listener, error) {
 			"use 127.0.0.1 in the endpoint for this host only", "name", l.name, "endpoint", l.endpoint)
 	}
 	l.log.Info("source: listening", "name", l.name, "endpoint", l.endpoint,
-		"validation", l.validator.Level.String(), "max_frame", l.maxFrame)
+		"validation", l.validator.Level.String(), "max_frame", l.validator.MaxSize)
 	l.wg.Add(1)
 	go l.accept()
 	return l, nil
