@@ -3,11 +3,9 @@ package source
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -213,15 +211,7 @@ func listenUnix(path string) (net.Listener, error) {
 	if !errors.Is(err, syscall.EADDRINUSE) {
 		return ln, err
 	}
-	if fi, lerr := os.Lstat(path); lerr != nil || fi.Mode().Type() != fs.ModeSocket {
-		return nil, err
-	}
-	c, derr := net.DialTimeout("unix", path, time.Second)
-	if derr == nil {
-		_ = c.Close()
-		return nil, err
-	}
-	if !errors.Is(derr, syscall.ECONNREFUSED) || os.Remove(path) != nil {
+	if _, cerr := inbound.ClearStale(path); cerr != nil {
 		return nil, err
 	}
 	return net.Listen("unix", path)
