@@ -60,7 +60,6 @@ type Source struct {
 	cancel    context.CancelFunc // ends a dial or a backoff at Close
 	closeOnce sync.Once
 	mu        sync.Mutex
-	closed    bool     // under mu
 	conn      net.Conn // under mu: what Close must close
 	lastErr   error    // under mu
 }
@@ -341,8 +340,10 @@ func (s *Source) connect(ctx context.Context) error {
 		s.attempts.Add(1)
 		nc, err := s.dial(ctx)
 		if err == nil {
+			// Close stores its state before it takes mu: seen here, or
+			// Close finds the connection in conn and closes it.
 			s.mu.Lock()
-			if s.closed {
+			if s.isClosed() {
 				s.mu.Unlock()
 				_ = nc.Close()
 				return s.closedErr()
@@ -488,10 +489,9 @@ func (s *Source) Buffered() int { return s.w - s.r }
 // be called from any goroutine, and is idempotent.
 func (s *Source) Close() error {
 	s.closeOnce.Do(func() {
-		s.state.Store(uint32(sink.StateClosed))
+		s.state.Store(uint32(sink.StateClosed)) // before mu: connect checks it under mu
 		s.cfg.Logger.Info("source: closed", "source", s.cfg.Name)
 		s.mu.Lock()
-		s.closed = true
 		nc := s.conn
 		s.conn = nil
 		s.mu.Unlock()
