@@ -22,8 +22,9 @@ import (
 )
 
 // DefaultListenQueue is how many runs of frames (spans, each the frames of
-// one read, up to 64 KiB) may wait for Next before the connections' readers
-// stop reading, which pushes back on the producers through their sockets.
+// one read: up to 64 KiB, up to 1 MiB while frames larger than 64 KiB arrive)
+// may wait for Next before the connections' readers stop reading, which
+// pushes back on the producers through their sockets.
 const DefaultListenQueue = 64
 
 // DefaultHandshakeTimeout bounds a WebSocket client's upgrade request.
