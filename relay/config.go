@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"os"
@@ -149,9 +150,8 @@ func DefaultEndpoint(d tlv.Domain) transport.Endpoint {
 type settings struct {
 	endpoint   transport.Endpoint
 	domain     tlv.Domain
-	validator  tlv.Validator
+	validator  tlv.Validator // its MaxSize is MaxFrame, with the default filled in
 	mode       os.FileMode
-	maxFrame   int
 	queue      int
 	queueBytes int
 	maxLag     time.Duration
@@ -167,14 +167,13 @@ func (c *Config) settings() (settings, error) {
 		endpoint:   c.Endpoint,
 		domain:     c.Domain,
 		validator:  c.Validator,
-		mode:       or(c.SocketMode, DefaultSocketMode),
-		maxFrame:   or(c.MaxFrame, tlv.MaxMessageSize),
-		queue:      or(c.ConsumerQueue, DefaultConsumerQueue),
-		queueBytes: or(c.ConsumerQueueBytes, DefaultConsumerQueueBytes),
-		maxLag:     or(c.MaxLag, DefaultMaxLag),
-		maxConns:   or(c.MaxConns, DefaultMaxConns),
-		partial:    or(c.PartialTimeout, DefaultPartialTimeout),
-		budget:     int64(or(c.QueueBudget, DefaultQueueBudget)),
+		mode:       cmp.Or(c.SocketMode, DefaultSocketMode),
+		queue:      cmp.Or(c.ConsumerQueue, DefaultConsumerQueue),
+		queueBytes: cmp.Or(c.ConsumerQueueBytes, DefaultConsumerQueueBytes),
+		maxLag:     cmp.Or(c.MaxLag, DefaultMaxLag),
+		maxConns:   cmp.Or(c.MaxConns, DefaultMaxConns),
+		partial:    cmp.Or(c.PartialTimeout, DefaultPartialTimeout),
+		budget:     int64(cmp.Or(c.QueueBudget, DefaultQueueBudget)),
 		journal:    c.Journal,
 		log:        c.Logger,
 	}
@@ -215,11 +214,12 @@ func (c *Config) settings() (settings, error) {
 	if d := c.Validator.Domain; d != 0 && d != c.Domain {
 		return bad("Validator.Domain", d, "leave it zero: the relay accepts only Config.Domain ("+c.Domain.String()+")")
 	}
-	if s.maxFrame < minFrame || s.maxFrame > tlv.MaxMessageSize {
+	maxFrame := cmp.Or(c.MaxFrame, tlv.MaxMessageSize)
+	if maxFrame < minFrame || maxFrame > tlv.MaxMessageSize {
 		return bad("MaxFrame", c.MaxFrame, "use 0 for the protocol's limit, or a size from "+
 			strconv.Itoa(minFrame)+" to "+strconv.Itoa(tlv.MaxMessageSize)+" bytes")
 	}
-	if m := c.Validator.MaxSize; m != 0 && m != s.maxFrame {
+	if m := c.Validator.MaxSize; m != 0 && m != maxFrame {
 		return bad("Validator.MaxSize", m, "leave it zero and set MaxFrame")
 	}
 	if c.SocketMode&^os.ModePerm != 0 {
@@ -245,15 +245,6 @@ func (c *Config) settings() (settings, error) {
 			" bytes), or at least "+strconv.Itoa(minQueueBudget)+" bytes, what one consumer's queue starts with")
 	}
 	s.validator.Domain = c.Domain
-	s.validator.MaxSize = s.maxFrame
+	s.validator.MaxSize = maxFrame
 	return s, nil
-}
-
-// or returns v, or def when v is zero.
-func or[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }

@@ -199,7 +199,7 @@ func (r *Relay) subscribe(cn *conn) *consumer {
 	k.tail = k.newSegment(min(r.cfg.queue, initialQueueSlots))
 	if k.tail == nil {
 		r.count.refused.Add(1)
-		r.log.Warn("relay: consumer refused: the consumer queues take all of queue_budget; closing its connection",
+		r.cfg.log.Warn("relay: consumer refused: the consumer queues take all of queue_budget; closing its connection",
 			"conn", cn.id, "queue_budget", r.cfg.budget)
 		return nil
 	}
@@ -221,7 +221,7 @@ func (r *Relay) subscribe(cn *conn) *consumer {
 	r.wg.Add(1)
 	r.mu.Unlock()
 	go k.run()
-	r.log.Info("relay: consumer subscribed", "conn", k.id, "consumers", len(subs))
+	r.cfg.log.Info("relay: consumer subscribed", "conn", k.id, "consumers", len(subs))
 	return k
 }
 
@@ -378,7 +378,7 @@ func (k *consumer) run() {
 	k.mu.Lock()
 	drops := k.drops
 	k.mu.Unlock()
-	k.r.log.Info("relay: consumer disconnected", "conn", k.id, "reason", k.why.String(),
+	k.r.cfg.log.Info("relay: consumer disconnected", "conn", k.id, "reason", k.why.String(),
 		"frames_out", k.written, "drops", drops)
 }
 
@@ -498,11 +498,12 @@ func (k *consumer) write(a, b []span, try bool) error {
 	outFrames, outBytes := frames, bytes
 	held, heldBytes := 0, 0 // a torn frame kept pending for sayLagged
 	if err != nil {
-		outFrames, outBytes = wholeFrames(a, b, sent)
-		if !try && errors.Is(err, os.ErrDeadlineExceeded) {
-			if k.torn, k.tornLen = tornRest(a, b, sent); k.torn != nil {
-				held, heldBytes = 1, k.tornLen
-			}
+		var torn []byte
+		outFrames, outBytes, torn = wholeFrames(a, b, sent)
+		if torn != nil && !try && errors.Is(err, os.ErrDeadlineExceeded) {
+			// sayLagged sends the unsent rest before its notice.
+			k.torn, k.tornLen = append([]byte(nil), torn[sent-outBytes:]...), len(torn)
+			held, heldBytes = 1, k.tornLen
 		}
 	}
 	for _, ss := range [2][]span{a, b} {
@@ -531,8 +532,10 @@ func (k *consumer) write(a, b []span, try bool) error {
 var errShort = errors.New("relay: write through was short")
 
 // wholeFrames counts the frames of a then b, and their bytes, that end
-// within the first sent bytes.
-func wholeFrames(a, b []span, sent int) (frames, bytes int) {
+// within the first sent bytes, and returns the frame those bytes end inside
+// (a view of its span), nil when they end between frames. Spans hold whole
+// frames.
+func wholeFrames(a, b []span, sent int) (frames, bytes int, torn []byte) {
 	for _, ss := range [2][]span{a, b} {
 		for i := range ss {
 			p := ss[i].bytes()
@@ -541,15 +544,19 @@ func wholeFrames(a, b []span, sent int) (frames, bytes int) {
 				bytes += len(p)
 				continue
 			}
-			for n := inbound.FrameLen(p); bytes+n <= sent; n = inbound.FrameLen(p) {
+			n := inbound.FrameLen(p)
+			for ; bytes+n <= sent; n = inbound.FrameLen(p) {
 				frames++
 				bytes += n
 				p = p[n:]
 			}
-			return frames, bytes
+			if bytes < sent {
+				torn = p[:n]
+			}
+			return frames, bytes, torn
 		}
 	}
-	return frames, bytes
+	return frames, bytes, nil
 }
 
 // drain discards what the queue still holds after shutdown, when no producer

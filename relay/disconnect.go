@@ -4,7 +4,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/msgsink/msgsink/internal/inbound"
 	"github.com/msgsink/msgsink/tlv"
 )
 
@@ -59,30 +58,4 @@ func (k *consumer) sayLagged() {
 		k.pendFrames.Add(-1)
 	}
 	k.torn, k.tornLen = nil, 0
-}
-
-// tornRest returns a copy of the unsent rest of the frame that the first
-// sent bytes of the spans a then b end inside, and that frame's whole
-// length; nil and 0 when they end between frames. Spans hold whole frames.
-func tornRest(a, b []span, sent int) ([]byte, int) {
-	base := 0
-	for _, ss := range [2][]span{a, b} {
-		for i := range ss {
-			p := ss[i].bytes()
-			if sent >= base+len(p) {
-				base += len(p)
-				continue
-			}
-			for n := inbound.FrameLen(p); base+n <= sent; n = inbound.FrameLen(p) {
-				base += n
-				p = p[n:]
-			}
-			if base == sent {
-				return nil, 0
-			}
-			n := inbound.FrameLen(p)
-			return append([]byte(nil), p[sent-base:n]...), n
-		}
-	}
-	return nil, 0
 }

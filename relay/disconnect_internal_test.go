@@ -8,10 +8,10 @@ import (
 	"github.com/msgsink/msgsink/tlv"
 )
 
-// tornRest finds the frame a write stopped inside, across spans, and
-// returns exactly its unsent rest; nothing when the write stopped between
-// frames.
-func TestTornRest(t *testing.T) {
+// wholeFrames counts the frames a write sent whole, across spans, and finds
+// the frame it stopped inside, whose unsent rest sayLagged sends; nothing
+// when the write stopped between frames.
+func TestWholeFrames(t *testing.T) {
 	b := tlv.NewBuilder(tlv.DomainMarketData, 1)
 	var frames [][]byte
 	var all []byte
@@ -36,16 +36,27 @@ func TestTornRest(t *testing.T) {
 		off += len(frames[i])
 	}
 	for sent := 0; sent <= len(all); sent++ {
-		got, n := tornRest(a, bb, sent)
+		gotFrames, gotBytes, torn := wholeFrames(a, bb, sent)
+		var got []byte
+		if torn != nil {
+			got = torn[sent-gotBytes:]
+		}
 		var want []byte
-		wantN := 0
+		wantFrames, wantBytes, wantN := 0, 0, 0
 		for i, st := range starts {
-			if end := st + len(frames[i]); sent > st && sent < end {
+			end := st + len(frames[i])
+			if end <= sent {
+				wantFrames, wantBytes = wantFrames+1, end
+			}
+			if sent > st && sent < end {
 				want, wantN = all[sent:end], len(frames[i])
 			}
 		}
-		if !bytes.Equal(got, want) || n != wantN {
-			t.Fatalf("sent %d: rest %d bytes of a %d-byte frame, want %d of %d", sent, len(got), n, len(want), wantN)
+		if gotFrames != wantFrames || gotBytes != wantBytes {
+			t.Fatalf("sent %d: %d frames whole in %d bytes, want %d in %d", sent, gotFrames, gotBytes, wantFrames, wantBytes)
+		}
+		if !bytes.Equal(got, want) || len(torn) != wantN {
+			t.Fatalf("sent %d: rest %d bytes of a %d-byte frame, want %d of %d", sent, len(got), len(torn), len(want), wantN)
 		}
 	}
 }

@@ -150,14 +150,16 @@
 // Listen may leave that private directory (.relayNNN) behind. A TCP relay
 // listens on loopback when its endpoint has no host, and logs a warning when
 // it listens on any other address, all interfaces included: a TCP socket has
-// no permissions, so SocketMode is refused for it. A socket file that no one answers on, left by a relay that
-// died, is replaced; one that answers is refused with ErrInUse, so two relays
-// never share a path; a file that is not a socket is left alone
-// (ErrNotSocket). Close removes the file only while it is still the one this
-// relay created. The check and the bind are two steps: of two relays started
-// at the same instant on the same stale file, both may pass the check, and
-// the one that binds last takes the path while the other listens on a socket
-// no one can reach.
+// no permissions, so SocketMode is refused for it. A socket file that no one
+// answers on, left by a relay that died, is replaced; one that answers is
+// refused with ErrInUse, so two relays never share a path; a file that is not
+// a socket is left alone (ErrNotSocket). Close removes the file only while it
+// is still the one this relay created. The check and the link are two steps:
+// of two relays started at the same instant on the same stale file, both may
+// pass the check. The second to link its socket into place then usually gets
+// ErrInUse; only when its removal of the stale file comes after the other's
+// link does it remove the other's socket and take the path, leaving the other
+// listening on a socket no one can reach.
 //
 // # Use
 //

@@ -355,6 +355,37 @@ func TestNoTimeoutBetweenFrames(t *testing.T) {
 	}
 }
 
+// TestAckedProducerIdleAfterSubscribe: an acked producer idle after its
+// Subscribe is at a frame boundary, so PartialTimeout does not cut it; its
+// frames sent after the wait are forwarded and acknowledged.
+func TestAckedProducerIdleAfterSubscribe(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	r := relaytest.Serve(t, relay.Config{PartialTimeout: timeout})
+	c := subscribeRaw(t, r, 1)
+	defer c.Close()
+	p := dial(t, r)
+	if _, err := p.Write(subscribeFrame(t, tlv.RoleProducer)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the acked producer", func() bool { return r.Stats().AckedProducers == 1 })
+	// Absence of an event needs a wait: several timeouts long.
+	time.Sleep(3 * timeout)
+	b := tlv.NewBuilder(tlv.DomainMarketData, 3)
+	f1, f2 := frameOf(t, b, 100), frameOf(t, b, 100)
+	if _, err := p.Write(append(f1, f2...)); err != nil {
+		t.Fatal(err)
+	}
+	readAcks(t, p, 3, 2)
+	for _, f := range [][]byte{f1, f2} {
+		if got, err := readFrame(c); err != nil || string(got) != string(f) {
+			t.Fatalf("frame after an idle spell: read %d bytes, %v", len(got), err)
+		}
+	}
+	if s := r.Stats(); s.PartialTimeouts != 0 || s.Producers != 1 {
+		t.Errorf("stats %v", s)
+	}
+}
+
 // TestReadBuffersGrowWithBytes: headers announcing 1 MiB frames, with
 // nothing after them, pin a buffer sized by what arrived, not by what was
 // announced; once a large frame is whole and forwarded, its connection's

@@ -8,15 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
-	"time"
 
 	"golang.org/x/sys/unix"
-)
 
-// probeTimeout bounds the connect that tells a live socket from a stale one.
-// A Unix connect does not wait for the peer's accept, so a live relay answers
-// at once; the bound only matters for a peer that is stuck.
-const probeTimeout = time.Second
+	"github.com/msgsink/msgsink/internal/inbound"
+)
 
 // socketFile is the socket file a relay created, so that Close removes it
 // only while it is still this relay's: a file that another relay has put at
@@ -63,7 +59,12 @@ func listenUnix(path string, mode os.FileMode) (ln net.Listener, sock *socketFil
 	if err := checkDir(dir); err != nil {
 		return nil, nil, false, err
 	}
-	if replaced, err = clearStale(path); err != nil {
+	switch replaced, err = inbound.ClearStale(path); {
+	case errors.Is(err, inbound.ErrInUse):
+		return nil, nil, false, ErrInUse
+	case errors.Is(err, inbound.ErrNotSocket):
+		return nil, nil, false, ErrNotSocket
+	case err != nil:
 		return nil, nil, false, err
 	}
 	priv, err := os.MkdirTemp(dir, privateDirPattern)
@@ -148,37 +149,4 @@ func checkDir(dir string) error {
 			"run chmod go-w %s, or choose a directory only this user can write", perm, dir))
 	}
 	return nil
-}
-
-// clearStale removes a stale socket file at path and reports whether it did.
-func clearStale(path string) (bool, error) {
-	fi, err := os.Lstat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	if fi.Mode().Type() != fs.ModeSocket {
-		return false, ErrNotSocket
-	}
-	c, err := net.DialTimeout("unix", path, probeTimeout)
-	switch {
-	case err == nil:
-		_ = c.Close()
-		return false, ErrInUse
-	case errors.Is(err, syscall.EAGAIN):
-		// A full accept queue: someone is listening, just not keeping up.
-		return false, ErrInUse
-	case errors.Is(err, syscall.ENOENT):
-		return false, nil // removed since the Lstat
-	case errors.Is(err, syscall.ECONNREFUSED):
-		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return false, err
-		}
-		return true, nil
-	}
-	// Anything else (EACCES, a timeout) says nothing about liveness: refuse
-	// rather than delete a socket that may be in use.
-	return false, err
 }

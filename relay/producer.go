@@ -27,10 +27,9 @@ type stream struct {
 	err    error  // the error of the last read, which ends the stream
 	frames uint64 // frames forwarded, for the log
 
-	// partial says c.Buf[off:w] is a frame begun at partialAt (relay clock)
-	// and not yet whole; deadline is the read deadline set for it, 0 for
-	// none; held is the part of Stats.PartialBytes this stream added.
-	partial   bool
+	// c.Buf[off:w], when not empty, is a frame begun at partialAt (relay
+	// clock) and not yet whole; deadline is the read deadline set for it, 0
+	// for none; held is the part of Stats.PartialBytes this stream added.
 	partialAt int64
 	deadline  int64
 	held      int
@@ -44,12 +43,13 @@ type stream struct {
 func (s *stream) fill() {
 	s.c, s.off, s.w = inbound.MakeRoom(s.c, s.off, s.w, s.need)
 	s.hold()
+	fresh := s.w == s.off
 	n, err := s.nc.Read(s.c.Buf[s.w:])
 	s.w += n
 	s.at = s.r.now()
 	s.err = err
-	if !s.partial && s.w > s.off {
-		s.partial, s.partialAt = true, s.at
+	if fresh && s.w > s.off {
+		s.partialAt = s.at
 	}
 }
 
@@ -59,12 +59,13 @@ func (s *stream) fill() {
 // starts, so a busy producer sets it at most once per read, and one that
 // ends its reads at frame boundaries never.
 func (s *stream) hold() {
-	if d := s.w - s.off; d != s.held {
+	d := s.w - s.off
+	if d != s.held {
 		s.r.count.partialBytes.Add(int64(d - s.held))
 		s.held = d
 	}
 	var dl int64
-	if s.partial {
+	if d > 0 {
 		dl = s.partialAt + int64(s.r.cfg.partial)
 	}
 	if dl == s.deadline {
@@ -82,7 +83,6 @@ func (s *stream) hold() {
 // Stats.PartialBytes, and the deadline of its partial frame, which must not
 // cut a consumer's connection after its Subscribe.
 func (s *stream) done() {
-	s.partial = false
 	s.off = s.w
 	s.hold()
 	if s.c != nil {
@@ -131,7 +131,7 @@ func (s *stream) scan() error {
 		// When the frame the header announces is all here, Parse checks
 		// its framing too: FrameSize only runs for the partial frame at the
 		// end, whose header must be sound before the relay waits for the rest.
-		if n := uint64(inbound.FrameLen(b)); n <= uint64(s.r.cfg.maxFrame) && n <= uint64(len(b)) {
+		if n := uint64(inbound.FrameLen(b)); n <= uint64(s.r.cfg.validator.MaxSize) && n <= uint64(len(b)) {
 			if _, err = v.Parse(b[:n]); err != nil {
 				break
 			}
@@ -170,7 +170,7 @@ func (s *stream) scan() error {
 	}
 	if s.off > begin {
 		// What is left, if anything, began in the last read.
-		s.partial, s.partialAt = s.w > s.off, s.at
+		s.partialAt = s.at
 	}
 	s.forward(start, frames)
 	if s.ack != nil {
@@ -213,6 +213,7 @@ func (r *Relay) handle(cn *conn) {
 			// An acked producer: the Subscribe asks for Acks, and its
 			// frames follow.
 			s.off += len(first)
+			s.partialAt = s.at // what follows the Subscribe, if anything, began in the last read
 			s.ack = newAcker(r, cn.nc)
 			defer s.ack.close()
 			r.count.ackedProducers.Add(1)
@@ -232,7 +233,7 @@ func (r *Relay) produce(cn *conn, s *stream) {
 	r.count.producers.Add(1)
 	r.count.producersTotal.Add(1)
 	defer r.count.producers.Add(-1)
-	r.log.Info("relay: producer connected", "conn", cn.id)
+	r.cfg.log.Info("relay: producer connected", "conn", cn.id)
 	for {
 		if err := s.scan(); err != nil {
 			why := inbound.ReasonOf(err)
@@ -249,20 +250,20 @@ func (r *Relay) produce(cn *conn, s *stream) {
 	}
 	if errors.Is(s.err, os.ErrDeadlineExceeded) {
 		r.count.partialTimeouts.Add(1)
-		r.log.Warn("relay: producer held a partial frame past partial_timeout; closing its connection",
+		r.cfg.log.Warn("relay: producer held a partial frame past partial_timeout; closing its connection",
 			"conn", cn.id, "bytes", s.w-s.off, "frame", s.need, "partial_timeout", r.cfg.partial)
 		return
 	}
 	if s.w > s.off {
 		r.count.truncated.Add(1)
-		r.log.Warn("relay: producer hung up in the middle of a frame; dropped the partial frame",
+		r.cfg.log.Warn("relay: producer hung up in the middle of a frame; dropped the partial frame",
 			"conn", cn.id, "bytes", s.w-s.off, "frame", s.need)
 	}
 	attrs := []any{"conn", cn.id, "frames", s.frames}
 	if !errors.Is(s.err, io.EOF) && !errors.Is(s.err, net.ErrClosed) {
 		attrs = append(attrs, "err", s.err)
 	}
-	r.log.Info("relay: producer disconnected", attrs...)
+	r.cfg.log.Info("relay: producer disconnected", attrs...)
 }
 
 // publish forwards the frames of c.Buf[off:end] to every consumer subscribed

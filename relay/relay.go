@@ -3,7 +3,6 @@ package relay
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net"
 	"os"
 	"sync"
@@ -19,7 +18,6 @@ import (
 // stop it with Close. Its methods are safe for concurrent use.
 type Relay struct {
 	cfg      settings
-	log      *slog.Logger
 	ln       net.Listener
 	addr     net.Addr    // what Addr reports: the socket's final path, not where it was bound
 	endpoint string      // canonical, with the port chosen for tcp://host:0
@@ -65,7 +63,6 @@ func Listen(cfg Config) (*Relay, error) {
 	}
 	r := &Relay{
 		cfg:      s,
-		log:      s.log,
 		endpoint: s.endpoint.String(),
 		epoch:    time.Now(),
 		conns:    make(map[*conn]struct{}),
@@ -95,15 +92,15 @@ func Listen(cfg Config) (*Relay, error) {
 		return nil, &ListenError{Endpoint: r.endpoint, Err: err}
 	}
 	if replaced {
-		r.log.Info("relay: replaced a stale socket file", "endpoint", r.endpoint)
+		r.cfg.log.Info("relay: replaced a stale socket file", "endpoint", r.endpoint)
 	}
 	if a, ok := r.addr.(*net.TCPAddr); ok && !a.IP.IsLoopback() {
-		r.log.Warn("relay: listening on "+a.IP.String()+", not loopback: any host that reaches it may send frames and subscribe",
+		r.cfg.log.Warn("relay: listening on "+a.IP.String()+", not loopback: any host that reaches it may send frames and subscribe",
 			"endpoint", r.endpoint)
 	}
-	r.log.Info("relay: listening", "endpoint", r.endpoint, "domain", s.domain.String(),
+	r.cfg.log.Info("relay: listening", "endpoint", r.endpoint, "domain", s.domain.String(),
 		"validation", s.validator.Level.String(), "precision", s.validator.Precision.String(),
-		"max_frame", s.maxFrame, "consumer_queue", s.queue, "consumer_queue_bytes", s.queueBytes,
+		"max_frame", s.validator.MaxSize, "consumer_queue", s.queue, "consumer_queue_bytes", s.queueBytes,
 		"max_lag", s.maxLag, "max_conns", s.maxConns, "partial_timeout", s.partial, "queue_budget", s.budget)
 	return r, nil
 }
@@ -174,7 +171,7 @@ func (r *Relay) Serve(ctx context.Context) error {
 			r.count.acceptErrors.Add(1)
 			if spare != nil && outOfFiles(err) {
 				if !shedding {
-					r.log.Warn("relay: out of file descriptors; closing new connections at once until some are free",
+					r.cfg.log.Warn("relay: out of file descriptors; closing new connections at once until some are free",
 						"endpoint", r.endpoint, "err", err)
 					shedding = true
 				}
@@ -183,7 +180,7 @@ func (r *Relay) Serve(ctx context.Context) error {
 				continue
 			}
 			pause = inbound.AcceptPause(pause)
-			r.log.Warn("relay: accept failed; retrying", "endpoint", r.endpoint, "err", err, "pause", pause)
+			r.cfg.log.Warn("relay: accept failed; retrying", "endpoint", r.endpoint, "err", err, "pause", pause)
 			select {
 			case <-time.After(pause):
 			case <-r.done:
@@ -202,7 +199,7 @@ func (r *Relay) Serve(ctx context.Context) error {
 			continue
 		}
 		if shedding && spare != nil {
-			r.log.Info("relay: file descriptors available again; accepting connections")
+			r.cfg.log.Info("relay: file descriptors available again; accepting connections")
 			shedding = false
 		}
 		r.start(nc)
@@ -241,7 +238,7 @@ func (r *Relay) start(nc net.Conn) {
 		r.count.refused.Add(1)
 		_ = nc.Close()
 		if !full {
-			r.log.Warn("relay: at max_conns; closing new connections at once until some leave", "max_conns", r.cfg.maxConns)
+			r.cfg.log.Warn("relay: at max_conns; closing new connections at once until some leave", "max_conns", r.cfg.maxConns)
 		}
 		return
 	}
@@ -294,7 +291,7 @@ func (r *Relay) Close() error {
 		if r.sock != nil {
 			r.sock.remove()
 		}
-		r.log.Info("relay: closed", "endpoint", r.endpoint, "stats", r.Stats().String())
+		r.cfg.log.Info("relay: closed", "endpoint", r.endpoint, "stats", r.Stats().String())
 	})
 	return r.closeErr
 }
@@ -306,5 +303,5 @@ func (r *Relay) now() int64 { return int64(time.Since(r.epoch)) }
 // reject counts and logs a connection closed for what it sent.
 func (r *Relay) reject(cn *conn, role string, why inbound.Reason, err error) {
 	r.count.rejected[why].Add(1)
-	r.log.Warn("relay: "+role+" rejected; closing its connection", "conn", cn.id, "reason", why.String(), "err", err)
+	r.cfg.log.Warn("relay: "+role+" rejected; closing its connection", "conn", cn.id, "reason", why.String(), "err", err)
 }

@@ -65,6 +65,9 @@ func (c Config) settings() (Config, error) {
 	case c.Validator.Domain != 0 && !c.Validator.Domain.Valid():
 		return bad(fmt.Errorf("%w: validator domain %d: use one of the tlv.Domain constants, or 0 for any", sink.ErrInvalidConfig, c.Validator.Domain))
 	}
+	if m := c.Validator.MaxSize; m <= 0 || m > tlv.MaxMessageSize {
+		c.Validator.MaxSize = tlv.MaxMessageSize // what the Validator takes it for, so Next can compare
+	}
 	return c, nil
 }
 

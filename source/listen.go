@@ -3,11 +3,9 @@ package source
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -24,8 +22,9 @@ import (
 )
 
 // DefaultListenQueue is how many runs of frames (spans, each the frames of
-// one read, up to 64 KiB) may wait for Next before the connections' readers
-// stop reading, which pushes back on the producers through their sockets.
+// one read: up to 64 KiB, up to 1 MiB while frames larger than 64 KiB arrive)
+// may wait for Next before the connections' readers stop reading, which
+// pushes back on the producers through their sockets.
 const DefaultListenQueue = 64
 
 // DefaultHandshakeTimeout bounds a WebSocket client's upgrade request.
@@ -89,8 +88,7 @@ type Listener struct {
 	endpoint  string // canonical, with the port chosen for port 0
 	ws        bool
 	wsPath    string
-	validator tlv.Validator
-	maxFrame  int
+	validator tlv.Validator // its MaxSize is the largest frame accepted, the default filled in
 	handshake time.Duration
 	log       *slog.Logger
 	ln        net.Listener
@@ -119,7 +117,6 @@ func Listen(cfg ListenConfig) (*Listener, error) {
 	l := &Listener{
 		name:      cfg.Name,
 		validator: cfg.Validator,
-		maxFrame:  cfg.Validator.MaxSize,
 		handshake: cfg.HandshakeTimeout,
 		log:       cfg.Logger,
 		done:      make(chan struct{}),
@@ -129,14 +126,13 @@ func Listen(cfg ListenConfig) (*Listener, error) {
 		return nil, &sink.Error{Sink: cfg.Name, Op: "listen",
 			Err: fmt.Errorf("%w: %s: %s", sink.ErrInvalidConfig, field, reason)}
 	}
-	if l.maxFrame == 0 || l.maxFrame > tlv.MaxMessageSize {
-		l.maxFrame = tlv.MaxMessageSize
+	if m := cfg.Validator.MaxSize; m == 0 || m > tlv.MaxMessageSize {
+		l.validator.MaxSize = tlv.MaxMessageSize
 	}
-	if l.maxFrame < tlv.HeaderSize {
+	if l.validator.MaxSize < tlv.HeaderSize {
 		return bad("Validator.MaxSize", strconv.Itoa(cfg.Validator.MaxSize)+
 			": use 0 for the protocol's limit, or at least "+strconv.Itoa(tlv.HeaderSize))
 	}
-	l.validator.MaxSize = l.maxFrame
 	if d := cfg.Validator.Domain; d != 0 && !d.Valid() {
 		return bad("Validator.Domain", strconv.Itoa(int(d))+": use 0 for any, or one of the tlv.Domain constants")
 	}
@@ -174,8 +170,7 @@ func Listen(cfg ListenConfig) (*Listener, error) {
 			l.wsPath = "/" // as transport.ParseEndpoint writes a ws:// endpoint without one
 		}
 		// The largest frame travels with a WebSocket header in one chunk.
-		l.maxFrame = min(l.maxFrame, inbound.MaxChunkSize-maxWSHeader)
-		l.validator.MaxSize = l.maxFrame
+		l.validator.MaxSize = min(l.validator.MaxSize, inbound.MaxChunkSize-maxWSHeader)
 		if !cfg.HTTPOnly {
 			l.ln, err = net.Listen("tcp", e.Addr)
 		}
@@ -191,7 +186,7 @@ func Listen(cfg ListenConfig) (*Listener, error) {
 	if l.ln == nil {
 		l.nx.init(cfg.Name)
 		l.log.Info("source: taking WebSocket producers from an HTTP server", "name", l.name, "path", pathOf(l.wsPath),
-			"validation", l.validator.Level.String(), "max_frame", l.maxFrame)
+			"validation", l.validator.Level.String(), "max_frame", l.validator.MaxSize)
 		return l, nil
 	}
 	if cfg.Endpoint.Scheme != "unix" {
@@ -203,7 +198,7 @@ func Listen(cfg ListenConfig) (*Listener, error) {
 			"use 127.0.0.1 in the endpoint for this host only", "name", l.name, "endpoint", l.endpoint)
 	}
 	l.log.Info("source: listening", "name", l.name, "endpoint", l.endpoint,
-		"validation", l.validator.Level.String(), "max_frame", l.maxFrame)
+		"validation", l.validator.Level.String(), "max_frame", l.validator.MaxSize)
 	l.wg.Add(1)
 	go l.accept()
 	return l, nil
@@ -217,15 +212,7 @@ func listenUnix(path string) (net.Listener, error) {
 	if !errors.Is(err, syscall.EADDRINUSE) {
 		return ln, err
 	}
-	if fi, lerr := os.Lstat(path); lerr != nil || fi.Mode().Type() != fs.ModeSocket {
-		return nil, err
-	}
-	c, derr := net.DialTimeout("unix", path, time.Second)
-	if derr == nil {
-		_ = c.Close()
-		return nil, err
-	}
-	if !errors.Is(derr, syscall.ECONNREFUSED) || os.Remove(path) != nil {
+	if _, cerr := inbound.ClearStale(path); cerr != nil {
 		return nil, err
 	}
 	return net.Listen("unix", path)

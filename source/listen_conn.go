@@ -150,7 +150,7 @@ func (cn *lconn) scanRaw() error {
 		// When the frame the header announces is all here, Parse checks
 		// its framing too; FrameSize only runs for the partial frame at
 		// the end, whose header must be sound before waiting for the rest.
-		if n := uint64(inbound.FrameLen(b)); n <= uint64(cn.l.maxFrame) && n <= uint64(len(b)) {
+		if n := uint64(inbound.FrameLen(b)); n <= uint64(cn.l.validator.MaxSize) && n <= uint64(len(b)) {
 			if cn.first {
 				cn.first = false
 				if role, ok := inbound.Subscription(b[:n]); ok {

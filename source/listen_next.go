@@ -133,11 +133,11 @@ func (l *Listener) exitNext() { l.nexting.Store(false) }
 func (n *nextState) take(l *Listener) bool {
 	n.finish(l)
 	var sp span
+	// A span that waits is taken by a plain receive; only when none does
+	// is it the dearer select that Close also ends.
 	select {
 	case sp = <-l.spans:
 	default:
-		// Nothing waits: what was returned is all there is for now, so
-		// the counters are exact at this quiet point.
 		select {
 		case sp = <-l.spans:
 		case <-l.done:

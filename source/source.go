@@ -31,20 +31,20 @@ type Source struct {
 	subscribe []byte // the Subscribe frame, built once
 
 	// Reader side: owned by the goroutine in Next.
-	nc       net.Conn // the live connection, nil when there is none
-	buf      []byte
-	r, w     int   // buf[r:w] is read and not yet returned
-	readErr  error // why the connection ended, once buf[r:w] holds no whole frame
-	lost     bool  // a connection was lost: wait before the next dial
-	seq      Tracker
-	dirty    [256]bool // producers whose counts changed since publish
+	nc      net.Conn // the live connection, nil when there is none
+	buf     []byte
+	r, w    int   // buf[r:w] is read and not yet returned
+	readErr error // why the connection ended, once buf[r:w] holds no whole frame
+	lost    bool  // a connection was lost: wait before the next dial
+	seq     Tracker
+	// dirty marks the producers whose counts changed since publish, which
+	// runs when Next has returned all it read and before each read; nDirty
+	// > 0 says some did.
+	dirty    [256]bool
 	dirtyIDs [256]uint8
 	nDirty   int
 	bytes    uint64 // bytes of the frames returned
 	invalid  uint64
-	// unpublished is set when counts changed since publish, which runs
-	// when Next has returned all it read and before each read.
-	unpublished bool
 
 	// Published counters, read by Info: stored by the reader once per read.
 	state                                    atomic.Uint32 // a sink.State
@@ -60,7 +60,6 @@ type Source struct {
 	cancel    context.CancelFunc // ends a dial or a backoff at Close
 	closeOnce sync.Once
 	mu        sync.Mutex
-	closed    bool     // under mu
 	conn      net.Conn // under mu: what Close must close
 	lastErr   error    // under mu
 }
@@ -121,22 +120,32 @@ func (s *Source) Next() (tlv.Frame, error) {
 		return nil, s.closedErr()
 	}
 	for {
+		need := tlv.HeaderSize
 		if avail := s.w - s.r; avail >= tlv.HeaderSize {
-			n, err := s.cfg.Validator.FrameSize(s.buf[s.r:s.w])
-			if err != nil {
-				s.refuse(err) // out of step with the stream: reconnect
-				continue
+			b := s.buf[s.r:s.w]
+			// When the frame the header announces is all here, accept's
+			// Parse checks its framing too: FrameSize only runs for a frame
+			// not yet whole, whose header must be sound before Next waits
+			// for the rest.
+			n := inbound.FrameLen(b)
+			if n > avail || n > s.cfg.Validator.MaxSize {
+				var err error
+				if n, err = s.cfg.Validator.FrameSize(b); err != nil {
+					s.refuse(err) // out of step with the stream: reconnect
+					continue
+				}
 			}
 			if n <= avail {
-				f := tlv.Frame(s.buf[s.r : s.r+n : s.r+n])
+				f := tlv.Frame(b[:n:n])
 				s.r += n
 				if f, ok, err := s.accept(f); ok || err != nil {
 					return f, err
 				}
 				continue
 			}
+			need = n
 		}
-		if err := s.more(); err != nil {
+		if err := s.more(need); err != nil {
 			return nil, err
 		}
 	}
@@ -165,7 +174,6 @@ func (s *Source) accept(f tlv.Frame) (tlv.Frame, bool, error) {
 	if !dup {
 		s.bytes += uint64(len(f))
 	}
-	s.unpublished = true
 	if s.r == s.w {
 		s.publish() // the caller has everything read so far
 	}
@@ -212,14 +220,15 @@ func (s *Source) refuse(err error) {
 	s.publish()
 }
 
-// more gets more bytes: from the live connection, or from a new one when
-// there is none or it ended.
-func (s *Source) more() error {
+// more gets more bytes for the frame at r, of need bytes (tlv.HeaderSize
+// while its header is not in): from the live connection, or from a new one
+// when there is none or it ended.
+func (s *Source) more(need int) error {
 	if s.isClosed() {
 		return s.closedErr()
 	}
 	if s.nc != nil && s.readErr == nil {
-		s.fill()
+		s.fill(need)
 		return nil
 	}
 	s.lose()
@@ -267,15 +276,11 @@ func (s *Source) Connect(ctx context.Context) error {
 	return err
 }
 
-// fill reads once into the buffer, first making room for the frame at r:
-// the partial frame moves to the front, or to a larger buffer, only when
-// it does not fit or fewer than inbound.MinRead bytes are left to read into,
-// so that a busy stream is never read a few bytes at a time.
-func (s *Source) fill() {
-	need := tlv.HeaderSize
-	if s.w-s.r >= tlv.HeaderSize {
-		need, _ = s.cfg.Validator.FrameSize(s.buf[s.r:s.w]) // Next checked it
-	}
+// fill reads once into the buffer, first making room for the frame at r, of
+// need bytes: the partial frame moves to the front, or to a larger buffer,
+// only when it does not fit or fewer than inbound.MinRead bytes are left to
+// read into, so that a busy stream is never read a few bytes at a time.
+func (s *Source) fill(need int) {
 	if s.r == s.w {
 		s.r, s.w = 0, 0
 	}
@@ -288,7 +293,7 @@ func (s *Source) fill() {
 		s.w = copy(buf, s.buf[s.r:s.w])
 		s.r, s.buf = 0, buf
 	}
-	if s.unpublished {
+	if s.nDirty > 0 {
 		s.publish() // what Next returned before it waits: Info is exact while Next blocks
 	}
 	n, err := s.nc.Read(s.buf[s.w:])
@@ -335,8 +340,10 @@ func (s *Source) connect(ctx context.Context) error {
 		s.attempts.Add(1)
 		nc, err := s.dial(ctx)
 		if err == nil {
+			// Close stores its state before it takes mu: seen here, or
+			// Close finds the connection in conn and closes it.
 			s.mu.Lock()
-			if s.closed {
+			if s.isClosed() {
 				s.mu.Unlock()
 				_ = nc.Close()
 				return s.closedErr()
@@ -440,7 +447,6 @@ func (s *Source) publish() {
 		s.dirty[src] = false
 	}
 	s.nDirty = 0
-	s.unpublished = false
 }
 
 // setState moves to st, unless the Source is closed, and logs the change.
@@ -483,10 +489,9 @@ func (s *Source) Buffered() int { return s.w - s.r }
 // be called from any goroutine, and is idempotent.
 func (s *Source) Close() error {
 	s.closeOnce.Do(func() {
-		s.state.Store(uint32(sink.StateClosed))
+		s.state.Store(uint32(sink.StateClosed)) // before mu: connect checks it under mu
 		s.cfg.Logger.Info("source: closed", "source", s.cfg.Name)
 		s.mu.Lock()
-		s.closed = true
 		nc := s.conn
 		s.conn = nil
 		s.mu.Unlock()

@@ -83,7 +83,7 @@ func (cn *lconn) scanWS() error {
 			cn.need = h.hlen
 			break
 		}
-		if err = h.check(l.maxFrame); err != nil {
+		if err = h.check(l.validator.MaxSize); err != nil {
 			break
 		}
 		n := h.hlen + int(h.plen)

@@ -3,7 +3,8 @@
 // reference-counted read buffers (chunks) that whole frames are read into
 // and handed on as spans without a copy, the growth policy of those
 // buffers, the recognition of a connection's first frame (a Subscribe), the
-// classification of a rejected frame, and which accept errors a pause cures.
+// classification of a rejected frame, which accept errors a pause cures, and
+// the removal of a stale Unix socket file left where a listener binds.
 //
 // A chunk belongs to the goroutine that reads into it and to every holder of
 // a span of it, by reference count: bytes a span covers are never written
