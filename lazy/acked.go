@@ -101,9 +101,9 @@ func (s *Sink) onConfirm() {
 // first frame is the sink's Subscribe.
 func (s *Sink) startAcked(conn transport.Conn) error {
 	s.ack.conf = nil
+	_, s.ack.sent = s.ring.Counts()
 	if cc, ok := conn.(transport.ConfirmingConn); ok {
 		cc.SetOnConfirm(s.ack.onConfirm)
-		_, s.ack.sent = s.ring.Counts()
 		s.ack.conf, s.ack.base = cc, s.ack.sent
 		return nil
 	}
@@ -112,7 +112,6 @@ func (s *Sink) startAcked(conn transport.Conn) error {
 		return errNoInbound
 	}
 	ic.SetInbound(s.ack.onFrame)
-	_, s.ack.sent = s.ring.Counts()
 	return s.subscribe(conn)
 }
 
@@ -139,15 +138,7 @@ func (s *Sink) wroteAcked(a, b []*tlv.Message, n int) {
 	if n == 0 {
 		return
 	}
-	a, b = a[:min(n, len(a))], b[:max(0, n-len(a))]
-	var size uint64
-	for _, m := range a {
-		size += uint64(m.Len())
-	}
-	for _, m := range b {
-		size += uint64(m.Len())
-	}
-	s.writtenBytes.Add(size)
+	s.writtenBytes.Add(batchBytes(firstN(a, b, n)))
 	s.written.Add(uint64(n))
 	if high := s.ack.high.Load(); high > s.ack.sent {
 		s.ack.resent.Add(min(uint64(n), high-s.ack.sent))
