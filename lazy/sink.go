@@ -579,8 +579,7 @@ func (s *Sink) writeLoop(conn transport.Conn) error {
 // messages, or with acked delivery those after what it has written.
 func (s *Sink) unwritten() (a, b []*tlv.Message) {
 	if s.ack.on {
-		_, removed := s.ring.Counts()
-		return s.ring.PeekAfter(int(s.ack.sent-removed), s.cfg.MaxBatch)
+		return s.ring.PeekFrom(s.ack.sent, s.cfg.MaxBatch)
 	}
 	return s.ring.Peek(s.cfg.MaxBatch)
 }
