@@ -9,11 +9,12 @@ import (
 )
 
 // acked is the state of acked delivery (DeliveryAcked). The ring then has
-// three parts: from its head, the messages written and not yet acknowledged,
-// then those not written yet on this connection, up to its tail. The
-// writer writes from sent, and releases from the head what the Acks cover;
-// a new connection starts sent again at the head, so that what was not
-// acknowledged goes first, in order.
+// three parts, by ring count: head..sent, written on this connection and
+// not acknowledged; sent..high, written on an earlier connection and not
+// yet on this one; high..tail, never written. The writer writes from sent,
+// and releases from the head what the Acks cover; a new connection starts
+// sent again at the head, so that what was not acknowledged goes first, in
+// order.
 type acked struct {
 	on bool
 	// seq holds, per source (header byte 6), the highest sequence
