@@ -134,20 +134,25 @@ type Retry struct {
 // follow, with an error matching sink.ErrInvalidConfig that names the
 // setting.
 func (r Retry) Check() error {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: "+format, append([]any{sink.ErrInvalidConfig}, args...)...)
-	}
 	switch {
 	case r.Multiplier < 1:
-		return bad("retry multiplier %v must be >= 1", r.Multiplier)
+		return invalid("retry multiplier %v must be >= 1", r.Multiplier)
 	case r.Jitter > 1:
-		return bad("retry jitter %v must be <= 1", r.Jitter)
+		return invalid("retry jitter %v must be <= 1", r.Jitter)
 	case r.Initial < 0 || r.Max < r.Initial:
-		return bad("retry initial %v and max %v: want 0 <= initial <= max", r.Initial, r.Max)
+		return invalid("retry initial %v and max %v: want 0 <= initial <= max", r.Initial, r.Max)
 	case r.MaxAttempts < 0:
-		return bad("retry max_attempts %d must be >= 0", r.MaxAttempts)
+		return invalid("retry max_attempts %d must be >= 0", r.MaxAttempts)
 	}
 	return nil
+}
+
+// invalid returns the error of a configuration mistake that format and
+// args describe, around sink.ErrInvalidConfig: the one sentinel for every
+// configuration mistake, so that callers need not know which layer refused
+// it.
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{sink.ErrInvalidConfig}, args...)...)
 }
 
 // Delay is the wait after the n-th failed attempt (n ≥ 1) of a resolved
@@ -260,28 +265,27 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Dialer == nil {
 		c.Dialer = &defaultDialer
 	}
-	bad := func(format string, args ...any) (Config, error) {
+	bad := func(err error) (Config, error) {
 		// A *sink.Error naming the sink, as the composite constructors
-		// return, around sink.ErrInvalidConfig, the one sentinel for every
-		// configuration mistake, so that callers need not know which layer
-		// refused it.
-		return c, &sink.Error{Sink: c.Name, Op: "new", Err: fmt.Errorf("%w: "+format, append([]any{sink.ErrInvalidConfig}, args...)...)}
+		// return.
+		return c, &sink.Error{Sink: c.Name, Op: "new", Err: err}
 	}
+	retryErr := c.Retry.Check()
 	switch {
 	case c.BufferSize < 1 || c.BufferSize > ring.MaxCapacity:
-		return bad("buffer_size %d out of range 1..%d", c.BufferSize, ring.MaxCapacity)
+		return bad(invalid("buffer_size %d out of range 1..%d", c.BufferSize, ring.MaxCapacity))
 	case c.MaxBatch < 1 || c.MaxBatch > MaxBatchLimit:
-		return bad("max_batch %d out of range 1..%d", c.MaxBatch, MaxBatchLimit)
+		return bad(invalid("max_batch %d out of range 1..%d", c.MaxBatch, MaxBatchLimit))
 	case c.Idle > IdlePark:
-		return bad("unknown idle strategy %d", c.Idle)
+		return bad(invalid("unknown idle strategy %d", c.Idle))
 	case c.Backlog > BacklogDrop:
-		return bad("unknown backlog policy %d", c.Backlog)
+		return bad(invalid("unknown backlog policy %d", c.Backlog))
 	case c.Delivery > DeliveryAcked:
-		return bad("unknown delivery %d", c.Delivery)
-	case c.Retry.Check() != nil:
-		return c, &sink.Error{Sink: c.Name, Op: "new", Err: c.Retry.Check()}
+		return bad(invalid("unknown delivery %d", c.Delivery))
+	case retryErr != nil:
+		return bad(retryErr)
 	case c.ConnectTimeout < 0 || c.CloseTimeout < 0:
-		return bad("timeouts must be positive")
+		return bad(invalid("timeouts must be positive"))
 	}
 	return c, nil
 }
