@@ -176,9 +176,13 @@ type Dialer interface {
 	DialContext(ctx context.Context, e transport.Endpoint) (transport.Conn, error)
 }
 
-// defaultDialer is the Dialer of a Config without one. Dialing does not
-// modify it, so every sink may share it.
-var defaultDialer transport.Dialer
+// defaultDialer is the Dialer of a Config without one, relayDialer that of
+// a relay sink's (its dial errors' hints ask about the relay). Dialing does
+// not modify them, so every sink may share them.
+var (
+	defaultDialer transport.Dialer
+	relayDialer   = transport.Dialer{Relay: true}
+)
 
 // Config configures a Sink. Its zero value, with an Endpoint, works. New
 // refuses a Config it cannot use with a *sink.Error (Op "new") that names
@@ -210,7 +214,8 @@ type Config struct {
 	Validator tlv.Validator
 
 	// Dialer connects to the endpoint, within ConnectTimeout; nil means a
-	// zero transport.Dialer. A wss:// endpoint with a private CA sets a
+	// zero transport.Dialer, with Relay set for a relay sink (Kind
+	// sink.KindRelay). A wss:// endpoint with a private CA sets a
 	// *transport.Dialer with its TLS config.
 	Dialer Dialer
 
@@ -264,6 +269,9 @@ func (c Config) withDefaults() (Config, error) {
 	c.Metadata = maps.Clone(c.Metadata)
 	if c.Dialer == nil {
 		c.Dialer = &defaultDialer
+		if c.Kind == sink.KindRelay {
+			c.Dialer = &relayDialer
+		}
 	}
 	bad := func(err error) (Config, error) {
 		// A *sink.Error naming the sink, as the composite constructors

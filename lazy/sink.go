@@ -486,10 +486,6 @@ func (s *Sink) dial(lost error) (transport.Conn, error) {
 		if err == nil {
 			return conn, nil
 		}
-		var oe *transport.OpError
-		if s.cfg.Kind == sink.KindRelay && errors.As(err, &oe) {
-			oe.Relay = true // the hints ask about the relay
-		}
 		failed := s.setErr("connect", err)
 		attempt++
 		if s.cfg.Retry.MaxAttempts > 0 && attempt >= s.cfg.Retry.MaxAttempts {

@@ -112,8 +112,8 @@
 // reason says what to write instead. Dial, WriteBatch and Shutdown return
 // *OpError, which names the operation and the endpoint, says what to check
 // ("is the server running and listening there?"; "the relay" when the
-// caller marks the endpoint as a relay's with OpError.Relay, as a lazy sink
-// of a relay service does), and unwraps to the cause for errors.Is:
+// Dialer is a relay's, Dialer.Relay, as a relay service's sink's is), and
+// unwraps to the cause for errors.Is:
 // syscall.ECONNREFUSED, syscall.EPIPE, net.ErrClosed, context.DeadlineExceeded
 // and os.ErrDeadlineExceeded (a timeout matches both). A WebSocket server's
 // Close frame is a *CloseError with its code and reason, for errors.As.

@@ -104,8 +104,8 @@ func (e *ProtocolError) Unwrap() error { return ErrWebSocketProtocol }
 // timeout, or the socket error. A wss:// connection uses d.TLS.
 func (d *Dialer) DialWebSocket(ctx context.Context, e Endpoint) (*WebSocketConn, error) {
 	if e.Scheme != "ws" && e.Scheme != "wss" {
-		return nil, &OpError{Op: "dial", Endpoint: e.String(), Err: &EndpointError{
-			Endpoint: e.String(), Reason: "not a ws:// or wss:// endpoint"}}
+		return nil, d.dialError(e, &EndpointError{
+			Endpoint: e.String(), Reason: "not a ws:// or wss:// endpoint"})
 	}
 	ctx, cancel := d.bound(ctx)
 	defer cancel()
@@ -114,7 +114,7 @@ func (d *Dialer) DialWebSocket(ctx context.Context, e Endpoint) (*WebSocketConn,
 		if errors.As(err, &se) {
 			err = &HandshakeError{Status: int(se)}
 		}
-		return nil, &OpError{Op: "dial", Endpoint: e.String(), Err: unwrapNetOpError(err)}
+		return nil, d.dialError(e, unwrapNetOpError(err))
 	}
 	// The TCP connect and the TLS handshake are ours, so that TCP_NODELAY is
 	// set and a certificate error surfaces as itself; gobwas then speaks
