@@ -36,9 +36,9 @@ type Service struct {
 	// built-in defaults, then [defaults], then the service's own keys.
 	// Validator is filled; Dialer is a *transport.Dialer with the TLS config
 	// of a wss:// service with tls_ca_file or insecure_skip_verify, nil
-	// otherwise (the zero transport.Dialer). Its Name, Kind, Endpoint and
-	// Metadata are left empty: they are the Service's, and LazyConfig joins
-	// the two.
+	// otherwise (lazy's default, a relay's for a relay service). Its Name,
+	// Kind, Endpoint and Metadata are left empty: they are the Service's,
+	// and LazyConfig joins the two.
 	Sink lazy.Config
 
 	Pattern sink.Kind // composite: sink.KindFanout, KindRoundRobin or KindFailover

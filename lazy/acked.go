@@ -9,11 +9,12 @@ import (
 )
 
 // acked is the state of acked delivery (DeliveryAcked). The ring then has
-// three parts: from its head, the messages written and not yet acknowledged,
-// then those not written yet on this connection, up to its tail. The
-// writer writes from sent, and releases from the head what the Acks cover;
-// a new connection starts sent again at the head, so that what was not
-// acknowledged goes first, in order.
+// three parts, by ring count: head..sent, written on this connection and
+// not acknowledged; sent..high, written on an earlier connection and not
+// yet on this one; high..tail, never written. The writer writes from sent,
+// and releases from the head what the Acks cover; a new connection starts
+// sent again at the head, so that what was not acknowledged goes first, in
+// order.
 type acked struct {
 	on bool
 	// seq holds, per source (header byte 6), the highest sequence
@@ -101,9 +102,9 @@ func (s *Sink) onConfirm() {
 // first frame is the sink's Subscribe.
 func (s *Sink) startAcked(conn transport.Conn) error {
 	s.ack.conf = nil
+	_, s.ack.sent = s.ring.Counts()
 	if cc, ok := conn.(transport.ConfirmingConn); ok {
 		cc.SetOnConfirm(s.ack.onConfirm)
-		_, s.ack.sent = s.ring.Counts()
 		s.ack.conf, s.ack.base = cc, s.ack.sent
 		return nil
 	}
@@ -112,7 +113,6 @@ func (s *Sink) startAcked(conn transport.Conn) error {
 		return errNoInbound
 	}
 	ic.SetInbound(s.ack.onFrame)
-	_, s.ack.sent = s.ring.Counts()
 	return s.subscribe(conn)
 }
 
@@ -139,15 +139,7 @@ func (s *Sink) wroteAcked(a, b []*tlv.Message, n int) {
 	if n == 0 {
 		return
 	}
-	a, b = a[:min(n, len(a))], b[:max(0, n-len(a))]
-	var size uint64
-	for _, m := range a {
-		size += uint64(m.Len())
-	}
-	for _, m := range b {
-		size += uint64(m.Len())
-	}
-	s.writtenBytes.Add(size)
+	s.writtenBytes.Add(batchBytes(firstN(a, b, n)))
 	s.written.Add(uint64(n))
 	if high := s.ack.high.Load(); high > s.ack.sent {
 		s.ack.resent.Add(min(uint64(n), high-s.ack.sent))

@@ -134,20 +134,25 @@ type Retry struct {
 // follow, with an error matching sink.ErrInvalidConfig that names the
 // setting.
 func (r Retry) Check() error {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: "+format, append([]any{sink.ErrInvalidConfig}, args...)...)
-	}
 	switch {
 	case r.Multiplier < 1:
-		return bad("retry multiplier %v must be >= 1", r.Multiplier)
+		return invalid("retry multiplier %v must be >= 1", r.Multiplier)
 	case r.Jitter > 1:
-		return bad("retry jitter %v must be <= 1", r.Jitter)
+		return invalid("retry jitter %v must be <= 1", r.Jitter)
 	case r.Initial < 0 || r.Max < r.Initial:
-		return bad("retry initial %v and max %v: want 0 <= initial <= max", r.Initial, r.Max)
+		return invalid("retry initial %v and max %v: want 0 <= initial <= max", r.Initial, r.Max)
 	case r.MaxAttempts < 0:
-		return bad("retry max_attempts %d must be >= 0", r.MaxAttempts)
+		return invalid("retry max_attempts %d must be >= 0", r.MaxAttempts)
 	}
 	return nil
+}
+
+// invalid returns the error of a configuration mistake that format and
+// args describe, around sink.ErrInvalidConfig: the one sentinel for every
+// configuration mistake, so that callers need not know which layer refused
+// it.
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{sink.ErrInvalidConfig}, args...)...)
 }
 
 // Delay is the wait after the n-th failed attempt (n ≥ 1) of a resolved
@@ -171,9 +176,13 @@ type Dialer interface {
 	DialContext(ctx context.Context, e transport.Endpoint) (transport.Conn, error)
 }
 
-// defaultDialer is the Dialer of a Config without one. Dialing does not
-// modify it, so every sink may share it.
-var defaultDialer transport.Dialer
+// defaultDialer is the Dialer of a Config without one, relayDialer that of
+// a relay sink's (its dial errors' hints ask about the relay). Dialing does
+// not modify them, so every sink may share them.
+var (
+	defaultDialer transport.Dialer
+	relayDialer   = transport.Dialer{Relay: true}
+)
 
 // Config configures a Sink. Its zero value, with an Endpoint, works. New
 // refuses a Config it cannot use with a *sink.Error (Op "new") that names
@@ -205,7 +214,8 @@ type Config struct {
 	Validator tlv.Validator
 
 	// Dialer connects to the endpoint, within ConnectTimeout; nil means a
-	// zero transport.Dialer. A wss:// endpoint with a private CA sets a
+	// zero transport.Dialer, with Relay set for a relay sink (Kind
+	// sink.KindRelay). A wss:// endpoint with a private CA sets a
 	// *transport.Dialer with its TLS config.
 	Dialer Dialer
 
@@ -259,29 +269,31 @@ func (c Config) withDefaults() (Config, error) {
 	c.Metadata = maps.Clone(c.Metadata)
 	if c.Dialer == nil {
 		c.Dialer = &defaultDialer
+		if c.Kind == sink.KindRelay {
+			c.Dialer = &relayDialer
+		}
 	}
-	bad := func(format string, args ...any) (Config, error) {
+	bad := func(err error) (Config, error) {
 		// A *sink.Error naming the sink, as the composite constructors
-		// return, around sink.ErrInvalidConfig, the one sentinel for every
-		// configuration mistake, so that callers need not know which layer
-		// refused it.
-		return c, &sink.Error{Sink: c.Name, Op: "new", Err: fmt.Errorf("%w: "+format, append([]any{sink.ErrInvalidConfig}, args...)...)}
+		// return.
+		return c, &sink.Error{Sink: c.Name, Op: "new", Err: err}
 	}
+	retryErr := c.Retry.Check()
 	switch {
 	case c.BufferSize < 1 || c.BufferSize > ring.MaxCapacity:
-		return bad("buffer_size %d out of range 1..%d", c.BufferSize, ring.MaxCapacity)
+		return bad(invalid("buffer_size %d out of range 1..%d", c.BufferSize, ring.MaxCapacity))
 	case c.MaxBatch < 1 || c.MaxBatch > MaxBatchLimit:
-		return bad("max_batch %d out of range 1..%d", c.MaxBatch, MaxBatchLimit)
+		return bad(invalid("max_batch %d out of range 1..%d", c.MaxBatch, MaxBatchLimit))
 	case c.Idle > IdlePark:
-		return bad("unknown idle strategy %d", c.Idle)
+		return bad(invalid("unknown idle strategy %d", c.Idle))
 	case c.Backlog > BacklogDrop:
-		return bad("unknown backlog policy %d", c.Backlog)
+		return bad(invalid("unknown backlog policy %d", c.Backlog))
 	case c.Delivery > DeliveryAcked:
-		return bad("unknown delivery %d", c.Delivery)
-	case c.Retry.Check() != nil:
-		return c, &sink.Error{Sink: c.Name, Op: "new", Err: c.Retry.Check()}
+		return bad(invalid("unknown delivery %d", c.Delivery))
+	case retryErr != nil:
+		return bad(retryErr)
 	case c.ConnectTimeout < 0 || c.CloseTimeout < 0:
-		return bad("timeouts must be positive")
+		return bad(invalid("timeouts must be positive"))
 	}
 	return c, nil
 }

@@ -78,10 +78,11 @@
 // every message it writes in its ring until the peer acknowledges it: the
 // connection's reader goroutine (transport.InboundConn) takes the peer's
 // Ack frames, cumulative per source (header byte 6), and kicks the writer,
-// which releases from the head of the ring what they cover. The ring is
-// then three runs, acknowledged-pending-release at its head, written and
-// unacknowledged, not yet written; it bounds the last two together, so a
-// peer that stops acknowledging fills it and Send returns ErrBufferFull.
+// which releases from the head of the ring what they cover. The ring then
+// holds, from its head, the messages written on this connection and not
+// acknowledged, those written on an earlier connection and not yet on this
+// one, and those never written; it bounds them together, so a peer that
+// stops acknowledging fills it and Send returns ErrBufferFull.
 // A new connection starts writing again at the head: the unacknowledged
 // messages go first, unchanged and in order, counted in Info.Resent.
 // Messages never leave the ring by a write through. Flush, Disconnect and

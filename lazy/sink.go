@@ -486,10 +486,6 @@ func (s *Sink) dial(lost error) (transport.Conn, error) {
 		if err == nil {
 			return conn, nil
 		}
-		var oe *transport.OpError
-		if s.cfg.Kind == sink.KindRelay && errors.As(err, &oe) {
-			oe.Relay = true // the hints ask about the relay
-		}
 		failed := s.setErr("connect", err)
 		attempt++
 		if s.cfg.Retry.MaxAttempts > 0 && attempt >= s.cfg.Retry.MaxAttempts {
@@ -579,8 +575,7 @@ func (s *Sink) writeLoop(conn transport.Conn) error {
 // messages, or with acked delivery those after what it has written.
 func (s *Sink) unwritten() (a, b []*tlv.Message) {
 	if s.ack.on {
-		_, removed := s.ring.Counts()
-		return s.ring.PeekAfter(int(s.ack.sent-removed), s.cfg.MaxBatch)
+		return s.ring.PeekFrom(s.ack.sent, s.cfg.MaxBatch)
 	}
 	return s.ring.Peek(s.cfg.MaxBatch)
 }
@@ -676,16 +671,9 @@ func (s *Sink) park(conn transport.Conn) error {
 // whoever sees the messages gone (Flush) also sees them counted. Then it
 // tells a waiting Flush and a waiting SendWait that things moved.
 func (s *Sink) consume(a, b []*tlv.Message, n int, counter, bytes *atomic.Uint64) {
-	a, b = a[:min(n, len(a))], b[:max(0, n-len(a))]
+	a, b = firstN(a, b, n)
 	if bytes != nil {
-		var size uint64
-		for _, m := range a {
-			size += uint64(m.Len())
-		}
-		for _, m := range b {
-			size += uint64(m.Len())
-		}
-		bytes.Add(size)
+		bytes.Add(batchBytes(a, b))
 	}
 	tlv.ReleaseAll(a)
 	tlv.ReleaseAll(b)
@@ -703,6 +691,23 @@ func (s *Sink) consume(a, b []*tlv.Message, n int, counter, bytes *atomic.Uint64
 		default:
 		}
 	}
+}
+
+// firstN returns the first n messages of a then b, as a and b.
+func firstN(a, b []*tlv.Message, n int) ([]*tlv.Message, []*tlv.Message) {
+	return a[:min(n, len(a))], b[:max(0, n-len(a))]
+}
+
+// batchBytes returns the size of the messages in a and b.
+func batchBytes(a, b []*tlv.Message) uint64 {
+	var size uint64
+	for _, m := range a {
+		size += uint64(m.Len())
+	}
+	for _, m := range b {
+		size += uint64(m.Len())
+	}
+	return size
 }
 
 // dropAll drops everything in the ring, counted under counter: with acked

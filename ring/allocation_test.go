@@ -33,10 +33,11 @@ func TestZeroAllocs(t *testing.T) {
 			}
 			r.Discard(2)
 		}},
-		{"PeekAfter+Discard", fill, func(r *Ring[*int]) {
-			a, b := r.PeekAfter(1, 2)
+		{"PeekFrom+Discard", fill, func(r *Ring[*int]) {
+			_, removed := r.Counts()
+			a, b := r.PeekFrom(removed+1, 2)
 			if len(a)+len(b) != 2 {
-				t.Fatal("PeekAfter returned too little")
+				t.Fatal("PeekFrom returned too little")
 			}
 			r.Discard(1)
 		}},

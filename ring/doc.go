@@ -22,7 +22,8 @@
 //     costs one compare-and-swap more than Push and is what Send uses, since Send
 //     is safe for concurrent use. Push and PushShared may be used on the same ring
 //     as long as no Push overlaps another call.
-//   - Consumer: Peek, Discard, Pop and PopBatch, from one goroutine at a time.
+//   - Consumer: Peek, PeekFrom, Discard, Pop and PopBatch, from one goroutine
+//     at a time.
 //   - Anyone: Cap, and Len as a snapshot.
 //
 // Neither side ever waits for the other. A full ring makes Push and PushShared

@@ -71,18 +71,17 @@ func ExampleRing_Discard() {
 
 // A consumer that keeps what it used until something lets it go: it
 // writes m1 and m2, keeps them until the peer acknowledges m1, and reads
-// past the kept ones with PeekAfter.
-func ExampleRing_PeekAfter() {
+// past the kept ones with PeekFrom, from the position it has written up to.
+func ExampleRing_PeekFrom() {
 	r := ring.New[string](8)
 	for _, s := range []string{"m1", "m2", "m3", "m4"} {
 		r.Push(s)
 	}
-	sent := 2 // m1 and m2 are written, and stay in the ring
-	a, b := r.PeekAfter(sent, 8)
+	var sent uint64 = 2 // m1 and m2 are written, and stay in the ring
+	a, b := r.PeekFrom(sent, 8)
 	fmt.Println("not written yet:", a, b)
 	r.Discard(1) // m1 acknowledged
-	sent--
-	a, _ = r.PeekAfter(sent, 8)
+	a, _ = r.PeekFrom(sent, 8)
 	fmt.Println("after the Ack:", r.Len(), "held,", a, "not written yet")
 	// Output:
 	// not written yet: [m3 m4] []

@@ -239,18 +239,22 @@ func (r *Ring[T]) peek(max int) (a, b []T) {
 	return r.segments(h, r.available(h, uint64(max)))
 }
 
-// PeekAfter is Peek past the skip oldest values: up to max of the values
-// that follow them, or nil when the ring holds no more than skip. It is for
-// a consumer that keeps values after it has used them, until something
-// lets it go of them (a sink keeps what it wrote until the peer
-// acknowledges it): it reads what it has not used yet with PeekAfter, and
-// Discards the oldest when it may. The segments are valid as Peek's are.
-func (r *Ring[T]) PeekAfter(skip, max int) (a, b []T) {
+// PeekFrom is Peek from an absolute position: up to max of the values from
+// the one at pos, counted as Counts counts them (the value at pos is the one
+// pushed after pos others). It returns nil when pos is before the head (those
+// values are gone) or at or past the tail. It is for a consumer that keeps
+// values after it has used them, until something lets it go of them (a sink
+// keeps what it wrote until the peer acknowledges it): it reads what it has
+// not used yet from the position it has used up to, and Discards the oldest
+// when it may. Taking the position rather than a count past the head saves
+// such a consumer the Counts call, whose tail read touches the producer's
+// line. The segments are valid as Peek's are.
+func (r *Ring[T]) PeekFrom(pos uint64, max int) (a, b []T) {
 	r.chk.enterConsume()
-	if skip >= 0 && max > 0 {
-		h := r.head.Load()
-		if n := r.available(h, uint64(skip)+uint64(max)); n > uint64(skip) {
-			a, b = r.segments(h+uint64(skip), n-uint64(skip))
+	if h := r.head.Load(); pos >= h && max > 0 {
+		skip := pos - h
+		if n := r.available(h, skip+uint64(max)); n > skip {
+			a, b = r.segments(pos, n-skip)
 		}
 	}
 	r.chk.exitConsume()

@@ -435,8 +435,9 @@ func TestCloseRacesPushShared(t *testing.T) {
 	}
 }
 
-func TestPeekAfter(t *testing.T) {
-	// Eight slots with head at index 6 and five values: 6 7 | 0 1 2.
+func TestPeekFrom(t *testing.T) {
+	// Eight slots with head at index 6 and five values: 6 7 | 0 1 2. The
+	// head is at position 6, the tail at 11.
 	newRing := func() *Ring[int] {
 		r := New[int](8)
 		for i := range 6 {
@@ -449,29 +450,32 @@ func TestPeekAfter(t *testing.T) {
 		return r
 	}
 	tests := []struct {
-		skip, max int
-		a, b      []int
+		pos  uint64
+		max  int
+		a, b []int
 	}{
-		{0, 2, []int{10, 11}, nil},
-		{0, 5, []int{10, 11}, []int{12, 13, 14}},
-		{1, 1, []int{11}, nil},
-		{1, 3, []int{11}, []int{12, 13}},
-		{2, 100, []int{12, 13, 14}, nil},
-		{4, 100, []int{14}, nil},
-		{5, 100, nil, nil}, // everything skipped
-		{9, 100, nil, nil}, // more than the ring holds
-		{1, 0, nil, nil},
-		{-1, 3, nil, nil},
+		{6, 2, []int{10, 11}, nil},
+		{6, 5, []int{10, 11}, []int{12, 13, 14}},
+		{7, 1, []int{11}, nil},
+		{7, 3, []int{11}, []int{12, 13}},
+		{8, 100, []int{12, 13, 14}, nil},
+		{10, 100, []int{14}, nil},
+		{11, 100, nil, nil}, // at the tail
+		{15, 100, nil, nil}, // past it
+		{7, 0, nil, nil},
+		{5, 3, nil, nil},           // before the head: gone
+		{0, 3, nil, nil},           // long gone
+		{1<<64 - 1, 100, nil, nil}, // skip+max wraps around: still nothing
 	}
 	for _, tt := range tests {
-		t.Run(fmt.Sprintf("skip=%d/max=%d", tt.skip, tt.max), func(t *testing.T) {
+		t.Run(fmt.Sprintf("pos=%d/max=%d", tt.pos, tt.max), func(t *testing.T) {
 			r := newRing()
-			a, b := r.PeekAfter(tt.skip, tt.max)
+			a, b := r.PeekFrom(tt.pos, tt.max)
 			if !slices.Equal(a, tt.a) || !slices.Equal(b, tt.b) {
-				t.Fatalf("PeekAfter(%d, %d) = %v, %v, want %v, %v", tt.skip, tt.max, a, b, tt.a, tt.b)
+				t.Fatalf("PeekFrom(%d, %d) = %v, %v, want %v, %v", tt.pos, tt.max, a, b, tt.a, tt.b)
 			}
 			if r.Len() != 5 {
-				t.Errorf("Len after PeekAfter = %d, want 5: it must not consume", r.Len())
+				t.Errorf("Len after PeekFrom = %d, want 5: it must not consume", r.Len())
 			}
 		})
 	}

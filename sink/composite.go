@@ -71,10 +71,7 @@ type composite struct {
 	// where a walk by path would cost twice as much per level of a diamond
 	// of composites.
 	belowOnce sync.Once
-	below     struct {
-		leaves     []leaf       // the sinks that are not composites
-		composites []*composite // the composites, whose Close hides what is under them
-	}
+	below     sinksUnder
 
 	// Messages no target took, by reason; refSelf counts those refused
 	// because the composite itself was closed, which no target saw.
@@ -143,23 +140,24 @@ type under interface{ self() *composite }
 
 func (c *composite) self() *composite { return c }
 
-// leaf is a sink under a composite that is not one, with its Stater (nil
-// when it has none).
-type leaf struct {
-	sink   Sink
-	stater Stater
+// sinksUnder is every sink under a composite, each once.
+type sinksUnder struct {
+	leaves     []Sink       // the sinks that are not composites
+	staters    []Stater     // staters[i] is leaves[i] as a Stater, or nil
+	composites []*composite // the composites, whose Close hides what is under them
 }
 
 // sinksBelow returns every sink under c, each once, from its targets' own
 // lists: linear in the sinks, where a walk by path is exponential in the
 // depth of a diamond.
-func (c *composite) sinksBelow() ([]leaf, []*composite) {
+func (c *composite) sinksBelow() *sinksUnder {
 	c.belowOnce.Do(func() {
 		seen := map[any]bool{}
-		addLeaf := func(l leaf) {
-			if !seen[l.sink] {
-				seen[l.sink] = true
+		addLeaf := func(l Sink, st Stater) {
+			if !seen[l] {
+				seen[l] = true
 				c.below.leaves = append(c.below.leaves, l)
+				c.below.staters = append(c.below.staters, st)
 			}
 		}
 		addComposite := func(u *composite) bool {
@@ -173,22 +171,22 @@ func (c *composite) sinksBelow() ([]leaf, []*composite) {
 		for i, t := range c.targets {
 			u, ok := t.(under)
 			if !ok {
-				addLeaf(leaf{t, c.staters[i]})
+				addLeaf(t, c.staters[i])
 				continue
 			}
 			if !addComposite(u.self()) {
 				continue
 			}
-			leaves, composites := u.self().sinksBelow()
-			for _, l := range leaves {
-				addLeaf(l)
+			b := u.self().sinksBelow()
+			for j, l := range b.leaves {
+				addLeaf(l, b.staters[j])
 			}
-			for _, n := range composites {
+			for _, n := range b.composites {
 				addComposite(n)
 			}
 		}
 	})
-	return c.below.leaves, c.below.composites
+	return &c.below
 }
 
 // refuseClosed counts and returns the refusal of a closed composite.
@@ -291,28 +289,15 @@ func (c *composite) State() State {
 	if c.closed.Load() {
 		return StateClosed
 	}
-	leaves, composites := c.sinksBelow()
-	for _, n := range composites {
+	b := c.sinksBelow()
+	for _, n := range b.composites {
 		if n.closed.Load() {
 			// A closed composite hides the sinks under it, which other
 			// paths may still reach: judge path by path.
 			return best(c.staters)
 		}
 	}
-	st, rank := StateClosed, 0
-	for _, l := range leaves {
-		s := StateConnected
-		if l.stater != nil {
-			s = l.stater.State()
-		}
-		if r := stateRank(s); r > rank {
-			st, rank = s, r
-			if s == StateConnected {
-				break // nothing ranks higher
-			}
-		}
-	}
-	return st
+	return best(b.staters)
 }
 
 // best returns the most useful of the states of staters (nil: connected).
@@ -375,9 +360,8 @@ func (c *composite) info(stats []TargetStats, enq uint64) Info {
 	md["targets"] = string(names)
 	// The last errors of the sinks under c, each once.
 	var lastErrs []error
-	leaves, _ := c.sinksBelow()
-	for _, l := range leaves {
-		if err := l.sink.Info().LastError; err != nil {
+	for _, l := range c.sinksBelow().leaves {
+		if err := l.Info().LastError; err != nil {
 			lastErrs = append(lastErrs, err)
 		}
 	}

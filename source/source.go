@@ -385,8 +385,8 @@ func (s *Source) stopped(ctx context.Context) error {
 // dial connects and sends the Subscribe frame, both within ConnectTimeout.
 func (s *Source) dial(ctx context.Context) (net.Conn, error) {
 	e := s.cfg.Endpoint
-	opErr := func(op string, err error) error {
-		return &transport.OpError{Op: op, Endpoint: e.String(), Err: unwrapNetOpError(err)}
+	opErr := func(op string, err error) error { // the hints ask about the relay
+		return &transport.OpError{Op: op, Endpoint: e.String(), Relay: true, Err: unwrapNetOpError(err)}
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout)
 	defer cancel()

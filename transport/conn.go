@@ -28,7 +28,8 @@ type Conn interface {
 	WriteBatch(a, b []*tlv.Message) (int, error)
 	// Done is closed when the connection is known broken without writing: the
 	// peer closed it (EOF) or the read side failed. It is also closed after
-	// Close. Anything the peer sends is discarded.
+	// Close. What the peer sends is dropped, unless an inbound handler
+	// (InboundConn.SetInbound) takes its frames.
 	Done() <-chan struct{}
 	// Err returns nil while Done is open, then why it closed: an *OpError
 	// with Op "read" whose cause says what the peer did (io.EOF, a

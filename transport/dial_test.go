@@ -80,11 +80,12 @@ func TestDialRefused(t *testing.T) {
 		if strings.Contains(err.Error(), "relay") {
 			t.Errorf("a dial that does not know it is for a relay speaks of one: %q", err)
 		}
-		// The caller that knows the endpoint is a relay's says so.
-		var oe *OpError
-		errors.As(err, &oe)
-		oe.Relay = true
-		checkErr(t, err, syscall.ECONNREFUSED, "is the relay running and listening there?")
+		// A relay's Dialer says so in its dial errors, whatever the scheme.
+		d := Dialer{Relay: true, Timeout: time.Second}
+		for _, e := range []Endpoint{e, {Scheme: "ws", Addr: e.Addr, Path: "/"}} {
+			_, err := d.DialContext(context.Background(), e)
+			checkErr(t, err, syscall.ECONNREFUSED, "is the relay running and listening there?")
+		}
 	})
 }
 

@@ -22,6 +22,10 @@ type Dialer struct {
 	// Timeout bounds the connect and, for ws and wss, the handshake; 0 means
 	// only ctx bounds them. It never bounds the connection's life.
 	Timeout time.Duration
+	// Relay says that the endpoints it dials are relays (SPEC section 6), as
+	// a relay service's are: its dial errors then say so (OpError.Relay),
+	// and their hints ask about the relay instead of "the server".
+	Relay bool
 }
 
 // Dial connects to an endpoint with the zero Dialer's settings.
@@ -49,22 +53,27 @@ func (d *Dialer) DialContext(ctx context.Context, e Endpoint) (Conn, error) {
 		}
 		return c, nil
 	default:
-		return nil, &OpError{Op: "dial", Endpoint: e.String(), Err: &EndpointError{
-			Endpoint: e.String(), Reason: "not a parsed endpoint: make it with ParseEndpoint"}}
+		return nil, d.dialError(e, &EndpointError{
+			Endpoint: e.String(), Reason: "not a parsed endpoint: make it with ParseEndpoint"})
 	}
 	ctx, cancel := d.bound(ctx)
 	defer cancel()
 	var nd net.Dialer
 	nc, err := nd.DialContext(ctx, e.Scheme, e.Addr)
 	if err != nil {
-		return nil, &OpError{Op: "dial", Endpoint: e.String(), Err: unwrapNetOpError(err)}
+		return nil, d.dialError(e, unwrapNetOpError(err))
 	}
 	c, err := newStreamConn(nc, e.String())
 	if err != nil {
 		nc.Close()
-		return nil, err
+		return nil, d.dialError(e, err)
 	}
 	return c, nil
+}
+
+// dialError is the error of a failed dial of e.
+func (d *Dialer) dialError(e Endpoint, err error) *OpError {
+	return &OpError{Op: "dial", Endpoint: e.String(), Relay: d.Relay, Err: err}
 }
 
 // bound applies Timeout to ctx.

@@ -36,7 +36,8 @@
 // goroutine answers Ping with Pong, at most one Pong per 10 ms (a Ping that
 // comes sooner is answered when the interval ends, only the latest one
 // waiting, as RFC 6455 allows), and Close with Close (under the writer's
-// lock, so between frames), drops data frames, and ends the connection with a
+// lock, so between frames), drops data frames unless an inbound handler
+// (SetInbound) takes them, and ends the connection with a
 // *CloseError or a *ProtocolError (oversized or fragmented control frames,
 // masked server frames, reserved bits, unknown opcodes, a malformed Close
 // payload, continuation frames out of place). A refused upgrade is a
@@ -89,8 +90,10 @@
 // borrows the buffer from a pool only while the socket has input, so an
 // idle connection holds none): a peer that floods the connection costs one
 // system call per 64 KiB (BenchmarkChattyPeer measures the CPU). What the
-// peer sends is counted (BytesDiscarded) and dropped; StreamConn.inbound and
-// WebSocketConn.data are where the bytes and the data frames arrive.
+// peer sends is counted (BytesDiscarded) and dropped, unless an inbound
+// handler (InboundConn.SetInbound: an acked sink's Acks) takes its frames;
+// StreamConn.inbound and WebSocketConn.data are where the bytes and the
+// data frames arrive.
 //
 // # Buffers
 //
@@ -109,8 +112,8 @@
 // reason says what to write instead. Dial, WriteBatch and Shutdown return
 // *OpError, which names the operation and the endpoint, says what to check
 // ("is the server running and listening there?"; "the relay" when the
-// caller marks the endpoint as a relay's with OpError.Relay, as a lazy sink
-// of a relay service does), and unwraps to the cause for errors.Is:
+// Dialer is a relay's, Dialer.Relay, as a relay service's sink's is), and
+// unwraps to the cause for errors.Is:
 // syscall.ECONNREFUSED, syscall.EPIPE, net.ErrClosed, context.DeadlineExceeded
 // and os.ErrDeadlineExceeded (a timeout matches both). A WebSocket server's
 // Close frame is a *CloseError with its code and reason, for errors.As.

@@ -46,7 +46,8 @@ type OpError struct {
 	// Relay says that the endpoint is a relay's, as a relay service's is
 	// (SPEC section 6): the hints then ask about the relay. Otherwise they
 	// ask about "the server", whatever listens there. A dial cannot know
-	// which: the caller that does (a lazy sink, from its Kind) sets it.
+	// which: a Dialer copies its own Relay, which whoever knows (a relay
+	// sink, a config) sets, into its dial errors.
 	Relay bool
 	// Err is the cause: a *os.SyscallError (which unwraps to a syscall.Errno),
 	// context.DeadlineExceeded or context.Canceled for a dial, net.ErrClosed after

@@ -112,18 +112,24 @@ func NewStreamConn(nc net.Conn) (*StreamConn, error) {
 	default:
 		return nil, errors.New("transport: NewStreamConn takes a *net.UnixConn or *net.TCPConn")
 	}
-	return newStreamConn(nc, endpoint)
+	c, err := newStreamConn(nc, endpoint)
+	if err != nil {
+		return nil, &OpError{Op: "dial", Endpoint: endpoint, Err: err}
+	}
+	return c, nil
 }
 
+// newStreamConn wraps nc, or returns why it cannot: the cause, which its
+// caller wraps in an *OpError.
 func newStreamConn(nc net.Conn, endpoint string) (*StreamConn, error) {
 	if tc, ok := nc.(*net.TCPConn); ok {
 		if err := tc.SetNoDelay(true); err != nil {
-			return nil, &OpError{Op: "dial", Endpoint: endpoint, Err: unwrapNetOpError(err)}
+			return nil, unwrapNetOpError(err)
 		}
 	}
 	rc, err := nc.(syscall.Conn).SyscallConn()
 	if err != nil {
-		return nil, &OpError{Op: "dial", Endpoint: endpoint, Err: err}
+		return nil, err
 	}
 	c := &StreamConn{
 		conn:        nc,

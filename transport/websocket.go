@@ -104,8 +104,8 @@ func (e *ProtocolError) Unwrap() error { return ErrWebSocketProtocol }
 // timeout, or the socket error. A wss:// connection uses d.TLS.
 func (d *Dialer) DialWebSocket(ctx context.Context, e Endpoint) (*WebSocketConn, error) {
 	if e.Scheme != "ws" && e.Scheme != "wss" {
-		return nil, &OpError{Op: "dial", Endpoint: e.String(), Err: &EndpointError{
-			Endpoint: e.String(), Reason: "not a ws:// or wss:// endpoint"}}
+		return nil, d.dialError(e, &EndpointError{
+			Endpoint: e.String(), Reason: "not a ws:// or wss:// endpoint"})
 	}
 	ctx, cancel := d.bound(ctx)
 	defer cancel()
@@ -114,7 +114,7 @@ func (d *Dialer) DialWebSocket(ctx context.Context, e Endpoint) (*WebSocketConn,
 		if errors.As(err, &se) {
 			err = &HandshakeError{Status: int(se)}
 		}
-		return nil, &OpError{Op: "dial", Endpoint: e.String(), Err: unwrapNetOpError(err)}
+		return nil, d.dialError(e, unwrapNetOpError(err))
 	}
 	// The TCP connect and the TLS handshake are ours, so that TCP_NODELAY is
 	// set and a certificate error surfaces as itself; gobwas then speaks
@@ -170,8 +170,9 @@ func (d *Dialer) DialWebSocket(ctx context.Context, e Endpoint) (*WebSocketConn,
 //
 // A reader goroutine answers Ping with Pong (at most one per 10 ms: a Ping
 // that comes sooner is answered when the interval ends, the latest one
-// only) and a Close frame with Close, discards data frames, and ends the
-// connection (Done) on a Close frame, EOF or a protocol violation. Its
+// only) and a Close frame with Close, drops data frames unless an inbound
+// handler (SetInbound) takes them, and ends the connection (Done) on a
+// Close frame, EOF or a protocol violation. Its
 // control frames are written under the same lock as the batches, so they go
 // out whole, between frames.
 //
@@ -459,13 +460,11 @@ func (c *WebSocketConn) readLoop() {
 	}
 }
 
-// data takes the payload of one data frame with header h from r. Nothing is
-// expected today, so it is counted and dropped, straight from the reader's
-// buffer.
+// data takes the payload of one data frame with header h from r, straight
+// from the reader's buffer: the frames handler (SetInbound) gets it, or it
+// is counted and dropped.
 func (c *WebSocketConn) data(r *bufio.Reader, h ws.Header) error {
 	for left := h.Length; left > 0; {
-		// Straight out of the reader's buffer: the frames handler
-		// (SetInbound) sees the payload, or it is counted and dropped.
 		p, err := r.Peek(int(min(left, wsReadBuf)))
 		c.discarded.Add(uint64(c.in.feed(p)))
 		_, _ = r.Discard(len(p))

@@ -122,16 +122,14 @@ func probeOne(ctx context.Context, s config.Service) error {
 	if s.Type == natssink.Kind {
 		return probeNATS(ctx, s)
 	}
-	var d lazy.Dialer = &transport.Dialer{}
+	// A relay's dialer says so in its errors' hints, as the sink's does.
+	var d lazy.Dialer = &transport.Dialer{Relay: s.Type == sink.KindRelay}
 	if s.Sink.Dialer != nil {
 		d = s.Sink.Dialer // a wss:// service's TLS settings
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.Sink.ConnectTimeout)
 	defer cancel()
 	c, err := d.DialContext(ctx, s.Endpoint)
-	if oe := (*transport.OpError)(nil); errors.As(err, &oe) && s.Type == sink.KindRelay {
-		oe.Relay = true // the hints ask about the relay
-	}
 	if err != nil {
 		return err
 	}
