@@ -265,8 +265,23 @@ func TestFaultPeerStopsReading(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// The writer fills the socket buffers and then blocks: a quiet point.
-	waitFor(t, "the writer to block on the full socket", func() bool { return s.Info().Balanced() })
+	// The writer connects, fills the socket buffers (or writes all, when
+	// the ring filled before it connected) and then blocks: a quiet point,
+	// where nothing moves between two looks. A balanced look alone is not
+	// one: before the writer connects, everything is pending.
+	var last sink.Info
+	waitFor(t, "the writer to block on the full socket", func() bool {
+		i := s.Info()
+		quiet := i.State == sink.StateConnected && i.Balanced() && i.Written == last.Written && i.Pending == last.Pending
+		last = i
+		if quiet {
+			time.Sleep(20 * time.Millisecond)
+			if j := s.Info(); j.Written != i.Written || j.Pending != i.Pending {
+				return false
+			}
+		}
+		return quiet
+	})
 	i := assertBalanced(t, s)
 	if i.Refused.BufferFull != 1 || i.Enqueued != uint64(sent) {
 		t.Fatalf("info %+v", i)
