@@ -285,8 +285,7 @@ func (p *parser) service(sc scope, name string, m map[string]any, base lazy.Conf
 		return s
 	}
 	if typ, ok := m["type"]; !ok {
-		p.errs = append(p.errs, &Error{File: p.file, Line: s.Line, Service: name, Key: "type",
-			Msg: `missing required key "type"`, Hint: "add type = " + oneOf(typeNames)})
+		p.missing(sc, "type", "add type = "+oneOf(typeNames))
 	} else if str, ok := p.enum(sc, "type", typ, typeNames); ok {
 		s.Type = sink.Kind(str)
 	}
@@ -315,11 +314,7 @@ func (p *parser) service(sc scope, name string, m map[string]any, base lazy.Conf
 	}
 	switch s.Type {
 	case sink.KindRelay, sink.KindDirect:
-		s.Sink = base
-		p.apply(sc, m, keyTable, placeOf(s.Type), &s.Sink)
-		if _, own := m["retry"]; own {
-			p.retryOrder(sc, m, s.Sink.Retry)
-		}
+		s.Sink = p.sinkSettings(sc, m, base, placeOf(s.Type))
 		s.Endpoint = p.endpoint(sc, s.Type, m)
 		if s.Type == sink.KindDirect {
 			p.tls(sc, m, &s)
@@ -365,8 +360,7 @@ func (p *parser) endpoint(sc scope, typ sink.Kind, m map[string]any) transport.E
 		if typ == sink.KindDirect {
 			form = `"unix:///path.sock", "tcp://host:port", "ws://host:port/path" or "wss://host:port/path"`
 		}
-		p.errs = append(p.errs, &Error{File: p.file, Line: p.lines.line(sc.path...), Service: sc.service, Key: "endpoint",
-			Msg: `missing required key "endpoint"`, Hint: "add endpoint = " + form})
+		p.missing(sc, "endpoint", "add endpoint = "+form)
 		return transport.Endpoint{}
 	}
 	s, ok := v.(string)
@@ -466,13 +460,11 @@ func (p *parser) composite(sc scope, m map[string]any) (sink.Kind, []string) {
 		name, _ := p.enum(sc, "pattern", v, patternNames)
 		pattern = sink.Kind(name)
 	} else {
-		p.errs = append(p.errs, &Error{File: p.file, Line: p.lines.line(sc.path...), Service: sc.service, Key: "pattern",
-			Msg: `missing required key "pattern"`, Hint: "add pattern = " + oneOf(patternNames)})
+		p.missing(sc, "pattern", "add pattern = "+oneOf(patternNames))
 	}
 	v, ok := m["targets"]
 	if !ok {
-		p.errs = append(p.errs, &Error{File: p.file, Line: p.lines.line(sc.path...), Service: sc.service, Key: "targets",
-			Msg: `missing required key "targets"`, Hint: `add targets = ["service_a", "service_b"]`})
+		p.missing(sc, "targets", `add targets = ["service_a", "service_b"]`)
 		return pattern, nil
 	}
 	arr, ok := v.([]any)

@@ -93,8 +93,11 @@ func (c *Checker) Int(m map[string]any, key string, lo, hi int64, example string
 }
 
 // Missing reports a required key that m lacks, at the service's header line.
-func (c *Checker) Missing(key, hint string) {
-	c.p.errs = append(c.p.errs, &Error{File: c.p.file, Line: c.p.lines.line(c.sc.path...), Service: c.sc.service,
+func (c *Checker) Missing(key, hint string) { c.p.missing(c.sc, key, hint) }
+
+// missing reports a required key that a table lacks, at its header line.
+func (p *parser) missing(sc scope, key, hint string) {
+	p.errs = append(p.errs, &Error{File: p.file, Line: p.lines.line(sc.path...), Service: sc.service,
 		Key: key, Msg: "missing required key " + strconv.Quote(key), Hint: hint})
 }
 
@@ -135,11 +138,7 @@ func (p *parser) extService(sc scope, s Service, m map[string]any, base lazy.Con
 	if v, ok := m["metadata"]; ok {
 		s.Metadata = p.metadata(sc, v)
 	}
-	s.Sink = base
-	p.apply(sc, m, keyTable, inRelay, &s.Sink)
-	if _, own := m["retry"]; own {
-		p.retryOrder(sc, m, s.Sink.Retry)
-	}
+	s.Sink = p.sinkSettings(sc, m, base, inRelay)
 	if e.Check != nil {
 		s.Ext = e.Check(&Checker{p: p, sc: sc}, m)
 	}

@@ -142,6 +142,17 @@ func placeOf(t sink.Kind) places {
 	return 0
 }
 
+// sinkSettings returns base with the settings of m that a service at at
+// takes applied (a service's own keys over [defaults]), its retry table's
+// order checked.
+func (p *parser) sinkSettings(sc scope, m map[string]any, base lazy.Config, at places) lazy.Config {
+	p.apply(sc, m, keyTable, at, &base)
+	if _, own := m["retry"]; own {
+		p.retryOrder(sc, m, base.Retry)
+	}
+	return base
+}
+
 // apply reads the keys of m that table holds for the place at into c.
 func (p *parser) apply(sc scope, m map[string]any, table []key, at places, c *lazy.Config) {
 	for _, k := range table {
