@@ -145,14 +145,19 @@ func resolveError(name string, err error) error {
 // newLazy makes the lazy sink of a relay or direct service.
 func (f *Factory) newLazy(name string, svc config.Service) (*lazy.Sink, error) {
 	svc.Name = name // the name the sink answers to, whatever the resolver wrote
-	cfg := svc.LazyConfig()
-	if cfg.Logger == nil {
-		cfg.Logger = f.logger
+	f.observe(&svc.Sink)
+	return lazy.New(svc.LazyConfig())
+}
+
+// observe gives a sink's settings the factory's logger and state-change
+// callback, unless they have their own.
+func (f *Factory) observe(c *lazy.Config) {
+	if c.Logger == nil {
+		c.Logger = f.logger
 	}
-	if cfg.OnStateChange == nil {
-		cfg.OnStateChange = f.onChange
+	if c.OnStateChange == nil {
+		c.OnStateChange = f.onChange
 	}
-	return lazy.New(cfg)
 }
 
 // composite makes a composite over the shared sinks of its targets.

@@ -47,12 +47,7 @@ func (f *Factory) extension(name string, svc config.Service) (sink.Sink, error) 
 			continue
 		}
 		svc.Name = name
-		if svc.Sink.Logger == nil {
-			svc.Sink.Logger = f.logger
-		}
-		if svc.Sink.OnStateChange == nil {
-			svc.Sink.OnStateChange = f.onChange
-		}
+		f.observe(&svc.Sink)
 		s, err := k.New(svc)
 		if err != nil {
 			return nil, err
