@@ -52,7 +52,11 @@
 // published again, first and in order, on the next connection, so a frame
 // the server had routed may reach a subscriber twice: a receiver drops
 // those by (source, sequence), as Reader does, and a server restart then
-// loses nothing the sink took but what it counts as dropped. The ring, not
+// loses nothing the sink took but what it counts as dropped. A PING
+// unanswered within the ack timeout ends the connection in the same way (a
+// server, or a path to it, that stalled). A publish the server's
+// permissions refuse is lost at the server, as NATS has it: the connection
+// stays, and Info.LastError says what was refused. The ring, not
 // a batch, bounds the frames awaiting confirmation, so a round trip never
 // stalls publishing. nats.go is not used for this: its Publish takes a
 // lock and copies per message and leaves the write to a flusher goroutine,
