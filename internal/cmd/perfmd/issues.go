@@ -156,7 +156,7 @@ func (r *report) dashboard() error {
 		r.pkgRatio("the same beside gobwas `wsutil` and a map (what one would write)", dashboardPkg, intakeWhole, intakeUser, "frames/s", 0),
 	}
 	return r.issueSection("Dashboard intake (issue 17)", dashboardPkg, intakeWhole, ts,
-		[]string{"frames/s", "allocs/op"}, []string{"-row", ".name"})
+		[]string{"frames/s", "allocs/op"}, []string{"-row", ".fullname"})
 }
 
 // nats reports the nats sink against a hand-written nats.go Publish loop on
