@@ -12,39 +12,10 @@ import (
 	"github.com/msgsink/msgsink/lazy"
 	"github.com/msgsink/msgsink/relay"
 	"github.com/msgsink/msgsink/relay/relaytest"
-	"github.com/msgsink/msgsink/sink"
 	"github.com/msgsink/msgsink/source"
 	"github.com/msgsink/msgsink/tlv"
 	"github.com/msgsink/msgsink/transport"
 )
-
-// feed is a benchmark's producer: an adapter that builds every frame (64 B)
-// and sends it to a lazy sink with SendWait, until the benchmark ends.
-func feed(b *testing.B, e transport.Endpoint) {
-	s, err := lazy.New(lazy.Config{Name: "feed", Kind: sink.KindRelay, Endpoint: e, SingleProducer: true,
-		Retry: fastRetry})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		bld := newBuilder(1, 64)
-		for {
-			m := bld.next()
-			if err := s.SendWait(ctx, m); err != nil {
-				m.Release()
-				return
-			}
-		}
-	}()
-	b.Cleanup(func() {
-		cancel()
-		<-done
-		_ = s.Close()
-	})
-}
 
 // prebuilt is a benchmark's fastest producer: one connection writing 64 KiB
 // batches of 64-byte frames, renumbered before each write, as fast as the
@@ -89,9 +60,9 @@ func prebuilt(b *testing.B, e transport.Endpoint) {
 // (impl=raw: a net.Conn, a Subscribe frame written by hand, and a read loop
 // that cuts frames with tlv.Validator.FrameSize, with no validation, no
 // sequence tracking and no reconnect). The feed is a lazy sink whose
-// producer builds every frame and sends it with SendWait (feed=sink), or
-// pre-built batches written as fast as the relay takes them
-// (feed=prebuilt). One op is one frame read; msgs/s is the consumer's rate.
+// producer builds every frame and sends it with SendWait (feed=sink, the
+// tests' produce), or pre-built batches written as fast as the relay takes
+// them (feed=prebuilt). One op is one frame read; msgs/s is the consumer's rate.
 // The relay drops what the consumer cannot take, as it must, so the rate is
 // the consumer's or the feed's, whichever is lower: on two cores the feed,
 // the relay and the consumer share them.
@@ -99,7 +70,7 @@ func BenchmarkNext(b *testing.B) {
 	feeds := []struct {
 		name string
 		run  func(*testing.B, transport.Endpoint)
-	}{{"sink", feed}, {"prebuilt", prebuilt}}
+	}{{"sink", func(b *testing.B, e transport.Endpoint) { produce(b, e, 1, 64, 0) }}, {"prebuilt", prebuilt}}
 	for _, fd := range feeds {
 		b.Run("impl=source/feed="+fd.name+"/size=64", func(b *testing.B) {
 			r := relaytest.Serve(b, relay.Config{})
@@ -198,7 +169,7 @@ func BenchmarkReconnect(b *testing.B) {
 	}
 	r, served := listen()
 	s := newSource(b, source.Config{Name: "bench", Endpoint: e})
-	feed(b, e)
+	produce(b, e, 1, 64, 0)
 	if _, err := s.Next(); err != nil {
 		b.Fatal(err)
 	}
