@@ -58,11 +58,12 @@ func prebuilt(b *testing.B, e transport.Endpoint) {
 // source.Source's Next (impl=source: validated at the standard level,
 // duplicates dropped, gaps counted) beside what a user would write instead
 // (impl=raw: a net.Conn, a Subscribe frame written by hand, and a read loop
-// that cuts frames with tlv.Validator.FrameSize, with no validation, no
-// sequence tracking and no reconnect). The feed is a lazy sink whose
-// producer builds every frame and sends it with SendWait (feed=sink, the
-// tests' produce), or pre-built batches written as fast as the relay takes
-// them (feed=prebuilt). One op is one frame read; msgs/s is the consumer's rate.
+// that cuts frames with tlv.Validator.FrameSize and checks each with
+// tlv.Parse, as BenchmarkListen's impl=conn does, with no sequence tracking
+// and no reconnect). The feed is a lazy sink whose producer builds every
+// frame and sends it with SendWait (feed=sink, the tests' produce), or
+// pre-built batches written as fast as the relay takes them
+// (feed=prebuilt). One op is one frame read; msgs/s is the consumer's rate.
 // The relay drops what the consumer cannot take, as it must, so the rate is
 // the consumer's or the feed's, whichever is lower: on two cores the feed,
 // the relay and the consumer share them.
@@ -121,9 +122,9 @@ func BenchmarkNext(b *testing.B) {
 							return nil, err
 						}
 						if wr-rd >= n {
-							f := tlv.Frame(buf[rd : rd+n])
+							f := buf[rd : rd+n]
 							rd += n
-							return f, nil
+							return tlv.Parse(f)
 						}
 					}
 					wr = copy(buf, buf[rd:wr]) // 64-byte frames: no frame outgrows buf
