@@ -2,19 +2,15 @@ package source_test
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"io"
 	"net"
-	"sync"
 	"testing"
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 
 	"github.com/msgsink/msgsink/internal/testnet"
-	"github.com/msgsink/msgsink/lazy"
-	"github.com/msgsink/msgsink/sink"
 	"github.com/msgsink/msgsink/source"
 	"github.com/msgsink/msgsink/tlv"
 	"github.com/msgsink/msgsink/transport"
@@ -29,46 +25,7 @@ import (
 // instead on the same socket: a bufio.Reader over the accepted connection
 // (unix) or a gobwas wsutil.Reader (ws), reading each frame into a buffer of
 // its own and checking it with tlv.Parse. Both read what the same lazy
-// direct sink sends, its producer building every 64-byte message.
-
-// benchFrameValue makes 64-byte messages: a 32-byte header and one
-// 2+30-byte record.
-var benchFrameValue = make([]byte, 30)
-
-// produceBuilt sends built messages to s until ctx ends, as an adapter would.
-func produceBuilt(ctx context.Context, s *lazy.Sink, wg *sync.WaitGroup) {
-	defer wg.Done()
-	b := tlv.NewBuilder(tlv.DomainMarketData, 1)
-	for ctx.Err() == nil {
-		b.Append(listenOpaque, benchFrameValue)
-		m, err := b.FinishAt(1)
-		if err != nil {
-			panic(err)
-		}
-		if err := s.SendWait(ctx, m); err != nil {
-			m.Release()
-			return
-		}
-	}
-}
-
-// startProducer runs a lazy direct sink to e with a producer goroutine,
-// stopped (and the sink closed) when the benchmark ends.
-func startProducer(b *testing.B, e transport.Endpoint) {
-	s, err := lazy.New(lazy.Config{Name: "bench", Kind: sink.KindDirect, Endpoint: e, SingleProducer: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go produceBuilt(ctx, s, &wg)
-	b.Cleanup(func() {
-		cancel()
-		wg.Wait()
-		_ = s.Close()
-	})
-}
+// sink sends (produce), its producer building every 64-byte message.
 
 // BenchmarkListen measures Next over a real socket fed by a lazy direct
 // sink, beside a plain reader of the same socket.
@@ -76,7 +33,7 @@ func BenchmarkListen(b *testing.B) {
 	for _, scheme := range []string{"unix", "ws"} {
 		b.Run("transport="+scheme+"/size=64/impl=listener", func(b *testing.B) {
 			l := startListener(b, scheme, source.ListenConfig{})
-			startProducer(b, listenerEndpoint(b, l))
+			produce(b, listenerEndpoint(b, l), 1, 64, 0)
 			b.ReportAllocs()
 			b.SetBytes(64)
 			n := 0
@@ -126,7 +83,7 @@ func plainReader(b *testing.B, scheme string) func() (tlv.Frame, error) {
 		e.Addr = ln.Addr().String()
 	}
 	b.Cleanup(func() { _ = ln.Close() })
-	startProducer(b, e)
+	produce(b, e, 1, 64, 0)
 	nc, err := ln.Accept()
 	if err != nil {
 		b.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/msgsink/msgsink/cmd/msgsink/internal/decimal"
 	"github.com/msgsink/msgsink/tlv"
 )
 
@@ -110,7 +111,7 @@ func orderBookFields(v []byte) []field {
 		ls := make([]level, n)
 		for i := range ls {
 			l := at(i)
-			ls[i] = level{fixed(l.Price), fixed(l.Size), l.OrderCount}
+			ls[i] = level{decimal.String(l.Price, decimal.Places), decimal.String(l.Size, decimal.Places), l.OrderCount}
 		}
 		return ls
 	}
@@ -145,7 +146,7 @@ func structFields(s reflect.Value) []field {
 			}
 			out = scaled(v.Interface().(tlv.Uint128).Big(), decimals)
 		case v.Kind() == reflect.Int64:
-			out = fixed(v.Int())
+			out = decimal.String(v.Int(), decimal.Places)
 		case v.Kind() == reflect.Array:
 			b := make([]byte, v.Len())
 			reflect.Copy(reflect.ValueOf(b), v)
@@ -161,9 +162,6 @@ func structFields(s reflect.Value) []field {
 	}
 	return fs
 }
-
-// fixed formats a fixed-point value with 8 decimals, exactly.
-func fixed(v int64) string { return scaled(big.NewInt(v), 8) }
 
 // scaled formats n / 10^decimals exactly, without floating point.
 func scaled(n *big.Int, decimals int) string {

@@ -238,12 +238,12 @@ func (r *report) header(f *family) {
 	r.printf("Run with `-count=%s`, `-benchtime=%s`:\n\n```\n%s\n```\n\n", count, bt, f.command)
 }
 
-// familyOf returns the family that holds benchmarks whose names start with
-// prefix, or nil.
-func (r *report) familyOf(prefix string) *family {
+// familyOf returns the family that holds benchmarks of the package whose
+// import path ends in pkg and whose names start with prefix, or nil.
+func (r *report) familyOf(pkg, prefix string) *family {
 	for _, f := range r.fams {
 		for _, n := range f.order {
-			if strings.HasPrefix(n, prefix) && strings.HasSuffix(f.results[n].pkg, "/bench") {
+			if strings.HasPrefix(n, prefix) && strings.HasSuffix(f.results[n].pkg, pkg) {
 				return f
 			}
 		}
@@ -251,12 +251,12 @@ func (r *report) familyOf(prefix string) *family {
 	return nil
 }
 
-// section opens the section title for the family of the bench package's
-// benchmarks named prefix and returns that family, or says the run did not
-// measure them and returns nil.
-func (r *report) section(title, prefix string) *family {
+// section opens the section title for the family of pkg's benchmarks named
+// prefix and returns that family, or says the run did not measure them and
+// returns nil.
+func (r *report) section(title, pkg, prefix string) *family {
 	r.printf("## %s\n\n", title)
-	f := r.familyOf(prefix)
+	f := r.familyOf(pkg, prefix)
 	if f == nil {
 		r.printf("Not measured in this run.\n\n")
 		return nil
@@ -266,7 +266,7 @@ func (r *report) section(title, prefix string) *family {
 }
 
 func (r *report) overhead() error {
-	f := r.section("Send, build and overhead proofs", "Overhead/")
+	f := r.section("Send, build and overhead proofs", benchPkg, "Overhead/")
 	if f == nil {
 		return nil
 	}
@@ -296,7 +296,7 @@ func (r *report) overhead() error {
 
 // e2eBuilt gives the adapter's throughput: every message built per send.
 func (r *report) e2eBuilt() error {
-	f := r.section("Throughput as an adapter sends: every message built (msg=built)", "E2E/")
+	f := r.section("Throughput as an adapter sends: every message built (msg=built)", benchPkg, "E2E/")
 	if f == nil {
 		return nil
 	}
@@ -322,7 +322,7 @@ func (r *report) e2eBuilt() error {
 // e2ePrebuilt gives the pipe-only throughput: one pre-built message sent
 // again and again.
 func (r *report) e2ePrebuilt() error {
-	f := r.section("Pipe-only throughput: one pre-built message (msg=prebuilt)", "E2E/")
+	f := r.section("Pipe-only throughput: one pre-built message (msg=prebuilt)", benchPkg, "E2E/")
 	if f == nil {
 		return nil
 	}
@@ -350,7 +350,7 @@ func (r *report) skipped(f *family) {
 }
 
 func (r *report) latency() error {
-	f := r.section("Latency", "Latency/")
+	f := r.section("Latency", benchPkg, "Latency/")
 	if f == nil {
 		return nil
 	}
@@ -372,7 +372,7 @@ func (r *report) latency() error {
 }
 
 func (r *report) idle() error {
-	f := r.section("Idle CPU", "IdleCPU/")
+	f := r.section("Idle CPU", benchPkg, "IdleCPU/")
 	if f == nil {
 		return nil
 	}

@@ -69,18 +69,19 @@ func relayLatencyName(rate string) string {
 	return "RelayLatency/rate=" + rate + "/impl=sink-single/idle=" + defaultIdle + "/hop=relay"
 }
 
-// lookup returns the result of the bench package's benchmark name.
-func (r *report) lookup(name string) *result {
+// lookup returns the result of benchmark name in the package whose import
+// path ends in pkg.
+func (r *report) lookup(pkg, name string) *result {
 	for _, f := range r.fams {
-		if res := f.results[name]; res != nil && strings.HasSuffix(res.pkg, "/bench") {
+		if res := f.results[name]; res != nil && strings.HasSuffix(res.pkg, pkg) {
 			return res
 		}
 	}
 	return nil
 }
 
-func (r *report) median(name, unit string) (float64, bool) {
-	res := r.lookup(name)
+func (r *report) median(pkg, name, unit string) (float64, bool) {
+	res := r.lookup(pkg, name)
 	if res == nil {
 		return 0, false
 	}
@@ -99,19 +100,19 @@ func status(ok bool) string {
 func (r *report) adapterTargets() []target {
 	var ts []target
 	add := func(t target) { ts = append(ts, t) }
-	rate := func(v float64) string { return si(v) + " msgs/s" }
+	rate := siUnit("msgs/s")
 
 	single, shared, bufio := e2eName(built, "unix", "sink-single"), e2eName(built, "unix", "sink"), e2eName(built, "unix", "bufio")
 	add(r.against("build-per-message, 64 B, Unix, 1 producer, `single_producer` ≥ 1.0× bufio (encoding each message)",
-		single, bufio, "msgs/s", 1.0, false, rate))
-	add(r.threshold("the same ≥ 20 M msgs/s", single, "msgs/s", func(v float64) bool { return v >= 20e6 }, rate))
-	add(r.against("the same with the shared default ≥ 0.8× bufio", shared, bufio, "msgs/s", 0.8, false, rate))
+		benchPkg, single, bufio, "msgs/s", 1.0, false, rate))
+	add(r.threshold("the same ≥ 20 M msgs/s", benchPkg, single, "msgs/s", func(v float64) bool { return v >= 20e6 }, rate))
+	add(r.against("the same with the shared default ≥ 0.8× bufio", benchPkg, shared, bufio, "msgs/s", 0.8, false, rate))
 	// The TCP row checks single_producer, the adapter's configuration; the
 	// shared sink's ratio is given beside it.
-	t := r.against("TCP, `single_producer` ≥ 0.8× its bufio",
+	t := r.against("TCP, `single_producer` ≥ 0.8× its bufio", benchPkg,
 		e2eName(built, "tcp", "sink-single"), e2eName(built, "tcp", "bufio"), "msgs/s", 0.8, false, rate)
-	if v, ok := r.median(e2eName(built, "tcp", "sink"), "msgs/s"); ok {
-		if b, ok := r.median(e2eName(built, "tcp", "bufio"), "msgs/s"); ok {
+	if v, ok := r.median(benchPkg, e2eName(built, "tcp", "sink"), "msgs/s"); ok {
+		if b, ok := r.median(benchPkg, e2eName(built, "tcp", "bufio"), "msgs/s"); ok {
 			t.measured += fmt.Sprintf("; shared default %.2f× (%s)", v/b, rate(v))
 		}
 	}
@@ -124,23 +125,23 @@ func (r *report) adapterTargets() []target {
 	for _, rt := range []string{"10k", "100k"} {
 		sink, base := latencyName(rt, "sink", defaultIdle), latencyName(rt, "write-per-msg", "")
 		t := r.against(fmt.Sprintf("p50 at %s msgs/s, default idle strategy (%s) ≤ 1.0× one `write` per message", rt, defaultIdle),
-			sink, base, "p50-ns", 1.0, true, dur)
-		if v, ok := r.median(latencyName(rt, "sink-single", defaultIdle), "p50-ns"); ok {
+			benchPkg, sink, base, "p50-ns", 1.0, true, dur)
+		if v, ok := r.median(benchPkg, latencyName(rt, "sink-single", defaultIdle), "p50-ns"); ok {
 			t.measured += "; `single_producer` " + dur(v)
 		}
 		add(t)
 	}
 	for _, rt := range []string{"10k", "100k"} {
 		add(r.against(fmt.Sprintf("p99 at %s msgs/s, default idle strategy ≤ 1.5× bufio + `Flush`", rt),
-			latencyName(rt, "sink", defaultIdle), latencyName(rt, "bufio-flush", ""), "p99-ns", 1.5, true, dur))
+			benchPkg, latencyName(rt, "sink", defaultIdle), latencyName(rt, "bufio-flush", ""), "p99-ns", 1.5, true, dur))
 	}
 	// The relay hop: the same single-producer sink to a reader through a
 	// relay, against straight to it, in the same run.
 	add(r.against("via the relay at 100k msgs/s: p50 ≤ 2× direct (`single_producer`, default idle)",
-		relayLatencyName("100k"), latencyName("100k", "sink-single", defaultIdle), "p50-ns", 2, true, dur))
+		benchPkg, relayLatencyName("100k"), latencyName("100k", "sink-single", defaultIdle), "p50-ns", 2, true, dur))
 
 	add(r.threshold(fmt.Sprintf("a quiet connected sink, default strategy (%s), ≈ 0%% CPU (≤ 1%% of a core)", defaultIdle),
-		"IdleCPU/idle="+defaultIdle, "cpu-%", atMostOnePercent, cpuShare))
+		benchPkg, "IdleCPU/idle="+defaultIdle, "cpu-%", atMostOnePercent, cpuShare))
 
 	add(r.compare("lazy vs direct `Send`: delta < 1% or no significant difference",
 		sendDirect, sendShared, "ns/op", "/impl@(direct lazy)", ".name:Overhead /op:send",
@@ -154,31 +155,35 @@ func (r *report) adapterTargets() []target {
 func (r *report) pipeTargets() []target {
 	var ts []target
 	add := func(t target) { ts = append(ts, t) }
-	rate := func(v float64) string { return si(v) + " msgs/s" }
+	rate := siUnit("msgs/s")
 
 	add(r.compare("sink vs raw end to end: delta < 1%",
 		e2eRaw, e2eSink, "msgs/s", "/impl@(raw sink)", ".name:Overhead /op:e2e",
 		func(delta float64, _ bool) bool { return delta > -1 }))
 	sink, bufio := e2eName(prebuilt, "unix", "sink"), e2eName(prebuilt, "unix", "bufio")
-	add(r.against("pipe only (pre-built), unix, 64 B, 1 producer ≥ 1.0× bufio", sink, bufio, "msgs/s", 1.0, false, rate))
-	add(r.threshold("pipe only (pre-built), unix, 64 B, 1 producer ≥ 25 M msgs/s", sink, "msgs/s",
+	add(r.against("pipe only (pre-built), unix, 64 B, 1 producer ≥ 1.0× bufio", benchPkg, sink, bufio, "msgs/s", 1.0, false, rate))
+	add(r.threshold("pipe only (pre-built), unix, 64 B, 1 producer ≥ 25 M msgs/s", benchPkg, sink, "msgs/s",
 		func(v float64) bool { return v >= 25e6 }, rate))
 	for _, tr := range []struct {
 		transport, label string
 		min              float64
 	}{{"tcp", "TCP", 10e6}, {"ws", "WebSocket", 5e6}} {
 		add(r.threshold(fmt.Sprintf("pipe only (pre-built), %s, 64 B, 1 producer ≥ %s msgs/s", tr.label, si(tr.min)),
-			e2eName(prebuilt, tr.transport, "sink"), "msgs/s", func(v float64) bool { return v >= tr.min }, rate))
+			benchPkg, e2eName(prebuilt, tr.transport, "sink"), "msgs/s", func(v float64) bool { return v >= tr.min }, rate))
 	}
-	add(r.threshold("parked idle sink ≈ 0% CPU (≤ 1% of a core)", "IdleCPU/idle=park", "cpu-%", atMostOnePercent, cpuShare))
+	add(r.threshold("parked idle sink ≈ 0% CPU (≤ 1% of a core)", benchPkg, "IdleCPU/idle=park", "cpu-%", atMostOnePercent, cpuShare))
 	return ts
 }
 
-// threshold checks the median of name in unit with ok.
-func (r *report) threshold(label, name, unit string, ok func(float64) bool, format func(float64) string) target {
+// threshold checks the median of name (in pkg) in unit with ok; with ok nil
+// it only reports it.
+func (r *report) threshold(label, pkg, name, unit string, ok func(float64) bool, format func(float64) string) target {
 	t := target{name: label, bench: []string{name}}
-	if v, found := r.median(name, unit); found {
-		t.measured, t.status = format(v), status(ok(v))
+	if v, found := r.median(pkg, name, unit); found {
+		t.measured, t.status = format(v), "reported"
+		if ok != nil {
+			t.status = status(ok(v))
+		}
 	} else {
 		t.status, t.measured = notMeasured, r.skipReason(name)
 	}
@@ -189,12 +194,13 @@ func (r *report) threshold(label, name, unit string, ok func(float64) bool, form
 func atMostOnePercent(v float64) bool { return v <= 1 }
 func cpuShare(v float64) string       { return fmt.Sprintf("%.2f%% of a core", v) }
 
-// against checks the median of name in unit against k times that of base:
-// at most (a delay) or at least (a rate).
-func (r *report) against(label, name, base, unit string, k float64, atMost bool, format func(float64) string) target {
+// against checks the median of name (in pkg) in unit against k times that
+// of base: at most (a delay) or at least (a rate); with k 0 it only reports
+// the ratio.
+func (r *report) against(label, pkg, name, base, unit string, k float64, atMost bool, format func(float64) string) target {
 	t := target{name: label, bench: []string{name}}
-	v, okV := r.median(name, unit)
-	b, okB := r.median(base, unit)
+	v, okV := r.median(pkg, name, unit)
+	b, okB := r.median(pkg, base, unit)
 	switch {
 	case !okV:
 		t.status, t.measured = notMeasured, r.skipReason(name)
@@ -202,9 +208,12 @@ func (r *report) against(label, name, base, unit string, k float64, atMost bool,
 		t.status, t.measured = notMeasured, r.skipReason(base)
 	default:
 		t.measured = fmt.Sprintf("%.2f× (%s vs %s)", v/b, format(v), format(b))
-		if atMost {
+		switch {
+		case k == 0:
+			t.status = "reported"
+		case atMost:
 			t.status = status(v <= k*b)
-		} else {
+		default:
 			t.status = status(v >= k*b)
 		}
 	}
@@ -214,12 +223,12 @@ func (r *report) against(label, name, base, unit string, k float64, atMost bool,
 // sendTarget checks a Send benchmark against maxNs and 0 allocs/op.
 func (r *report) sendTarget(label, name string, maxNs float64) target {
 	t := target{name: label, bench: []string{name}}
-	ns, ok := r.median(name, "ns/op")
+	ns, ok := r.median(benchPkg, name, "ns/op")
 	if !ok {
 		t.status, t.measured = notMeasured, r.skipReason(name)
 		return t
 	}
-	allocs, _ := r.median(name, "allocs/op")
+	allocs, _ := r.median(benchPkg, name, "allocs/op")
 	t.measured = fmt.Sprintf("%.2f ns/op, %g allocs/op", ns, allocs)
 	t.status = status(ns <= maxNs && allocs == 0)
 	return t
@@ -265,8 +274,8 @@ func (r *report) allocTarget() target {
 // benchstat finds (its csv output, column order base then new).
 func (r *report) compare(name, baseName, newName, unit, col, filter string, ok func(delta float64, significant bool) bool) target {
 	t := target{name: name, bench: []string{newName}}
-	b, okB := r.median(baseName, unit)
-	n, okN := r.median(newName, unit)
+	b, okB := r.median(benchPkg, baseName, unit)
+	n, okN := r.median(benchPkg, newName, unit)
 	switch {
 	case !okN:
 		t.status, t.measured = notMeasured, r.skipReason(newName)
@@ -331,6 +340,11 @@ func (r *report) targetTable(title, intro string, ts []target) {
 		r.printf("%s\n\n", intro)
 	}
 	r.printf("Medians over the runs; significance from benchstat (Mann-Whitney U, α = 0.05).\n\n")
+	r.targetRows(ts)
+}
+
+// targetRows writes the table of targets ts.
+func (r *report) targetRows(ts []target) {
 	r.printf("| target | this run | status |\n|---|---|---|\n")
 	for _, t := range ts {
 		r.printf("| %s | %s | %s |\n", t.name, t.measured, t.status)
@@ -366,7 +380,7 @@ func (r *report) profiles(ts []target) error {
 }
 
 func (r *report) profile(name string, allocs bool) error {
-	f := r.familyOf(strings.SplitN(name, "/", 2)[0] + "/")
+	f := r.familyOf(benchPkg, strings.SplitN(name, "/", 2)[0]+"/")
 	benchtime := "1s"
 	if f != nil {
 		if bt := flagValue(f.command, "benchtime"); bt != "" {
@@ -419,6 +433,11 @@ func si(v float64) string {
 		return fmt.Sprintf("%.1fk", v/1e3)
 	}
 	return fmt.Sprintf("%.3g", v)
+}
+
+// siUnit formats a median in unit: 25.30M msgs/s.
+func siUnit(unit string) func(float64) string {
+	return func(v float64) string { return si(v) + " " + unit }
 }
 
 // num formats a median for the target table.

@@ -1,7 +1,9 @@
 package dashboard
 
 import (
+	"bufio"
 	"context"
+	"io"
 	"net"
 	"net/http/httptest"
 	"slices"
@@ -53,8 +55,8 @@ func benchFrames(b testing.TB) (stream []byte, frames []tlv.Frame) {
 // source.Listener's Next and the aggregation in one loop, reader=dashboard
 // the whole intake (/ws handed to the Listener, the intake goroutine; one
 // op is 4096 frames, timed until all are counted), beside what
-// one would write with gobwas's helpers and a map (a message allocated per
-// frame, a map that grows with every instrument).
+// one would write with gobwas's helpers and a map over a bufio.Reader (a
+// message allocated per frame, a map that grows with every instrument).
 func BenchmarkIntake(b *testing.B) {
 	stream, frames := benchFrames(b)
 	b.Run("path=memory", func(b *testing.B) {
@@ -114,7 +116,14 @@ func BenchmarkIntake(b *testing.B) {
 		b.ReportMetric(float64(want)/elapsed.Seconds(), "frames/s")
 	})
 	b.Run("transport=ws/reader=wsutil+map", func(b *testing.B) {
-		conn := streamConn(b, stream)
+		// Buffered as the Listener's own reads are (and as
+		// source.BenchmarkListen's impl=conn): unbuffered, ReadClientBinary
+		// costs a read syscall per header part and payload.
+		nc := streamConn(b, stream)
+		conn := struct {
+			io.Reader
+			io.Writer
+		}{bufio.NewReaderSize(nc, 64<<10), nc}
 		type last struct {
 			count      uint64
 			price, bid int64

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/msgsink/msgsink/cmd/msgsink/internal/decimal"
 )
 
 var screenshotDir = flag.String("dashboard.screenshots", "",
@@ -141,10 +143,10 @@ func TestBrowser(t *testing.T) {
 	}
 	for id := uint64(101); id <= 105; id++ {
 		cells := rows[strconv.FormatUint(id, 10)]
-		if len(cells) < 7 || cells[2] != decimal(price(id), 2) || cells[3] != "0.25" ||
-			!strings.HasPrefix(cells[5], decimal(price(id)-1e8, 2)+" ") || !strings.HasPrefix(cells[6], decimal(price(id)+1e8, 2)+" ") {
+		if len(cells) < 7 || cells[2] != decimal.String(price(id), 2) || cells[3] != "0.25" ||
+			!strings.HasPrefix(cells[5], decimal.String(price(id)-1e8, 2)+" ") || !strings.HasPrefix(cells[6], decimal.String(price(id)+1e8, 2)+" ") {
 			t.Errorf("instrument %d's row %q: want last %s × 0.25, bid and ask one unit around it; board:\n%s",
-				id, cells, decimal(price(id), 2), board)
+				id, cells, decimal.String(price(id), 2), board)
 		}
 	}
 	// The rate chart has a series per domain and per source.

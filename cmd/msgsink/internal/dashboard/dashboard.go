@@ -46,9 +46,10 @@ var (
 	ErrTooMany = errors.New("dashboard: too many connections (raise Config.MaxProducers or MaxViewers)")
 )
 
-// Feed is where an intake's frames come from: relay.Subscriber,
-// source.Source, source.Listener. Next returns a view valid until
-// the next call; Close must end a Next blocked in another goroutine.
+// Feed is where an intake's frames come from: source.Source (a relay's
+// consumer) or source.Listener (producers connecting directly). Next
+// returns a view valid until the next call; Close must end a Next blocked
+// in another goroutine.
 type Feed interface {
 	Next() (tlv.Frame, error)
 	Close() error

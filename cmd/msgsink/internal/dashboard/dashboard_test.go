@@ -13,6 +13,7 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 
+	"github.com/msgsink/msgsink/cmd/msgsink/internal/decimal"
 	"github.com/msgsink/msgsink/internal/testnet"
 	"github.com/msgsink/msgsink/lazy"
 	"github.com/msgsink/msgsink/sink"
@@ -191,9 +192,9 @@ func TestDashboardLive(t *testing.T) {
 		for _, c := range row.ID {
 			id = id*10 + uint64(c-'0')
 		}
-		want := decimal(price(id), 2)
-		if row.Count != 400 || row.Price != want || row.Size != "0.25" || row.Bid != decimal(price(id)-tlv.PriceScale, 2) ||
-			row.Ask != decimal(price(id)+tlv.PriceScale, 2) || row.Side != map[bool]string{true: "sell", false: "buy"}[id%2 == 1] {
+		want := decimal.String(price(id), 2)
+		if row.Count != 400 || row.Price != want || row.Size != "0.25" || row.Bid != decimal.String(price(id)-tlv.PriceScale, 2) ||
+			row.Ask != decimal.String(price(id)+tlv.PriceScale, 2) || row.Side != map[bool]string{true: "sell", false: "buy"}[id%2 == 1] {
 			t.Errorf("board row %+v: want 400 messages, last %s × 0.25, bid and ask one unit around it", row, want)
 		}
 	}

@@ -21,10 +21,10 @@
 // connection. Each intake runs in a goroutine
 // of its own that reads frames through tlv's views and folds them into a
 // tally that belongs to it (no lock shared between intakes), with no
-// allocation per frame: counters per domain and source, the last sequence of
-// every source (a jump forward is a gap; the first frame of a source is its
-// baseline, since a dashboard that joins a running feed missed nothing), a
-// latency histogram, and the board.
+// allocation per frame: counters per domain and source, every source's
+// sequence followed by a source.Tracker (a jump forward is a gap; the first
+// frame of a source is its baseline, since a dashboard that joins a running
+// feed missed nothing), a latency histogram, and the board.
 //
 // The board is a space-saving top-k (see board): k counters, whatever the
 // number of distinct instruments, kept in a table of its own rather than a Go

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/msgsink/msgsink/internal/hist"
+	"github.com/msgsink/msgsink/source"
 	"github.com/msgsink/msgsink/tlv"
 )
 
@@ -39,7 +40,7 @@ func (c *counts) add(o *counts) {
 type tally struct {
 	mu    sync.Mutex
 	c     counts
-	seq   [256]uint64 // the last sequence per source; valid where c.bySource > 0
+	seqs  source.Tracker // each producer's sequence, for c.gaps
 	board board
 
 	lat hist.Histogram // header timestamp to observe; atomic, outside mu
@@ -58,14 +59,11 @@ func (t *tally) observe(f tlv.Frame, now int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	c := &t.c
-	// A producer's first frame sets its baseline (a dashboard that joins a
-	// running feed missed nothing); after that, a jump forward is a gap. A
-	// sequence at or below the last (a restart, a duplicate) only moves the
-	// baseline.
-	if c.bySource[src] > 0 && seq > t.seq[src]+1 {
-		c.gaps[src] += seq - t.seq[src] - 1
-	}
-	t.seq[src] = seq
+	// Counted as source.Tracker counts them (its first frame sets a
+	// producer's baseline, a jump forward is a gap); the dashboard shows
+	// every frame that arrives, duplicates included.
+	t.seqs.Observe(src, seq)
+	c.gaps[src] = t.seqs.Counts(src).Gaps
 	c.frames++
 	c.bytes += uint64(len(f))
 	if d := h.Domain(); d <= tlv.DomainSystem {

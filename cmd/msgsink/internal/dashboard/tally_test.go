@@ -39,3 +39,20 @@ func TestTallyObserve(t *testing.T) {
 		t.Errorf("instrument 2 (from the order book's best levels): %+v", b)
 	}
 }
+
+// A frame at or below the last sequence (a duplicate, a late one) leaves the
+// baseline where it was: the next frame in order is no gap.
+func TestTallyNoGapAfterDuplicate(t *testing.T) {
+	ta := newTally(16)
+	f := newFrames(t, 3, 0)
+	for i, seq := range []uint64{1, 2, 3, 2, 4, 3, 5} {
+		setSequence(f.trade, seq)
+		ta.observe(f.trade, int64(100+i))
+	}
+	if g := ta.c.gaps[3]; g != 0 {
+		t.Errorf("gaps %d, want 0", g)
+	}
+	if n := ta.c.bySource[3]; n != 7 {
+		t.Errorf("frames %d, want 7 (duplicates arrived too)", n)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/msgsink/msgsink/cmd/msgsink/internal/decimal"
 	"github.com/msgsink/msgsink/internal/hist"
 	"github.com/msgsink/msgsink/tlv"
 )
@@ -219,15 +220,15 @@ func (d *Dashboard) compute(cur, old *sample, b *board, producers []producerRow)
 	for _, e := range top(b.entries, d.cfg.BoardRows) {
 		row := boardRow{ID: strconv.FormatUint(e.id, 10), Count: e.count, AgeMS: max(cur.at-e.updated, 0) / 1e6}
 		if e.hasTrade {
-			row.Price, row.Size = decimal(e.price, 2), decimal(e.size, 2)
+			row.Price, row.Size = decimal.String(e.price, 2), decimal.String(e.size, 2)
 			row.Side = "buy"
 			if e.side == 1 {
 				row.Side = "sell"
 			}
 		}
 		if e.hasQuote {
-			row.Bid, row.BidSize = decimal(e.bid, 2), decimal(e.bidSize, 2)
-			row.Ask, row.AskSize = decimal(e.ask, 2), decimal(e.askSize, 2)
+			row.Bid, row.BidSize = decimal.String(e.bid, 2), decimal.String(e.bidSize, 2)
+			row.Ask, row.AskSize = decimal.String(e.ask, 2), decimal.String(e.askSize, 2)
 		}
 		u.Board = append(u.Board, row)
 	}

@@ -1,4 +1,4 @@
-package dashboard
+package decimal
 
 import (
 	"math"
@@ -17,14 +17,16 @@ func TestDecimal(t *testing.T) {
 		{1, 2, "0.00000001"},
 		{0, 2, "0.00"},
 		{0, 0, "0"},
+		{0, Places, "0.00000000"},
+		{-150_000_000, Places, "-1.50000000"},
 		{-12_345_678_900, 2, "-123.456789"},
 		{math.MaxInt64, 2, "92233720368.54775807"},
 		{math.MinInt64, 2, "-92233720368.54775808"},
 		// 0.1 + 0.2 as fixed point is exactly 0.3: no float in between.
 		{10_000_000 + 20_000_000, 0, "0.3"},
 	} {
-		if got := decimal(c.v, c.minFrac); got != c.want {
-			t.Errorf("decimal(%d, %d) = %q, want %q", c.v, c.minFrac, got, c.want)
+		if got := String(c.v, c.minFrac); got != c.want {
+			t.Errorf("String(%d, %d) = %q, want %q", c.v, c.minFrac, got, c.want)
 		}
 	}
 }
