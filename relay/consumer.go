@@ -68,6 +68,10 @@ type consumer struct {
 	stop chan struct{} // closed by shutdown
 	once sync.Once
 	why  end // set once, by shutdown
+	// lagged is set by the writer before it gives a lagging consumer its
+	// notice: the consumer, reading the Disconnect, hangs up, and the
+	// reader's shutdown(endHangup) can come first. It is still a lag.
+	lagged atomic.Bool
 
 	// Writer side, owned by run, or by a producer writing through.
 	head    *segment     // the ring the writer drains
@@ -262,6 +266,9 @@ func (k *consumer) watch(cn *conn) {
 // the writer, woken or failing on the closed socket, discards what is left.
 func (k *consumer) shutdown(why end) {
 	k.once.Do(func() {
+		if k.lagged.Load() {
+			why = endLagged
+		}
 		k.why = why
 		if why == endLagged {
 			// Counted before the consumer leaves: a Stats snapshot that
@@ -367,6 +374,7 @@ func (k *consumer) run() {
 	defer k.r.wg.Done()
 	why := k.pump()
 	if why == endLagged {
+		k.lagged.Store(true)
 		k.sayLagged()
 	}
 	k.shutdown(why)
